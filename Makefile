@@ -1,0 +1,42 @@
+# Set-up and everyday commands. `make train` and `make test` each install everything first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install train test test-fast lint format benchmark clean
+
+install: $(VENV)/.installed
+
+# torch is pinned to 2.13.0 first: that CPU build installs from local disk in seconds, whereas
+# pip would otherwise resolve the package's range (torch>=2.4) to a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[tests]"
+	touch $@
+
+# The main job: a short sparse SAC run that saves a model, an evaluation CSV and a plot under runs/.
+train: install
+	$(PY) -m sb3_sparse.train
+
+# All tests, the learning tests marked slow included (about 5 minutes on 2 cores).
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
+lint: install
+	$(PY) -m ruff check sb3_sparse tests benchmarks
+	$(PY) -m ruff format --check sb3_sparse tests benchmarks
+
+format: install
+	$(PY) -m ruff format sb3_sparse tests benchmarks
+	$(PY) -m ruff check --fix sb3_sparse tests benchmarks
+
+benchmark: install
+	$(PY) benchmarks/masking_overhead.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,45 @@
+"""sb3-sparse: static network sparsity (Erdős–Rényi masks on SimBa networks) for Stable-Baselines3.
+
+``import sb3_sparse`` registers ``"SparseSimBaPolicy"`` with SB3's SAC and makes ``learn()``
+update the policy's observation statistics.
+"""
+
+from sb3_sparse.callbacks import ObservationNormalizerCallback
+from sb3_sparse.policies import SimBaArchitecture, SparseSimBaPolicy
+from sb3_sparse.registration import install_observation_normalizer_hook, register_policies
+from sb3_sparse.sparsity import (
+    MaskEnforcer,
+    apply_masks_,
+    density_report,
+    erdos_renyi_densities,
+    format_density_report,
+    keep_masks_static,
+    named_masks,
+    overall_density,
+    prune_erdos_renyi_,
+    pruned_weights_are_zero,
+    sample_mask,
+)
+
+__version__ = "0.1.0"
+
+register_policies()
+install_observation_normalizer_hook()
+
+__all__ = [
+    "MaskEnforcer",
+    "ObservationNormalizerCallback",
+    "SimBaArchitecture",
+    "SparseSimBaPolicy",
+    "__version__",
+    "apply_masks_",
+    "density_report",
+    "erdos_renyi_densities",
+    "format_density_report",
+    "keep_masks_static",
+    "named_masks",
+    "overall_density",
+    "prune_erdos_renyi_",
+    "pruned_weights_are_zero",
+    "sample_mask",
+]
