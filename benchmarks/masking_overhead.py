@@ -81,7 +81,8 @@ def main() -> None:
     policy = policies[0]
     n_params = sum(p.numel() for p in policy.actor.parameters()) + sum(p.numel() for p in policy.critic.parameters())
     print(
-        f"SAC gradient step, Pendulum-v1 dims, actor {args.actor_hidden_dim}x1, critic {args.critic_hidden_dim}x2 (2 critics), "
+        f"SAC gradient step, Pendulum-v1 dims, actor {args.actor_hidden_dim}x1, "
+        f"critic {args.critic_hidden_dim}x2 (2 critics), "
         f"{n_params:,} parameters, batch {args.batch_size}, AdamW"
     )
     print(
