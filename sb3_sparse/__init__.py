@@ -5,7 +5,13 @@ update the policy's observation statistics.
 """
 
 from sb3_sparse.callbacks import ObservationNormalizerCallback
-from sb3_sparse.policies import SimBaArchitecture, SparseSimBaPolicy
+from sb3_sparse.policies import (
+    SimBaArchitecture,
+    SparseSimBaCrossQPolicy,
+    SparseSimBaPolicy,
+    SparseSimBaTD3Policy,
+    SparseSimBaTQCPolicy,
+)
 from sb3_sparse.registration import install_observation_normalizer_hook, register_policies
 from sb3_sparse.sparsity import (
     MaskEnforcer,
@@ -30,7 +36,10 @@ __all__ = [
     "MaskEnforcer",
     "ObservationNormalizerCallback",
     "SimBaArchitecture",
+    "SparseSimBaCrossQPolicy",
     "SparseSimBaPolicy",
+    "SparseSimBaTD3Policy",
+    "SparseSimBaTQCPolicy",
     "__version__",
     "apply_masks_",
     "density_report",

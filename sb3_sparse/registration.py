@@ -6,19 +6,60 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from stable_baselines3 import SAC
+import sb3_contrib
+import stable_baselines3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback
+from stable_baselines3.common.policies import BasePolicy
 
 from sb3_sparse.callbacks import ObservationNormalizerCallback
-from sb3_sparse.policies.sac import SparseSimBaPolicy
+from sb3_sparse.policies import SparseSimBaCrossQPolicy, SparseSimBaPolicy, SparseSimBaTD3Policy, SparseSimBaTQCPolicy
 
 POLICY_NAME = "SparseSimBaPolicy"
 
+#: The algorithms ``"SparseSimBaPolicy"`` works with, and the policy class each one gets.
+#: DDPG shares TD3's alias dict (it is a TD3 subclass), so registering TD3 registers DDPG.
+SUPPORTED_ALGORITHMS: dict[type[BaseAlgorithm], type[BasePolicy]] = {
+    stable_baselines3.SAC: SparseSimBaPolicy,
+    stable_baselines3.TD3: SparseSimBaTD3Policy,
+    sb3_contrib.TQC: SparseSimBaTQCPolicy,
+    sb3_contrib.CrossQ: SparseSimBaCrossQPolicy,
+}
+SUPPORTED_NAMES = "SAC, TD3, DDPG, TQC and CrossQ"
+UNSUPPORTED_ALGORITHMS: tuple[type[BaseAlgorithm], ...] = (
+    stable_baselines3.A2C,
+    stable_baselines3.PPO,
+    stable_baselines3.DQN,
+    sb3_contrib.ARS,
+    sb3_contrib.MaskablePPO,
+    sb3_contrib.QRDQN,
+    sb3_contrib.RecurrentPPO,
+    sb3_contrib.TRPO,
+)
+
+
+def _unsupported_policy(algorithm: type[BaseAlgorithm]) -> type:
+    """A stand-in whose construction explains that ``algorithm`` has no sparse SimBa policy."""
+
+    class UnsupportedSparseSimBaPolicy:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            raise ValueError(
+                f"{POLICY_NAME} does not support {algorithm.__name__}: sb3-sparse's policies are for the "
+                f"off-policy algorithms with continuous actions, {SUPPORTED_NAMES}"
+            )
+
+    return UnsupportedSparseSimBaPolicy
+
 
 def register_policies() -> None:
-    """Make ``"SparseSimBaPolicy"`` a valid policy string of the supported algorithms."""
-    SAC.policy_aliases.setdefault(POLICY_NAME, SparseSimBaPolicy)
+    """
+    Make ``"SparseSimBaPolicy"`` a valid policy string of the supported algorithms, and a clear
+    ``ValueError`` at construction for the other SB3 and sb3-contrib algorithms.
+    """
+    for algorithm, policy in SUPPORTED_ALGORITHMS.items():
+        algorithm.policy_aliases.setdefault(POLICY_NAME, policy)
+    for algorithm in UNSUPPORTED_ALGORITHMS:
+        algorithm.policy_aliases.setdefault(POLICY_NAME, _unsupported_policy(algorithm))  # type: ignore[arg-type]
 
 
 def _contains_normalizer_callback(callback: Any) -> bool:

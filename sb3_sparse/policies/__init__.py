@@ -1,6 +1,9 @@
-"""Sparse SimBa policies, one module per algorithm family."""
+"""Sparse SimBa policies, one module per algorithm family; shared parts in ``common.py``."""
 
 from sb3_sparse.policies.common import SimBaArchitecture
+from sb3_sparse.policies.crossq import SparseSimBaCrossQPolicy
 from sb3_sparse.policies.sac import SparseSimBaPolicy
+from sb3_sparse.policies.td3 import SparseSimBaTD3Policy
+from sb3_sparse.policies.tqc import SparseSimBaTQCPolicy
 
-__all__ = ["SimBaArchitecture", "SparseSimBaPolicy"]
+__all__ = ["SimBaArchitecture", "SparseSimBaCrossQPolicy", "SparseSimBaPolicy", "SparseSimBaTD3Policy", "SparseSimBaTQCPolicy"]

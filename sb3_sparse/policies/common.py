@@ -223,6 +223,7 @@ class SimBaContinuousCritic(BaseModel):
     :param mask_seed: seed of the masks (the target critic, built with the same seed, gets the same masks)
     :param n_critics: number of critics (1 = the paper's DMC setup, 2 = clipped double Q)
     :param exact_masks: exact-count masks instead of Bernoulli draws
+    :param num_outputs: outputs of each critic's head (1 Q-value, or several quantiles)
     """
 
     def __init__(
@@ -237,13 +238,14 @@ class SimBaContinuousCritic(BaseModel):
         mask_seed: int,
         n_critics: int = 2,
         exact_masks: bool = False,
+        num_outputs: int = 1,
     ) -> None:
         super().__init__(observation_space, action_space, features_extractor=features_extractor)
         action_dim = get_action_dim(self.action_space)
         self.n_critics = check_positive_int("n_critics", n_critics)
         generator = th.Generator().manual_seed(mask_seed)
         self.q_networks = nn.ModuleList(
-            SimBaCritic(features_dim, action_dim, hidden_dim, num_blocks) for _ in range(n_critics)
+            SimBaCritic(features_dim, action_dim, hidden_dim, num_blocks, num_outputs) for _ in range(n_critics)
         )
         self.densities = [prune_erdos_renyi_(q_net, sparsity, generator, exact_masks) for q_net in self.q_networks]
 
@@ -260,9 +262,9 @@ class SparseSimBaMixin:
     """
     Behaviour shared by the sparse SimBa policies, mixed in before the SB3 policy class.
 
-    Subclasses set ``self.architecture`` (a :class:`SimBaArchitecture`) and ``self._shared_extractor = {}``
-    before calling the SB3 constructor, and build their networks with :meth:`make_features_extractor`.
-    The networks ``self.actor`` and ``self.critic`` each have an ``optimizer``.
+    Subclasses call :meth:`_init_simba` before the SB3 constructor (which calls ``_build``), and build
+    their networks with :meth:`make_features_extractor` and ``self.architecture``. The networks
+    ``self.actor`` (with ``.network``) and ``self.critic`` (with ``.q_networks``) each have an ``optimizer``.
     """
 
     architecture: SimBaArchitecture
@@ -270,6 +272,52 @@ class SparseSimBaMixin:
     action_space: spaces.Box
     _mask_enforcers: list[MaskEnforcer]
     _shared_extractor: dict[str, BaseFeaturesExtractor]
+
+    def _init_simba(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        n_critics: int,
+        use_sde: bool,
+        architecture_kwargs: dict[str, Any],
+    ) -> None:
+        """
+        Validate the spaces and arguments and store the architecture; runs before the SB3 constructor,
+        so only plain (non-Module) attributes are set here.
+
+        :param observation_space: observation space (must be a flat Box)
+        :param action_space: action space (must be a Box)
+        :param n_critics: number of critics (>= 1)
+        :param use_sde: must be False
+        :param architecture_kwargs: the fields of :class:`SimBaArchitecture`
+        """
+        policy_name = type(self).__name__
+        if use_sde:
+            raise ValueError(f"{policy_name} does not support gSDE: use_sde must be False, got {use_sde!r}")
+        check_simba_spaces(observation_space, action_space, policy_name)
+        check_positive_int("n_critics", n_critics)
+        self.architecture = SimBaArchitecture(**architecture_kwargs)
+        self._shared_extractor = {}
+
+    def _network_kwargs(self, role: str) -> dict[str, Any]:
+        """
+        Constructor arguments shared by the actor and critic wrappers.
+
+        :param role: ``"actor"`` or ``"critic"``
+        :return: keyword arguments for :class:`SimBaSquashedGaussianActor`, :class:`SimBaContinuousCritic` and kin
+        """
+        arch = self.architecture
+        return dict(
+            observation_space=self.observation_space,
+            action_space=self.action_space,
+            features_extractor=self.make_features_extractor(),
+            features_dim=self.observation_space.shape[0],
+            hidden_dim=getattr(arch, f"{role}_hidden_dim"),
+            num_blocks=getattr(arch, f"{role}_num_blocks"),
+            sparsity=getattr(arch, f"{role}_sparsity"),
+            mask_seed=arch.network_seed(role),
+            exact_masks=arch.exact_masks,
+        )
 
     def make_features_extractor(self) -> BaseFeaturesExtractor:
         """The shared observation normalizer (one per policy), or a flatten layer when not normalizing."""

@@ -9,13 +9,10 @@ from gymnasium import spaces
 from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.sac.policies import SACPolicy
 
-from sb3_sparse.networks import check_positive_int
 from sb3_sparse.policies.common import (
-    SimBaArchitecture,
     SimBaContinuousCritic,
     SimBaSquashedGaussianActor,
     SparseSimBaMixin,
-    check_simba_spaces,
     prefer_fused_optimizer,
 )
 
@@ -34,20 +31,16 @@ class SparseSimBaPolicy(SparseSimBaMixin, SACPolicy):
     :param observation_space: observation space (a flat Box)
     :param action_space: action space (a Box)
     :param lr_schedule: learning rate schedule
-    :param actor_hidden_dim: actor encoder width
-    :param actor_num_blocks: actor residual blocks
-    :param critic_hidden_dim: critic encoder width
-    :param critic_num_blocks: critic residual blocks
-    :param actor_sparsity: fraction of actor parameters pruned, in [0, 1)
-    :param critic_sparsity: fraction of each critic's parameters pruned, in [0, 1)
     :param n_critics: number of critics (the paper's DMC runs use 1; SB3's default is 2)
-    :param normalize_observations: normalize observations with running statistics
-    :param mask_seed: seed of the masks; ``None`` draws it from the model's seed
-    :param exact_masks: keep exactly ``round(d * N)`` weights per tensor instead of Bernoulli(d) draws
     :param optimizer_class: optimizer of actor and critic (e.g. ``th.optim.AdamW``)
     :param optimizer_kwargs: keyword arguments of the optimizer, without the learning rate; Adam and
         AdamW get ``fused=True`` unless ``fused`` or ``foreach`` is given (see ``prefer_fused_optimizer``)
     :param use_sde: must be False (gSDE is not supported)
+    :param architecture_kwargs: the SimBa and sparsity settings, see
+        :class:`~sb3_sparse.policies.common.SimBaArchitecture`: ``actor_hidden_dim=128``,
+        ``actor_num_blocks=1``, ``critic_hidden_dim=512``, ``critic_num_blocks=2``,
+        ``actor_sparsity=0.0``, ``critic_sparsity=0.0``, ``normalize_observations=True``,
+        ``mask_seed=None``, ``exact_masks=False``
     """
 
     actor: SimBaSquashedGaussianActor  # type: ignore[assignment]
@@ -59,37 +52,13 @@ class SparseSimBaPolicy(SparseSimBaMixin, SACPolicy):
         observation_space: spaces.Space,
         action_space: spaces.Box,
         lr_schedule: Schedule,
-        actor_hidden_dim: int = 128,
-        actor_num_blocks: int = 1,
-        critic_hidden_dim: int = 512,
-        critic_num_blocks: int = 2,
-        actor_sparsity: float = 0.0,
-        critic_sparsity: float = 0.0,
         n_critics: int = 2,
-        normalize_observations: bool = True,
-        mask_seed: int | None = None,
-        exact_masks: bool = False,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
         use_sde: bool = False,
+        **architecture_kwargs: Any,
     ) -> None:
-        if use_sde:
-            raise ValueError("SparseSimBaPolicy does not support gSDE: use_sde must be False, got True")
-        check_simba_spaces(observation_space, action_space, type(self).__name__)
-        check_positive_int("n_critics", n_critics)
-        # Set before the SB3 constructor, which calls _build().
-        self.architecture = SimBaArchitecture(
-            actor_hidden_dim=actor_hidden_dim,
-            actor_num_blocks=actor_num_blocks,
-            critic_hidden_dim=critic_hidden_dim,
-            critic_num_blocks=critic_num_blocks,
-            actor_sparsity=actor_sparsity,
-            critic_sparsity=critic_sparsity,
-            normalize_observations=normalize_observations,
-            mask_seed=mask_seed,
-            exact_masks=exact_masks,
-        )
-        self._shared_extractor = {}
+        self._init_simba(observation_space, action_space, n_critics, use_sde, architecture_kwargs)
         super().__init__(
             observation_space,
             action_space,
@@ -100,33 +69,12 @@ class SparseSimBaPolicy(SparseSimBaMixin, SACPolicy):
         )
 
     def make_actor(self, features_extractor: Any = None) -> SimBaSquashedGaussianActor:
-        arch = self.architecture
-        return SimBaSquashedGaussianActor(
-            self.observation_space,
-            self.action_space,
-            features_extractor=self.make_features_extractor(),
-            features_dim=self.observation_space.shape[0],
-            hidden_dim=arch.actor_hidden_dim,
-            num_blocks=arch.actor_num_blocks,
-            sparsity=arch.actor_sparsity,
-            mask_seed=arch.network_seed("actor"),
-            exact_masks=arch.exact_masks,
-        ).to(self.device)
+        return SimBaSquashedGaussianActor(**self._network_kwargs("actor")).to(self.device)
 
     def make_critic(self, features_extractor: Any = None) -> SimBaContinuousCritic:
-        arch = self.architecture
-        return SimBaContinuousCritic(
-            self.observation_space,
-            self.action_space,
-            features_extractor=self.make_features_extractor(),
-            features_dim=self.observation_space.shape[0],
-            hidden_dim=arch.critic_hidden_dim,
-            num_blocks=arch.critic_num_blocks,
-            sparsity=arch.critic_sparsity,
-            mask_seed=arch.network_seed("critic"),
-            n_critics=self.critic_kwargs["n_critics"],
-            exact_masks=arch.exact_masks,
-        ).to(self.device)
+        return SimBaContinuousCritic(**self._network_kwargs("critic"), n_critics=self.critic_kwargs["n_critics"]).to(
+            self.device
+        )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return dict(self._simba_constructor_parameters(), n_critics=self.critic_kwargs["n_critics"])
