@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 install: $(VENV)/.installed
 
 # torch is pinned to 2.13.0 first: that CPU build installs from local disk in seconds, whereas
-# pip would otherwise resolve the package's range (torch>=2.4) to a multi-GB CUDA build.
+# pip would otherwise resolve the package's range (torch>=2.6) to a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -37,6 +37,7 @@ format: install
 
 benchmark: install
 	$(PY) benchmarks/masking_overhead.py
+	$(PY) benchmarks/callback_overhead.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info

@@ -1,10 +1,10 @@
 """sb3-sparse: static network sparsity (Erdős–Rényi masks on SimBa networks) for Stable-Baselines3.
 
-``import sb3_sparse`` registers ``"SparseSimBaPolicy"`` with SB3's SAC and makes ``learn()``
-update the policy's observation statistics.
+``import sb3_sparse`` registers ``"SparseSimBaPolicy"`` with SAC, TD3, DDPG, TQC and CrossQ, and
+makes ``learn()`` update the policy's observation statistics.
 """
 
-from sb3_sparse.callbacks import ObservationNormalizerCallback
+from sb3_sparse.callbacks import ObservationNormalizerCallback, PlasticityCallback, ResetCallback
 from sb3_sparse.policies import (
     SimBaArchitecture,
     SparseSimBaCrossQPolicy,
@@ -35,6 +35,8 @@ install_observation_normalizer_hook()
 __all__ = [
     "MaskEnforcer",
     "ObservationNormalizerCallback",
+    "PlasticityCallback",
+    "ResetCallback",
     "SimBaArchitecture",
     "SparseSimBaCrossQPolicy",
     "SparseSimBaPolicy",

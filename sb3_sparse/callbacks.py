@@ -2,7 +2,31 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from torch import nn
+
+from sb3_sparse.diagnostics import (
+    cosine_matrix,
+    dormant_ratios,
+    feature_norm,
+    gradient_interference,
+    parameter_norm,
+    per_sample_gradient_gram,
+    record_outputs,
+    stable_rank,
+    total_gradient_norm,
+)
+from sb3_sparse.networks import reset_parameters_
+from sb3_sparse.sparsity import apply_masks_, overall_density
 
 
 class ObservationNormalizerCallback(BaseCallback):
@@ -30,3 +54,370 @@ class ObservationNormalizerCallback(BaseCallback):
     def _on_step(self) -> bool:
         self.model.policy.update_observation_statistics(self.model._last_obs)  # type: ignore[operator]
         return True
+
+
+ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Softplus)
+
+
+@dataclass
+class NetworkProbe:
+    """
+    Where to read the diagnostics of one network of a policy.
+
+    :param module: the network (parameters for norms and gradients; ``actor`` or ``critic``)
+    :param post_activation: hidden activation modules (dormant ratio, original definition)
+    :param pre_activation: hidden linear layers (dormant ratio on their outputs, reference code's definition)
+    :param features: module whose output is the final hidden features (srank, feature norm)
+    """
+
+    module: nn.Module
+    post_activation: list[nn.Module]
+    pre_activation: list[nn.Module]
+    features: nn.Module | None
+
+
+def _mlp_probe_parts(mlp: nn.Module, hidden_only: bool) -> tuple[list[nn.Module], list[nn.Module], nn.Module | None]:
+    """Hidden activations, hidden linears and feature module of an SB3 ``nn.Sequential`` MLP."""
+    layers = list(mlp.children())
+    if not hidden_only:  # the last linear (and what follows) is the head
+        last_linear = max(i for i, layer in enumerate(layers) if isinstance(layer, nn.Linear))
+        layers = layers[:last_linear]
+    post = [layer for layer in layers if isinstance(layer, ACTIVATIONS)]
+    pre = [layer for layer in layers if isinstance(layer, nn.Linear)]
+    return post, pre, (layers[-1] if layers else None)
+
+
+def network_probes(policy: nn.Module) -> dict[str, NetworkProbe]:
+    """
+    Probes for the actor and the critic of a sparse SimBa policy or of an SB3/sb3-contrib MLP policy
+    (SAC, TD3, DDPG, TQC, CrossQ). The dormant ratio pools the layers of all critics; srank and the
+    feature norm read the first critic.
+
+    :param policy: the policy
+    :return: ``{"actor": ..., "critic": ...}``
+    """
+    actor, critic = policy.actor, policy.critic
+    if hasattr(actor, "network"):  # sparse SimBa policies
+        encoders = {"actor": [actor.network.encoder], "critic": [q.encoder for q in critic.q_networks]}
+        probes = {}
+        for name, module in (("actor", actor), ("critic", critic)):
+            blocks = [block for encoder in encoders[name] for block in encoder.blocks]
+            probes[name] = NetworkProbe(
+                module=module,
+                post_activation=[block.activation for block in blocks],
+                pre_activation=[m for encoder in encoders[name] for m in encoder.modules() if isinstance(m, nn.Linear)],
+                features=encoders[name][0],
+            )
+        return probes
+    if hasattr(actor, "latent_pi"):  # SAC, TQC, CrossQ MLP actors: latent_pi is all hidden
+        actor_parts = _mlp_probe_parts(actor.latent_pi, hidden_only=True)
+    elif hasattr(actor, "mu"):  # TD3/DDPG MLP actors: mu ends with the action head
+        actor_parts = _mlp_probe_parts(actor.mu, hidden_only=False)
+    else:
+        raise ValueError(f"PlasticityCallback does not know the actor of {type(policy).__name__}")
+    critic_parts = [_mlp_probe_parts(q_net, hidden_only=False) for q_net in critic.q_networks]
+    return {
+        "actor": NetworkProbe(actor, *actor_parts),
+        "critic": NetworkProbe(
+            critic,
+            [m for parts in critic_parts for m in parts[0]],
+            [m for parts in critic_parts for m in parts[1]],
+            critic_parts[0][2],
+        ),
+    }
+
+
+def _min_or_mean_q(q_values: th.Tensor | tuple[th.Tensor, ...]) -> th.Tensor:
+    """Per-sample Q estimate: min over critics (SAC/TD3 tuples) or mean over critics and quantiles (TQC)."""
+    if isinstance(q_values, tuple):
+        return th.cat(q_values, dim=1).min(dim=1).values
+    return q_values.reshape(q_values.shape[0], -1).mean(dim=1)
+
+
+class PlasticityCallback(BaseCallback):
+    """
+    Logs the paper's plasticity diagnostics of the actor and the critic every ``freq`` agent steps,
+    on one replay batch, through the SB3 logger (stdout, CSV, TensorBoard), then dumps the logger:
+
+    * ``plasticity/<net>/dormant_ratio_<tau>``: pooled dormant-neuron fraction over the hidden layers
+      (post-activation by default, the original definition; ``pre_activation=True`` measures the
+      outputs of every hidden linear layer, as the reference code does);
+    * ``plasticity/<net>/srank`` (delta ``srank_delta``) and ``plasticity/<net>/feature_norm`` of the
+      final hidden features (of the first critic for the critic); srank saturates at
+      ``min(batch_size, width)``, so use a batch a few times the width for wide networks;
+    * ``plasticity/<net>/param_norm`` (L2) and ``plasticity/<net>/grad_norm``: mean L2 norm of the
+      gradient at each optimizer step since the last log, read in an optimizer hook after the masks
+      were applied (the masked gradient);
+    * ``plasticity/<net>/grad_interference``: mean off-diagonal cosine of per-sample gradients over
+      ``interference_samples`` states, computed exactly with
+      :func:`sb3_sparse.diagnostics.per_sample_gradient_gram`; actor: the algorithm's actor loss
+      (SAC/TQC/CrossQ: ``alpha log pi - Q``, TD3/DDPG: ``-Q1``); critic: the squared TD error
+      against ``r + gamma (1 - done) Q_target(s', pi_det(s'))`` (the target critic, or the critic
+      when there is none, and the deterministic next action); NaN when the network has layers
+      other than linear and LayerNorm (e.g. BatchRenorm);
+    * ``sparsity/<net>/density``: kept parameters over all parameters.
+
+    Training is untouched: the batch is sampled and the stochastic actor queried inside
+    saved-and-restored numpy and torch random states, the networks are put back in their mode,
+    and gradients are taken with ``torch.autograd.grad`` (``.grad`` is not written).
+
+    :param freq: agent steps (callback calls) between measurements
+    :param batch_size: replay samples for dormant ratio, srank and norms
+    :param taus: dormant thresholds
+    :param interference_samples: states for the gradient interference (0 to skip it)
+    :param srank_delta: srank tolerance
+    :param pre_activation: measure dormancy on linear outputs instead of activation outputs
+    :param save_interference_dir: where to save each actor cosine matrix as ``interference_<step>.npy`` (optional)
+    :param verbose: verbosity
+    """
+
+    def __init__(
+        self,
+        freq: int = 5000,
+        batch_size: int = 256,
+        taus: Sequence[float] = (0.0, 0.1, 0.2),
+        interference_samples: int = 64,
+        srank_delta: float = 0.01,
+        pre_activation: bool = False,
+        save_interference_dir: str | Path | None = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        for name, value, minimum in (
+            ("freq", freq, 1),
+            ("batch_size", batch_size, 2),
+            ("interference_samples", interference_samples, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        if interference_samples == 1:
+            raise ValueError("interference_samples must be 0 (off) or >= 2, got 1")
+        if not taus or any(not 0.0 <= tau < 1.0 for tau in taus):
+            raise ValueError(f"taus must be thresholds in [0, 1), got {taus!r}")
+        if not 0.0 <= srank_delta < 1.0:
+            raise ValueError(f"srank_delta must be in [0, 1), got {srank_delta!r}")
+        self.freq = freq
+        self.batch_size = batch_size
+        self.taus = tuple(taus)
+        self.interference_samples = interference_samples
+        self.srank_delta = srank_delta
+        self.pre_activation = pre_activation
+        self.save_interference_dir = Path(save_interference_dir) if save_interference_dir is not None else None
+        # Per network: sum of the gradient norms since the last log (a tensor: no sync per update) and their count.
+        self._grad_norm_sums: dict[str, th.Tensor | float] = {"actor": 0.0, "critic": 0.0}
+        self._grad_norm_counts: dict[str, int] = {"actor": 0, "critic": 0}
+        self._hook_handles: list[Any] = []
+        self.last_actor_cosines: th.Tensor | None = None
+
+    def _init_callback(self) -> None:
+        if not isinstance(self.model, OffPolicyAlgorithm):
+            raise ValueError(
+                f"PlasticityCallback needs an off-policy algorithm with a replay buffer, got {type(self.model).__name__}"
+            )
+        self.probes = network_probes(self.model.policy)
+        if self.save_interference_dir is not None:
+            self.save_interference_dir.mkdir(parents=True, exist_ok=True)
+
+    def _on_training_start(self) -> None:
+        for name, probe in self.probes.items():
+            optimizer = probe.module.optimizer
+            parameters = [p for group in optimizer.param_groups for p in group["params"]]
+            # Registered after the policy's mask hooks, so it reads the masked gradient.
+            handle = optimizer.register_step_pre_hook(
+                lambda *_, name=name, parameters=parameters: self._record_gradient_norm(name, parameters)
+            )
+            self._hook_handles.append(handle)
+
+    def _record_gradient_norm(self, name: str, parameters: list[th.nn.Parameter]) -> None:
+        self._grad_norm_sums[name] = self._grad_norm_sums[name] + total_gradient_norm(parameters)
+        self._grad_norm_counts[name] += 1
+
+    def _on_training_end(self) -> None:
+        for handle in self._hook_handles:
+            handle.remove()
+        self._hook_handles = []
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.freq == 0 and self.model.replay_buffer.size() >= 2:
+            self.log_diagnostics()
+        return True
+
+    def _sample(self, batch_size: int) -> Any:
+        state = np.random.get_state()
+        try:
+            return self.model.replay_buffer.sample(batch_size, env=self.model._vec_normalize_env)
+        finally:
+            np.random.set_state(state)
+
+    def _actor_losses(self, observations: th.Tensor) -> th.Tensor:
+        policy, model = self.model.policy, self.model
+        if hasattr(policy.actor, "action_log_prob"):
+            actions, log_prob = policy.actor.action_log_prob(observations)
+            log_ent_coef = getattr(model, "log_ent_coef", None)
+            alpha = th.exp(log_ent_coef.detach()) if log_ent_coef is not None else model.ent_coef_tensor
+            return alpha * log_prob.reshape(-1) - _min_or_mean_q(policy.critic(observations, actions))
+        return -policy.critic.q1_forward(observations, policy.actor(observations)).reshape(-1)
+
+    def _td_targets(self, batch: Any) -> th.Tensor:
+        policy, model = self.model.policy, self.model
+        with th.no_grad():
+            next_actions = policy.actor._predict(batch.next_observations, deterministic=True)
+            target_critic = getattr(policy, "critic_target", policy.critic)
+            next_q = _min_or_mean_q(target_critic(batch.next_observations, next_actions))
+            return batch.rewards.reshape(-1) + (1 - batch.dones.reshape(-1)) * model.gamma * next_q
+
+    def _critic_losses(self, batch: Any, targets: th.Tensor) -> th.Tensor:
+        q_values = self.model.policy.critic(batch.observations, batch.actions)
+        q_values = th.cat(q_values, dim=1) if isinstance(q_values, tuple) else q_values.reshape(len(targets), -1)
+        return (q_values - targets[:, None]).square().mean(dim=1)
+
+    def _interference(self, name: str, batch: Any) -> tuple[float, th.Tensor | None]:
+        module = self.probes[name].module
+        try:
+            if name == "actor":
+                gram = per_sample_gradient_gram(module, lambda: self._actor_losses(batch.observations))
+            else:
+                # Targets first, outside the Gram's hooks: CrossQ has no target critic and reuses the critic.
+                targets = self._td_targets(batch)
+                gram = per_sample_gradient_gram(module, lambda: self._critic_losses(batch, targets))
+        except ValueError:  # layers the exact Gram does not cover (e.g. BatchRenorm)
+            return float("nan"), None
+        cosines = cosine_matrix(gram)
+        return gradient_interference(cosines), cosines
+
+    def log_diagnostics(self) -> dict[str, float]:
+        """
+        Measure and log every diagnostic now.
+
+        :return: the logged values by key
+        """
+        policy = self.model.policy
+        was_training = policy.training
+        policy.set_training_mode(False)
+        values: dict[str, float] = {}
+        devices = [policy.device] if policy.device.type == "cuda" else []
+        try:
+            with th.random.fork_rng(devices=devices):
+                batch = self._sample(self.batch_size)
+                for name, probe in self.probes.items():
+                    values.update(self._measure(name, probe, batch))
+                if self.interference_samples:
+                    small = self._sample(self.interference_samples)
+                    for name in self.probes:
+                        value, cosines = self._interference(name, small)
+                        values[f"plasticity/{name}/grad_interference"] = value
+                        if name == "actor" and cosines is not None:
+                            self.last_actor_cosines = cosines
+                            if self.save_interference_dir is not None:
+                                path = self.save_interference_dir / f"interference_{self.num_timesteps}.npy"
+                                np.save(path, cosines.cpu().numpy())
+        finally:
+            policy.set_training_mode(was_training)
+        for name in self.probes:
+            count = self._grad_norm_counts[name]
+            values[f"plasticity/{name}/grad_norm"] = float(self._grad_norm_sums[name]) / count if count else float("nan")
+            self._grad_norm_sums[name], self._grad_norm_counts[name] = 0.0, 0
+        for key, value in values.items():
+            self.logger.record(key, value)
+        # As EvalCallback does: the CSV row needs its step (TensorBoard gets it from dump()).
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        self.logger.dump(self.num_timesteps)
+        return values
+
+    @th.no_grad()
+    def _measure(self, name: str, probe: NetworkProbe, batch: Any) -> dict[str, float]:
+        layers = probe.pre_activation if self.pre_activation else probe.post_activation
+        watched = [*layers, probe.features] if probe.features is not None else list(layers)
+        with record_outputs(watched) as outputs:
+            if name == "actor":
+                probe.module._predict(batch.observations, deterministic=True)
+            else:
+                probe.module(batch.observations, batch.actions)
+        prefix = f"plasticity/{name}"
+        values: dict[str, float] = {}
+        layer_outputs = [outputs[layer][0] for layer in layers]
+        ratios = dormant_ratios(layer_outputs, self.taus) if layer_outputs else dict.fromkeys(self.taus, float("nan"))
+        for tau, ratio in ratios.items():
+            values[f"{prefix}/dormant_ratio_{tau}"] = ratio
+        if probe.features is not None:
+            features = outputs[probe.features][0]
+            values[f"{prefix}/srank"] = float(stable_rank(features, self.srank_delta))
+            values[f"{prefix}/feature_norm"] = feature_norm(features)
+        values[f"{prefix}/param_norm"] = parameter_norm(probe.module)
+        values[f"sparsity/{name}/density"] = overall_density(probe.module)
+        return values
+
+
+class ResetCallback(BaseCallback):
+    """
+    The paper's reset baseline (Nikishin et al., 2022): every ``interval`` agent steps, re-initialize
+    the chosen networks (or only some of their layers) with their original initialization, clear
+    their optimizer state, and copy them into their target networks. Masks of sparse policies are
+    kept: pruned weights are zeroed again right after the re-initialization. The observation
+    statistics are data, not parameters, and are kept too.
+
+    :param interval: agent steps (callback calls) between resets
+    :param networks: which networks to reset, among ``"actor"`` and ``"critic"``
+    :param layers: regular expressions of submodule names (relative to the network, e.g.
+        ``r"q_networks\\.\\d+\\.value"`` for the critics' heads); ``None`` resets every layer
+    :param verbose: 1 prints each reset
+    """
+
+    def __init__(
+        self,
+        interval: int,
+        networks: Sequence[str] = ("actor", "critic"),
+        layers: Sequence[str] | None = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+            raise ValueError(f"interval must be an integer >= 1, got {interval!r}")
+        unknown = [name for name in networks if name not in ("actor", "critic")]
+        if not networks or unknown:
+            raise ValueError(f"networks must be a non-empty subset of ('actor', 'critic'), got {tuple(networks)!r}")
+        self.interval = interval
+        self.networks = tuple(networks)
+        self.layer_patterns = [re.compile(pattern) for pattern in layers] if layers is not None else None
+        self.num_resets = 0
+
+    def _selected_modules(self, network: nn.Module) -> list[nn.Module]:
+        if self.layer_patterns is None:
+            return [network]
+        selected = [
+            module for name, module in network.named_modules() if name and any(p.fullmatch(name) for p in self.layer_patterns)
+        ]
+        if not selected:
+            names = [name for name, _ in network.named_modules() if name]
+            raise ValueError(f"layers {[p.pattern for p in self.layer_patterns]} match no submodule; names are {names}")
+        return selected
+
+    def _init_callback(self) -> None:
+        for name in self.networks:
+            self._selected_modules(getattr(self.model.policy, name))  # fail now, not at the first reset
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.interval == 0:
+            self.reset()
+        return True
+
+    @th.no_grad()
+    def reset(self) -> None:
+        """Re-initialize the chosen networks now."""
+        policy = self.model.policy
+        for name in self.networks:
+            network = getattr(policy, name)
+            for module in self._selected_modules(network):
+                reset_parameters_(module)
+                parameters = {id(p) for p in module.parameters()}
+                for parameter in list(network.optimizer.state):
+                    if id(parameter) in parameters:
+                        del network.optimizer.state[parameter]
+            apply_masks_(network)
+            target = getattr(policy, f"{name}_target", None)
+            if target is not None:
+                target.load_state_dict(network.state_dict())
+        self.num_resets += 1
+        self.logger.record("reset/count", self.num_resets)
+        if self.verbose:
+            print(f"ResetCallback: reset {', '.join(self.networks)} at step {self.num_timesteps}")

@@ -47,6 +47,25 @@ def he_normal_truncated_(weight: torch.Tensor) -> torch.Tensor:
     return nn.init.trunc_normal_(weight, mean=0.0, std=std, a=-2.0 * std, b=2.0 * std)
 
 
+class OrthogonalLinear(nn.Linear):
+    """
+    A linear layer initialized with an orthogonal kernel (gain 1 by default) and a zero bias.
+
+    :param in_features: input size
+    :param out_features: output size
+    :param gain: scale of the orthogonal matrix
+    """
+
+    def __init__(self, in_features: int, out_features: int, gain: float = 1.0) -> None:
+        self.gain = gain
+        super().__init__(in_features, out_features)  # calls reset_parameters
+
+    def reset_parameters(self) -> None:
+        """(Re-)initialize: orthogonal kernel, zero bias."""
+        nn.init.orthogonal_(self.weight, gain=self.gain)
+        nn.init.zeros_(self.bias)
+
+
 def orthogonal_linear(in_features: int, out_features: int, gain: float = 1.0) -> nn.Linear:
     """
     A linear layer with an orthogonal kernel and a zero bias.
@@ -56,10 +75,7 @@ def orthogonal_linear(in_features: int, out_features: int, gain: float = 1.0) ->
     :param gain: scale of the orthogonal matrix
     :return: the layer
     """
-    layer = nn.Linear(in_features, out_features)
-    nn.init.orthogonal_(layer.weight, gain=gain)
-    nn.init.zeros_(layer.bias)
-    return layer
+    return OrthogonalLinear(in_features, out_features, gain)
 
 
 class RunningObservationNormalizer(nn.Module):
@@ -140,6 +156,11 @@ class ResidualBlock(nn.Module):
         self.expand = nn.Linear(hidden_dim, expansion * hidden_dim)
         self.activation = nn.ReLU()
         self.project = nn.Linear(expansion * hidden_dim, hidden_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """(Re-)initialize: truncated He-normal kernels, zero biases, LayerNorm scale 1 and bias 0."""
+        self.norm.reset_parameters()
         for layer in (self.expand, self.project):
             he_normal_truncated_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -270,3 +291,23 @@ def simba_parameter_count(input_dim: int, hidden_dim: int, num_blocks: int, head
     """
     h = hidden_dim
     return (input_dim + 1) * h + num_blocks * (8 * h * h + 7 * h) + 2 * h + (h + 1) * head_outputs
+
+
+def reset_parameters_(module: nn.Module) -> list[str]:
+    """
+    Re-initialize every submodule of ``module`` that defines ``reset_parameters`` (SimBa layers use
+    their own initializations, torch layers their defaults), in module order; masks are not applied.
+
+    :param module: the module to reset
+    :return: names of the submodules that were reset
+    """
+    reset = []
+    for name, submodule in module.named_modules():
+        # ResidualBlock resets its own LayerNorm and linears; skip them to draw each tensor once.
+        parent = name.rpartition(".")[0]
+        if parent and isinstance(module.get_submodule(parent), ResidualBlock):
+            continue
+        if callable(getattr(submodule, "reset_parameters", None)):
+            submodule.reset_parameters()
+            reset.append(name)
+    return reset

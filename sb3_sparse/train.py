@@ -8,6 +8,8 @@ for 6,000 steps, a few minutes on 2 CPU cores::
 
 Evaluation follows the reference protocol: deterministic actions, every ``--eval-freq`` steps
 with ``--eval-episodes`` episodes, and ``--final-eval-episodes`` episodes at the end.
+Every ``--diagnostics-freq`` steps :class:`~sb3_sparse.callbacks.PlasticityCallback` logs the
+plasticity diagnostics to ``progress.csv``, drawn at the end as ``diagnostics.png``.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ import gymnasium as gym
 import matplotlib
 import numpy as np
 from stable_baselines3 import SAC
-from stable_baselines3.common.callbacks import EvalCallback
+from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.logger import configure
 from stable_baselines3.common.monitor import Monitor
 
 import sb3_sparse  # noqa: F401  (registers the policy)
+from sb3_sparse.callbacks import PlasticityCallback
+from sb3_sparse.plots import plot_diagnostics
 
 matplotlib.use("Agg")  # headless: the plot goes to a file
 import matplotlib.pyplot as plt
@@ -92,14 +97,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-freq", type=int, default=1_000, help="environment steps between evaluations")
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--final-eval-episodes", type=int, default=20)
+    parser.add_argument("--diagnostics-freq", type=int, default=1_000, help="steps between plasticity diagnostics (0: off)")
     parser.add_argument("--output-dir", type=Path, default=None, help="default: runs/<env>_sac_a<S>_c<S>_seed<seed>")
     parser.add_argument("--no-progress-bar", action="store_true")
     args = parser.parse_args(argv)
     for name in ("timesteps", "eval_freq", "eval_episodes", "final_eval_episodes"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.learning_starts < 0:
-        parser.error(f"--learning-starts must be >= 0, got {args.learning_starts}")
+    for name in ("learning_starts", "diagnostics_freq"):
+        if getattr(args, name) < 0:
+            parser.error(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     return args
 
 
@@ -147,7 +154,12 @@ def main(argv: list[str] | None = None) -> Path:
     eval_callback = EvalCallback(
         eval_env, eval_freq=args.eval_freq, n_eval_episodes=args.eval_episodes, log_path=str(output_dir), verbose=0
     )
-    model.learn(args.timesteps, callback=eval_callback, progress_bar=not args.no_progress_bar)
+    callbacks: list[BaseCallback] = [eval_callback]
+    if args.diagnostics_freq:
+        callbacks.append(PlasticityCallback(freq=args.diagnostics_freq))
+    # SB3's CSV log (progress.csv) holds training, evaluation and diagnostic values by step.
+    model.set_logger(configure(str(output_dir), ["csv"]))
+    model.learn(args.timesteps, callback=callbacks, progress_bar=not args.no_progress_bar)
 
     rows = [
         EvaluationRow(int(step), float(np.mean(returns)), float(np.std(returns)), len(returns))
@@ -164,11 +176,17 @@ def main(argv: list[str] | None = None) -> Path:
         f"SAC + SparseSimBaPolicy on {args.env} (actor {args.actor_sparsity}, critic {args.critic_sparsity}, seed {args.seed})"
     )
     plot_evaluations(rows, output_dir / "evaluations.png", title)
+    written = ["model.zip", "evaluations.csv", "evaluations.png", "progress.csv", "density.txt", "config.json"]
+    if args.diagnostics_freq and args.diagnostics_freq <= args.timesteps:
+        plot_diagnostics(
+            {f"sparsity {args.actor_sparsity}/{args.critic_sparsity}": [output_dir]}, output_dir / "diagnostics.png"
+        )
+        written.append("diagnostics.png")
     (output_dir / "config.json").write_text(
         json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, indent=2)
     )
     print(f"final evaluation over {len(final_returns)} episodes: {np.mean(final_returns):.1f} +/- {np.std(final_returns):.1f}")
-    print(f"wrote {output_dir}/: model.zip, evaluations.csv, evaluations.png, density.txt, config.json")
+    print(f"wrote {output_dir}/: {', '.join(written)}")
     return output_dir
 
 

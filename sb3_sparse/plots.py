@@ -1,0 +1,272 @@
+"""The paper's diagnostic figures from SB3 logs.
+
+* :func:`plot_diagnostics`: return, dormant ratio, stable rank, gradient norm and gradient
+  interference of the actor and the critic over environment steps, from the ``progress.csv`` that
+  SB3's CSV logger writes while :class:`sb3_sparse.callbacks.PlasticityCallback` runs; runs with
+  the same label (seeds) are drawn as their mean with a min-max band, labels overlaid (dense vs sparse).
+* :func:`plot_interference`: cosine matrices of per-sample gradients (saved by the callback with
+  ``save_interference_dir``) as heatmaps.
+
+Command line::
+
+    python -m sb3_sparse.plots diagnostics sparse=runs/a sparse=runs/b dense=runs/c -o diagnostics.png
+    python -m sb3_sparse.plots interference dense=runs/c/interference_5000.npy sparse=runs/a/interference_5000.npy
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+from collections.abc import Mapping, Sequence
+from functools import reduce
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")  # headless: figures go to files
+import matplotlib.pyplot as plt
+
+STEP_KEY = "time/total_timesteps"
+# The return panel reads the evaluation return (EvalCallback) and falls back to the training return.
+RETURN_KEYS = ("eval/mean_reward", "rollout/ep_rew_mean")
+NETWORK_METRICS = {
+    "dormant_ratio_{tau}": "dormant ratio (tau={tau})",
+    "srank": "stable rank",
+    "grad_norm": "gradient norm",
+    "grad_interference": "gradient interference",
+}
+
+
+# A run's log: column -> values, one per logger dump (NaN where a dump did not record the column).
+Progress = dict[str, np.ndarray]
+# One metric of one run: (steps, values), sorted by step.
+Curve = tuple[np.ndarray, np.ndarray]
+
+
+def _to_float(text: str) -> float:
+    try:
+        return float(text) if text else math.nan
+    except ValueError:  # non-numeric columns (none in SB3's diagnostics) read as missing
+        return math.nan
+
+
+def load_progress(run: str | Path) -> Progress:
+    """
+    Read SB3's CSV log of a run.
+
+    :param run: a run directory holding ``progress.csv``, or the CSV file itself
+    :return: column -> float values, one per logger dump
+    """
+    path = Path(run)
+    if path.is_dir():
+        path = path / "progress.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"no SB3 CSV log at {path}: train with a logger that includes 'csv'")
+    with path.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    columns = list(rows[0]) if rows else []
+    if STEP_KEY not in columns:
+        raise ValueError(f"{path} has no {STEP_KEY!r} column, so its rows cannot be placed on the step axis")
+    return {key: np.array([_to_float(row.get(key) or "") for row in rows]) for key in columns}
+
+
+def metric_curve(progress: Progress, key: str) -> Curve | None:
+    """
+    One metric against environment steps (dumps without it dropped; several dumps at one step averaged).
+
+    :param progress: a run's log
+    :param key: the column
+    :return: ``(steps, values)`` sorted by step, or ``None`` if the run never logged the key
+    """
+    if key not in progress:
+        return None
+    values, steps = progress[key], progress[STEP_KEY]
+    present = ~np.isnan(values) & ~np.isnan(steps)
+    if not present.any():
+        return None
+    unique_steps, inverse = np.unique(steps[present], return_inverse=True)
+    means = np.bincount(inverse, weights=values[present]) / np.bincount(inverse)
+    return unique_steps, means
+
+
+def _return_key(runs: Sequence[Progress]) -> str | None:
+    for key in RETURN_KEYS:
+        if all(metric_curve(run, key) is not None for run in runs):
+            return key
+    return None
+
+
+def _draw(axis: plt.Axes, curves: list[Curve], label: str, color: str) -> None:
+    """Mean over the runs of one label at their common steps, with a min-max band."""
+    steps = reduce(np.intersect1d, [curve_steps for curve_steps, _ in curves])
+    if steps.size == 0:
+        raise ValueError(f"the runs labelled {label!r} share no logging step: log them at the same frequency")
+    table = np.stack([values[np.isin(curve_steps, steps)] for curve_steps, values in curves])
+    axis.plot(steps, table.mean(axis=0), label=f"{label} (n={len(curves)})" if len(curves) > 1 else label, color=color)
+    if len(curves) > 1:
+        axis.fill_between(steps, table.min(axis=0), table.max(axis=0), color=color, alpha=0.2)
+
+
+def parse_labelled_paths(items: Sequence[str]) -> dict[str, list[Path]]:
+    """
+    Parse ``label=path`` items (a bare path is labelled with its own name) into label -> paths.
+
+    :param items: command-line items
+    :return: paths grouped by label, in first-seen order
+    """
+    grouped: dict[str, list[Path]] = {}
+    for item in items:
+        label, separator, path = item.partition("=")
+        if not separator:
+            label, path = Path(item).name, item
+        grouped.setdefault(label, []).append(Path(path))
+    return grouped
+
+
+def plot_diagnostics(
+    runs: Mapping[str, Sequence[str | Path]],
+    output: str | Path,
+    networks: Sequence[str] = ("actor", "critic"),
+    tau: float = 0.0,
+    title: str | None = None,
+) -> Path:
+    """
+    Draw the paper's diagnostic figure as a PNG: the return on top, then one row per network with
+    dormant ratio, stable rank, gradient norm and gradient interference over environment steps.
+
+    :param runs: label -> run directories (or ``progress.csv`` files); a label's runs (seeds) are averaged
+    :param output: PNG path
+    :param networks: rows to draw, among ``"actor"`` and ``"critic"``
+    :param tau: dormant threshold to show (one of the callback's ``taus``)
+    :param title: figure title
+    :return: the PNG path
+    """
+    if not runs:
+        raise ValueError("plot_diagnostics needs at least one run")
+    unknown = [name for name in networks if name not in ("actor", "critic")]
+    if not networks or unknown:
+        raise ValueError(f"networks must be a non-empty subset of ('actor', 'critic'), got {tuple(networks)!r}")
+    logs = {label: [load_progress(path) for path in paths] for label, paths in runs.items()}
+    all_logs = [log for group in logs.values() for log in group]
+    metrics = {key.format(tau=tau): name.format(tau=tau) for key, name in NETWORK_METRICS.items()}
+    missing = [
+        f"plasticity/{net}/{metric}"
+        for net in networks
+        for metric in metrics
+        if all(metric_curve(log, f"plasticity/{net}/{metric}") is None for log in all_logs)
+    ]
+    if len(missing) == len(networks) * len(metrics):
+        raise ValueError(f"no run logged plasticity diagnostics (e.g. {missing[0]!r}): train with PlasticityCallback")
+
+    columns = list(metrics)
+    mosaic = [["return"] * len(columns)] + [[f"{net}/{metric}" for metric in columns] for net in networks]
+    figure, axes = plt.subplot_mosaic(
+        mosaic, figsize=(4 * len(columns), 2.2 + 3 * len(networks)), dpi=110, height_ratios=[0.8] + [1] * len(networks)
+    )
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return_key = _return_key(all_logs)
+    for index, (label, group) in enumerate(logs.items()):
+        color = colors[index % len(colors)]
+        if return_key is not None:
+            _draw(axes["return"], [metric_curve(log, return_key) for log in group], label, color)
+        for net in networks:
+            for metric in columns:
+                curves = [metric_curve(log, f"plasticity/{net}/{metric}") for log in group]
+                if all(curve is not None for curve in curves):
+                    _draw(axes[f"{net}/{metric}"], curves, label, color)
+    if return_key is None:
+        message = f"no run logged a return ({' or '.join(RETURN_KEYS)})"
+        axes["return"].text(0.5, 0.5, message, ha="center", va="center", transform=axes["return"].transAxes)
+        legend_axis = axes[mosaic[1][0]]
+    else:
+        axes["return"].set_ylabel("evaluation return" if return_key == RETURN_KEYS[0] else "training return")
+        legend_axis = axes["return"]
+    legend_axis.legend(fontsize=8)
+    for net in networks:
+        for metric, name in metrics.items():
+            axes[f"{net}/{metric}"].set_title(f"{net}: {name}", fontsize=9)
+    for axis in axes.values():
+        axis.grid(alpha=0.3)
+        axis.set_xlabel("environment steps", fontsize=8)
+        axis.tick_params(labelsize=8)
+    if title:
+        figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output)
+    plt.close(figure)
+    return output
+
+
+def plot_interference(matrices: Mapping[str, np.ndarray | str | Path], output: str | Path, title: str | None = None) -> Path:
+    """
+    Draw cosine matrices of per-sample gradients side by side as heatmaps (-1 blue, +1 red), each
+    titled with its mean off-diagonal value (the logged ``grad_interference``).
+
+    :param matrices: label -> ``(N, N)`` matrix or ``.npy`` file
+    :param output: PNG path
+    :param title: figure title
+    :return: the PNG path
+    """
+    if not matrices:
+        raise ValueError("plot_interference needs at least one matrix")
+    loaded = {label: np.load(m) if isinstance(m, (str, Path)) else np.asarray(m) for label, m in matrices.items()}
+    for label, matrix in loaded.items():
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 2:
+            raise ValueError(f"{label!r}: expected a square N x N matrix with N >= 2, got shape {matrix.shape}")
+    figure, axes = plt.subplots(1, len(loaded), figsize=(4.2 * len(loaded), 4), dpi=110, squeeze=False, layout="constrained")
+    image = None
+    for axis, (label, matrix) in zip(axes[0], loaded.items(), strict=True):
+        n = matrix.shape[0]
+        off_diagonal = (matrix.sum() - np.trace(matrix)) / (n * (n - 1))
+        image = axis.imshow(matrix, cmap="RdBu_r", vmin=-1.0, vmax=1.0, interpolation="nearest")
+        axis.set_title(f"{label}: mean off-diagonal {off_diagonal:.3f}", fontsize=9)
+        axis.set_xlabel("state j", fontsize=8)
+        axis.set_ylabel("state i", fontsize=8)
+    figure.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="cosine of per-sample gradients")
+    if title:
+        figure.suptitle(title, fontsize=11)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output)
+    plt.close(figure)
+    return output
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """
+    Command line entry point.
+
+    :param argv: arguments (``None``: ``sys.argv``)
+    :return: the written PNG
+    """
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    diagnostics = commands.add_parser("diagnostics", help="return and plasticity diagnostics over steps")
+    diagnostics.add_argument("runs", nargs="+", metavar="[LABEL=]RUN", help="run directory or progress.csv")
+    diagnostics.add_argument("-o", "--output", type=Path, default=Path("diagnostics.png"))
+    diagnostics.add_argument("--networks", nargs="+", default=["actor", "critic"], choices=["actor", "critic"])
+    diagnostics.add_argument("--tau", type=float, default=0.0, help="dormant threshold to show")
+    diagnostics.add_argument("--title", default=None)
+    interference = commands.add_parser("interference", help="gradient interference matrices as heatmaps")
+    interference.add_argument("matrices", nargs="+", metavar="[LABEL=]FILE.npy")
+    interference.add_argument("-o", "--output", type=Path, default=Path("interference.png"))
+    interference.add_argument("--title", default=None)
+    args = parser.parse_args(argv)
+    if args.command == "diagnostics":
+        path = plot_diagnostics(parse_labelled_paths(args.runs), args.output, args.networks, args.tau, args.title)
+    else:
+        grouped = parse_labelled_paths(args.matrices)
+        repeated = [label for label, paths in grouped.items() if len(paths) > 1]
+        if repeated:
+            parser.error(f"each interference matrix needs its own label, repeated: {repeated}")
+        path = plot_interference({label: paths[0] for label, paths in grouped.items()}, args.output, args.title)
+    print(f"wrote {path}")
+    return path
+
+
+if __name__ == "__main__":
+    main()
