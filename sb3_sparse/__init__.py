@@ -1,10 +1,12 @@
 """sb3-sparse: static network sparsity (Erdős–Rényi masks on SimBa networks) for Stable-Baselines3.
 
 ``import sb3_sparse`` registers ``"SparseSimBaPolicy"`` with SAC, TD3, DDPG, TQC and CrossQ, and
-makes ``learn()`` update the policy's observation statistics.
+makes ``learn()`` update the policy's observation statistics; it also registers the DeepMind
+Control suite tasks as ``sb3_sparse/dmc-<domain>-<task>-v0`` gymnasium ids.
 """
 
 from sb3_sparse.callbacks import ObservationNormalizerCallback, PlasticityCallback, ResetCallback
+from sb3_sparse.envs import dmc_env_id, make_dmc_env, register_dmc_envs
 from sb3_sparse.policies import (
     SimBaArchitecture,
     SparseSimBaCrossQPolicy,
@@ -31,6 +33,7 @@ __version__ = "0.1.0"
 
 register_policies()
 install_observation_normalizer_hook()
+register_dmc_envs()
 
 __all__ = [
     "MaskEnforcer",
@@ -45,12 +48,15 @@ __all__ = [
     "__version__",
     "apply_masks_",
     "density_report",
+    "dmc_env_id",
     "erdos_renyi_densities",
     "format_density_report",
     "keep_masks_static",
+    "make_dmc_env",
     "named_masks",
     "overall_density",
     "prune_erdos_renyi_",
     "pruned_weights_are_zero",
+    "register_dmc_envs",
     "sample_mask",
 ]

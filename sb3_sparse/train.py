@@ -1,15 +1,17 @@
-"""Train a sparse SimBa SAC agent, evaluate it, save the model, the evaluation curve (CSV) and its plot (PNG).
+"""Train from the package's hyperparameter files, evaluate, and save the model, the evaluation curve
+(CSV and PNG) and the plasticity diagnostics.
 
-With no arguments it runs the package's quick default: sparse (0.8) SimBa SAC on Pendulum-v1
-for 6,000 steps, a few minutes on 2 CPU cores::
+With no arguments it runs the README's main job: the ``Pendulum-v1`` entry of ``sac.yml``, a small
+sparse (0.8) SimBa SAC that trains for 6,000 steps in a few minutes on 2 CPU cores::
 
     python -m sb3_sparse.train
-    python -m sb3_sparse.train --env HalfCheetah-v5 --timesteps 100000 --critic-sparsity 0.9
+    python -m sb3_sparse.train --env sb3_sparse/dmc-dog-run-v0 --preset width2
+    python -m sb3_sparse.train --algo ddpg --env sb3_sparse/dmc-humanoid-run-v0 --critic-sparsity 0.9
 
-Evaluation follows the reference protocol: deterministic actions, every ``--eval-freq`` steps
-with ``--eval-episodes`` episodes, and ``--final-eval-episodes`` episodes at the end.
-Every ``--diagnostics-freq`` steps :class:`~sb3_sparse.callbacks.PlasticityCallback` logs the
-plasticity diagnostics to ``progress.csv``, drawn at the end as ``diagnostics.png``.
+The reference protocol: deterministic evaluation every 10,000 environment steps (agent steps
+times the action repeat: 2 for ``sb3_sparse/dmc-*`` ids) on 10 episodes, and 100 episodes at the
+end. A run shorter than 10 such intervals evaluates every tenth of the run instead, so that it
+still draws a curve; the diagnostics follow the same rule with the paper's 5,000 agent steps.
 """
 
 from __future__ import annotations
@@ -19,22 +21,31 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import matplotlib
 import numpy as np
-from stable_baselines3 import SAC
+from gymnasium.wrappers import RepeatAction
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.preprocessing import get_action_dim
 
-import sb3_sparse  # noqa: F401  (registers the policy)
+import sb3_sparse  # noqa: F401  (registers the policies and the DMC ids)
 from sb3_sparse.callbacks import PlasticityCallback
+from sb3_sparse.envs import DMC_HARD_TASKS, dmc_env_id
+from sb3_sparse.hyperparams import ALGORITHMS, algorithm_kwargs, hyperparams_path, load_hyperparams
 from sb3_sparse.plots import plot_diagnostics
+from sb3_sparse.presets import SIZE_PRESETS, size_preset
 
 matplotlib.use("Agg")  # headless: the plot goes to a file
 import matplotlib.pyplot as plt
+
+EVAL_FREQ_ENV_STEPS = 10_000
+DIAGNOSTICS_FREQ = 5_000
 
 
 @dataclass
@@ -42,30 +53,32 @@ class EvaluationRow:
     """
     One evaluation of the deterministic policy.
 
-    :param timesteps: environment steps trained so far
+    :param agent_steps: agent steps (policy decisions) trained so far
+    :param env_steps: environment steps trained so far (agent steps times the action repeat)
     :param mean_return: mean episodic return
     :param std_return: standard deviation of the episodic return
     :param episodes: number of evaluation episodes
     """
 
-    timesteps: int
+    agent_steps: int
+    env_steps: int
     mean_return: float
     std_return: float
     episodes: int
 
 
 def write_evaluations_csv(rows: list[EvaluationRow], path: Path) -> None:
-    """Write the evaluation curve as CSV with columns timesteps, mean_return, std_return, episodes."""
+    """Write the evaluation curve as CSV: agent_steps, env_steps, mean_return, std_return, episodes."""
     with path.open("w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(["timesteps", "mean_return", "std_return", "episodes"])
+        writer.writerow(["agent_steps", "env_steps", "mean_return", "std_return", "episodes"])
         for row in rows:
-            writer.writerow([row.timesteps, f"{row.mean_return:.4f}", f"{row.std_return:.4f}", row.episodes])
+            writer.writerow([row.agent_steps, row.env_steps, f"{row.mean_return:.4f}", f"{row.std_return:.4f}", row.episodes])
 
 
 def plot_evaluations(rows: list[EvaluationRow], path: Path, title: str) -> None:
     """Plot mean return (and one standard deviation) against environment steps as a PNG."""
-    steps = np.array([row.timesteps for row in rows])
+    steps = np.array([row.env_steps for row in rows])
     mean = np.array([row.mean_return for row in rows])
     std = np.array([row.std_return for row in rows])
     figure, axis = plt.subplots(figsize=(6, 4), dpi=120)
@@ -80,34 +93,88 @@ def plot_evaluations(rows: list[EvaluationRow], path: Path, title: str) -> None:
     plt.close(figure)
 
 
+def action_repeat_of(env: gym.Env) -> int:
+    """
+    Environment steps per agent step: the product of the ``RepeatAction`` wrappers around ``env``.
+
+    :param env: a (wrapped) environment
+    :return: the action repeat (1 without such a wrapper)
+    """
+    repeat = 1
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, RepeatAction):
+            repeat *= env.num_repeats
+        env = env.env
+    return repeat
+
+
+def default_frequency(preferred: int, timesteps: int) -> int:
+    """``preferred``, or a tenth of the run when the run is shorter than 10 of them."""
+    return preferred if timesteps >= 10 * preferred else max(1, timesteps // 10)
+
+
+def unknown_env_message(env_id: str, algo: str) -> str:
+    """What to say about an id that gymnasium does not know."""
+    entries = ", ".join(load_hyperparams(algo))
+    dmc = ", ".join(dmc_env_id(task) for task in DMC_HARD_TASKS)
+    return (
+        f"unknown environment id {env_id!r}. Ids with an entry in {algo}.yml: {entries}. "
+        f"DMC hard tasks: {dmc} (every dm_control suite task is sb3_sparse/dmc-<domain>-<task>-v0)"
+    )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="Pendulum-v1", help="gymnasium environment id (flat Box observations)")
-    parser.add_argument("--timesteps", type=int, default=6_000, help="environment steps to train")
+    parser.add_argument("--algo", default="sac", choices=list(ALGORITHMS))
+    parser.add_argument("--env", default="Pendulum-v1", help="gymnasium id with an entry in the hyperparameter file")
+    parser.add_argument("--conf", type=Path, default=None, help="zoo-format YAML (default: the package's <algo>.yml)")
+    parser.add_argument("--timesteps", type=int, default=None, help="agent steps (default: the entry's n_timesteps)")
+    parser.add_argument("--preset", default=None, help=f"network size preset: {', '.join(SIZE_PRESETS)}")
+    parser.add_argument("--actor-sparsity", type=float, default=None, help="overrides the entry's actor_sparsity")
+    parser.add_argument("--critic-sparsity", type=float, default=None, help="overrides the entry's critic_sparsity")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--actor-sparsity", type=float, default=0.8)
-    parser.add_argument("--critic-sparsity", type=float, default=0.8)
-    parser.add_argument("--actor-hidden-dim", type=int, default=64)
-    parser.add_argument("--actor-num-blocks", type=int, default=1)
-    parser.add_argument("--critic-hidden-dim", type=int, default=128)
-    parser.add_argument("--critic-num-blocks", type=int, default=1)
-    parser.add_argument("--n-critics", type=int, default=2)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--learning-starts", type=int, default=1_000, help="random warm-up transitions")
-    parser.add_argument("--eval-freq", type=int, default=1_000, help="environment steps between evaluations")
+    parser.add_argument(
+        "--eval-freq", type=int, default=None, help=f"environment steps between evaluations (default {EVAL_FREQ_ENV_STEPS:,})"
+    )
     parser.add_argument("--eval-episodes", type=int, default=10)
-    parser.add_argument("--final-eval-episodes", type=int, default=20)
-    parser.add_argument("--diagnostics-freq", type=int, default=1_000, help="steps between plasticity diagnostics (0: off)")
-    parser.add_argument("--output-dir", type=Path, default=None, help="default: runs/<env>_sac_a<S>_c<S>_seed<seed>")
+    parser.add_argument("--final-eval-episodes", type=int, default=100)
+    parser.add_argument(
+        "--diagnostics-freq",
+        type=int,
+        default=None,
+        help=f"agent steps between diagnostics (default {DIAGNOSTICS_FREQ:,}; 0: off)",
+    )
+    parser.add_argument("--device", default="auto", help="torch device (auto, cpu, cuda)")
+    parser.add_argument("--output-dir", type=Path, default=None, help="default: runs/<algo>_<env>_<size>_a<S>_c<S>_seed<seed>")
     parser.add_argument("--no-progress-bar", action="store_true")
     args = parser.parse_args(argv)
     for name in ("timesteps", "eval_freq", "eval_episodes", "final_eval_episodes"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    for name in ("learning_starts", "diagnostics_freq"):
-        if getattr(args, name) < 0:
-            parser.error(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.diagnostics_freq is not None and args.diagnostics_freq < 0:
+        parser.error(f"--diagnostics-freq must be >= 0, got {args.diagnostics_freq}")
+    if args.preset is not None and args.preset not in SIZE_PRESETS:
+        parser.error(f"unknown --preset {args.preset!r}; valid presets: {', '.join(SIZE_PRESETS)}")
+    if args.conf is not None and not args.conf.is_file():
+        parser.error(f"--conf {str(args.conf)!r} is not a file")
     return args
+
+
+def build_model(args: argparse.Namespace, env: gym.Env) -> tuple[BaseAlgorithm, int, dict[str, Any]]:
+    """The algorithm from the entry of ``args.env``, with the command line's overrides applied."""
+    try:
+        policy, n_timesteps, kwargs = algorithm_kwargs(args.algo, args.env, get_action_dim(env.action_space), args.conf)
+    except ValueError as error:
+        raise SystemExit(str(error)) from error
+    policy_kwargs = kwargs["policy_kwargs"]
+    if args.preset is not None:
+        policy_kwargs.update(size_preset(args.preset))
+    for name in ("actor_sparsity", "critic_sparsity"):
+        if getattr(args, name) is not None:
+            policy_kwargs[name] = getattr(args, name)
+    model = ALGORITHMS[args.algo](policy, env, seed=args.seed, device=args.device, **kwargs)
+    return model, args.timesteps or n_timesteps, kwargs
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -118,76 +185,91 @@ def main(argv: list[str] | None = None) -> Path:
     :return: the output directory
     """
     args = parse_args(argv)
-    try:
-        env = Monitor(gym.make(args.env))
-        eval_env = Monitor(gym.make(args.env))
-    except gym.error.Error as error:
-        raise SystemExit(f"cannot make environment {args.env!r}: {error}") from error
+    if args.env not in gym.registry:
+        raise SystemExit(unknown_env_message(args.env, args.algo))
+    env, eval_env = Monitor(gym.make(args.env)), Monitor(gym.make(args.env))
     eval_env.reset(seed=args.seed + 10_000)
-    output_dir = (
-        args.output_dir or Path("runs") / f"{args.env}_sac_a{args.actor_sparsity}_c{args.critic_sparsity}_seed{args.seed}"
+    repeat = action_repeat_of(env)
+    model, timesteps, kwargs = build_model(args, env)
+    policy_kwargs = kwargs["policy_kwargs"]
+    size = args.preset or "entry"
+    output_dir = args.output_dir or Path("runs") / (
+        f"{args.algo}_{args.env.replace('/', '-')}_{size}"
+        f"_a{policy_kwargs.get('actor_sparsity', 0.0)}_c{policy_kwargs.get('critic_sparsity', 0.0)}_seed{args.seed}"
     )
     output_dir.mkdir(parents=True, exist_ok=True)
 
-    policy_kwargs = dict(
-        actor_hidden_dim=args.actor_hidden_dim,
-        actor_num_blocks=args.actor_num_blocks,
-        critic_hidden_dim=args.critic_hidden_dim,
-        critic_num_blocks=args.critic_num_blocks,
-        actor_sparsity=args.actor_sparsity,
-        critic_sparsity=args.critic_sparsity,
-        n_critics=args.n_critics,
-    )
-    model = SAC(
-        "SparseSimBaPolicy",
-        env,
-        learning_rate=args.learning_rate,
-        learning_starts=args.learning_starts,
-        seed=args.seed,
-        policy_kwargs=policy_kwargs,
-    )
+    # Trainable parameters (targets are copies); sb3_sparse.presets.parameter_count gives it before building.
+    parameters = sum(p.numel() for net in (model.policy.actor, model.policy.critic) for p in net.parameters())
     density_text = model.policy.format_density_report()
+    print(f"{args.algo.upper()} + {type(model.policy).__name__} on {args.env}: {parameters:,} parameters")
     print(density_text)
     (output_dir / "density.txt").write_text(density_text + "\n")
 
+    eval_freq_env = args.eval_freq or default_frequency(EVAL_FREQ_ENV_STEPS, timesteps * repeat)
+    eval_freq = max(1, eval_freq_env // repeat)  # EvalCallback counts agent steps
+    diagnostics_freq = (
+        args.diagnostics_freq if args.diagnostics_freq is not None else default_frequency(DIAGNOSTICS_FREQ, timesteps)
+    )
+    print(
+        f"training {timesteps:,} agent steps ({timesteps * repeat:,} environment steps); evaluation every "
+        f"{eval_freq * repeat:,} environment steps on {args.eval_episodes} episodes, {args.final_eval_episodes} at the end; "
+        + (f"diagnostics every {diagnostics_freq:,} agent steps" if diagnostics_freq else "no diagnostics")
+    )
     # EvalCallback records its results only with a log_path (it also writes SB3's evaluations.npz there).
     eval_callback = EvalCallback(
-        eval_env, eval_freq=args.eval_freq, n_eval_episodes=args.eval_episodes, log_path=str(output_dir), verbose=0
+        eval_env, eval_freq=eval_freq, n_eval_episodes=args.eval_episodes, log_path=str(output_dir), verbose=0
     )
     callbacks: list[BaseCallback] = [eval_callback]
-    if args.diagnostics_freq:
-        callbacks.append(PlasticityCallback(freq=args.diagnostics_freq))
+    if diagnostics_freq:
+        callbacks.append(PlasticityCallback(freq=diagnostics_freq))
     # SB3's CSV log (progress.csv) holds training, evaluation and diagnostic values by step.
     model.set_logger(configure(str(output_dir), ["csv"]))
-    model.learn(args.timesteps, callback=callbacks, progress_bar=not args.no_progress_bar)
+    model.learn(timesteps, callback=callbacks, progress_bar=not args.no_progress_bar)
 
     rows = [
-        EvaluationRow(int(step), float(np.mean(returns)), float(np.std(returns)), len(returns))
+        EvaluationRow(int(step), int(step) * repeat, float(np.mean(returns)), float(np.std(returns)), len(returns))
         for step, returns in zip(eval_callback.evaluations_timesteps, eval_callback.evaluations_results, strict=True)
     ]
     final_returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=args.final_eval_episodes, return_episode_rewards=True)
     rows.append(
-        EvaluationRow(model.num_timesteps, float(np.mean(final_returns)), float(np.std(final_returns)), len(final_returns))
+        EvaluationRow(
+            model.num_timesteps,
+            model.num_timesteps * repeat,
+            float(np.mean(final_returns)),
+            float(np.std(final_returns)),
+            len(final_returns),
+        )
     )
 
     model.save(output_dir / "model.zip")
     write_evaluations_csv(rows, output_dir / "evaluations.csv")
-    title = (
-        f"SAC + SparseSimBaPolicy on {args.env} (actor {args.actor_sparsity}, critic {args.critic_sparsity}, seed {args.seed})"
-    )
+    sparsity = f"actor {policy_kwargs.get('actor_sparsity', 0.0)}, critic {policy_kwargs.get('critic_sparsity', 0.0)}"
+    title = f"{args.algo.upper()} + {type(model.policy).__name__} on {args.env} ({sparsity}, seed {args.seed})"
     plot_evaluations(rows, output_dir / "evaluations.png", title)
     written = ["model.zip", "evaluations.csv", "evaluations.png", "progress.csv", "density.txt", "config.json"]
-    if args.diagnostics_freq and args.diagnostics_freq <= args.timesteps:
-        plot_diagnostics(
-            {f"sparsity {args.actor_sparsity}/{args.critic_sparsity}": [output_dir]}, output_dir / "diagnostics.png"
-        )
+    if diagnostics_freq and diagnostics_freq <= timesteps:
+        plot_diagnostics({sparsity: [output_dir]}, output_dir / "diagnostics.png", title=title)
         written.append("diagnostics.png")
-    (output_dir / "config.json").write_text(
-        json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, indent=2)
-    )
+    config = {
+        "command_line": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "hyperparameters": str(args.conf or hyperparams_path(args.algo)),
+        "algorithm_kwargs": {k: repr(v) for k, v in kwargs.items()},
+        "timesteps": timesteps,
+        "action_repeat": repeat,
+        "eval_freq_env_steps": eval_freq * repeat,
+        "diagnostics_freq": diagnostics_freq,
+        "parameters": parameters,
+    }
+    (output_dir / "config.json").write_text(json.dumps(config, indent=2))
     print(f"final evaluation over {len(final_returns)} episodes: {np.mean(final_returns):.1f} +/- {np.std(final_returns):.1f}")
     print(f"wrote {output_dir}/: {', '.join(written)}")
     return output_dir
+
+
+def cli() -> None:
+    """Console-script entry point (``sb3-sparse-train``)."""
+    main()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.noise import NormalActionNoise
 
 from sb3_sparse import SparseSimBaCrossQPolicy, SparseSimBaPolicy, SparseSimBaTD3Policy, SparseSimBaTQCPolicy
+from sb3_sparse.hyperparams import algorithm_kwargs
 from sb3_sparse.sparsity import named_masks, pruned_weights_are_zero
 from tests.conftest import TINY_SIMBA
 
@@ -110,20 +111,17 @@ def test_bad_input_fails_at_construction(algorithm):
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_small_sparse_simba_learns_pendulum(algorithm, tmp_path):
-    """Each algorithm with a small sparse (0.8) SimBa network passes a mean return of -400 within 10k steps."""
-    model = make_model(
-        algorithm,
-        learning_rate=1e-3,
-        learning_starts=1000,
-        batch_size=256,
-        gradient_steps=1,
-        policy_kwargs=dict(actor_hidden_dim=64, critic_hidden_dim=128),
-    )
+    """The Pendulum-v1 entry of each package hyperparameter file (small sparse networks, sparsity 0.8)
+    passes a mean return of -400 within its 10k steps."""
+    algo = algorithm.__name__.lower()
+    policy, n_timesteps, kwargs = algorithm_kwargs(algo, "Pendulum-v1", action_dim=1)
+    assert n_timesteps == 10_000 and kwargs["policy_kwargs"]["critic_sparsity"] == 0.8
+    model = algorithm(policy, "Pendulum-v1", seed=0, **kwargs)
     stop = StopTrainingOnRewardThreshold(reward_threshold=-400, verbose=0)
     eval_callback = EvalCallback(
         Monitor(gym.make("Pendulum-v1")), eval_freq=1000, n_eval_episodes=10, callback_on_new_best=stop, log_path=str(tmp_path)
     )
-    model.learn(10_000, callback=eval_callback)
+    model.learn(n_timesteps, callback=eval_callback)
     best = max(float(np.mean(returns)) for returns in eval_callback.evaluations_results)
     assert best > -400, f"best mean return of {len(eval_callback.evaluations_results)} evaluations: {best:.1f}"
     for net in NETWORKS[algorithm]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from sb3_contrib import TQC, CrossQ
-from stable_baselines3 import PPO, SAC, TD3
+from stable_baselines3 import DDPG, PPO, SAC, TD3
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.noise import NormalActionNoise
 
@@ -27,7 +27,7 @@ TINY_MLP = dict(net_arch=[16, 16])
 def make_model(algorithm=SAC, policy="SparseSimBaPolicy", policy_kwargs=None, seed=0, **kwargs):
     if policy_kwargs is None:  # a copy: SB3 writes into the dict it is given (use_sde)
         policy_kwargs = dict(SPARSE if policy == "SparseSimBaPolicy" else TINY_MLP)
-    if algorithm is TD3:
+    if algorithm in (TD3, DDPG):
         kwargs.setdefault("action_noise", NormalActionNoise(np.zeros(1), 0.1 * np.ones(1)))
     defaults = dict(learning_starts=50, batch_size=32, gradient_steps=2, seed=seed)
     return algorithm(policy, "Pendulum-v1", policy_kwargs=policy_kwargs, **{**defaults, **kwargs})
@@ -44,7 +44,9 @@ def read_csv(path):
         (SAC, "SparseSimBaPolicy"),
         (SAC, "MlpPolicy"),
         (TD3, "SparseSimBaPolicy"),
+        (DDPG, "SparseSimBaPolicy"),
         (TQC, "SparseSimBaPolicy"),
+        (CrossQ, "SparseSimBaPolicy"),
         (TD3, "MlpPolicy"),
     ],
 )
@@ -81,10 +83,6 @@ def test_crossq_batch_renorm_critic_logs_nan_interference(tmp_path):
     values = callback.log_diagnostics()
     assert math.isnan(values["plasticity/critic/grad_interference"])
     assert math.isfinite(values["plasticity/critic/srank"])
-    sparse = make_model(CrossQ)
-    sparse_callback = PlasticityCallback(freq=100, batch_size=32, interference_samples=4)
-    sparse.learn(100, callback=sparse_callback)
-    assert all(math.isfinite(v) for v in sparse_callback.log_diagnostics().values())
 
 
 @pytest.mark.parametrize("policy", ["SparseSimBaPolicy", "MlpPolicy"])

@@ -1,47 +1,99 @@
-"""The runner behind the README's main job, on a tiny budget."""
+"""The runner behind the README's main job, on tiny budgets."""
 
 import csv
+import json
 
 import pytest
-from stable_baselines3 import SAC
+from stable_baselines3 import DDPG, SAC
 
 from sb3_sparse import train
 from sb3_sparse.sparsity import pruned_weights_are_zero
 
 
-def test_runner_writes_model_curve_and_plot(tmp_path):
+def read_rows(path):
+    with path.open() as file:
+        return list(csv.DictReader(file))
+
+
+def tiny_conf(tmp_path, algo, env_id, **entry):
+    """A zoo-format file with one tiny entry (small networks, short warm-up)."""
+    lines = [f"{env_id}:", "  policy: SparseSimBaPolicy", "  n_timesteps: 300", "  learning_starts: 100"]
+    lines += [f"  {key}: {value}" for key, value in entry.items()]
+    lines.append(
+        '  policy_kwargs: "dict(actor_hidden_dim=16, critic_hidden_dim=32, critic_num_blocks=1,'
+        ' actor_sparsity=0.8, critic_sparsity=0.8, n_critics=1)"'
+    )
+    path = tmp_path / f"{algo}.yml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_runner_writes_model_curve_diagnostics_and_plots(tmp_path):
     output_dir = train.main(
         [
-            "--timesteps", "300", "--learning-starts", "100", "--eval-freq", "100", "--eval-episodes", "1",
-            "--final-eval-episodes", "2", "--actor-hidden-dim", "16", "--critic-hidden-dim", "32", "--diagnostics-freq", "150",
-            "--output-dir", str(tmp_path / "run"), "--no-progress-bar",
+            "--conf", str(tiny_conf(tmp_path, "sac", "Pendulum-v1")), "--eval-freq", "100", "--eval-episodes", "1",
+            "--final-eval-episodes", "2", "--diagnostics-freq", "150", "--output-dir", str(tmp_path / "run"),
+            "--no-progress-bar",
         ]
     )  # fmt: skip
-    with (output_dir / "evaluations.csv").open() as file:
-        rows = list(csv.DictReader(file))
-    # Evaluations at 100, 200 and 300 steps, then the final one with its own episode count.
-    assert [int(row["timesteps"]) for row in rows] == [100, 200, 300, 300]
+    rows = read_rows(output_dir / "evaluations.csv")
+    # Evaluations at 100, 200 and 300 steps (no action repeat), then the final one with its own episode count.
+    assert [int(row["agent_steps"]) for row in rows] == [100, 200, 300, 300]
+    assert [int(row["env_steps"]) for row in rows] == [100, 200, 300, 300]
     assert [int(row["episodes"]) for row in rows] == [1, 1, 1, 2]
     assert all(-2000 < float(row["mean_return"]) <= 0 for row in rows)  # Pendulum returns are negative
-    png = (output_dir / "evaluations.png").read_bytes()
-    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    for name in ("evaluations.png", "diagnostics.png"):
+        png = (output_dir / name).read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 10_000
     assert "total" in (output_dir / "density.txt").read_text()
-    with (output_dir / "progress.csv").open() as file:
-        log = list(csv.DictReader(file))
-    diagnostic_steps = [int(row["time/total_timesteps"]) for row in log if row["plasticity/critic/srank"]]
+    diagnostic_steps = [
+        int(r["time/total_timesteps"]) for r in read_rows(output_dir / "progress.csv") if r["plasticity/critic/srank"]
+    ]
     assert diagnostic_steps == [150, 300]
-    diagnostics_png = (output_dir / "diagnostics.png").read_bytes()
-    assert diagnostics_png.startswith(b"\x89PNG") and len(diagnostics_png) > 10_000
+    config = json.loads((output_dir / "config.json").read_text())
+    assert config["timesteps"] == 300 and config["action_repeat"] == 1 and config["eval_freq_env_steps"] == 100
     model = SAC.load(output_dir / "model.zip")
     assert all(pruned_weights_are_zero(net) for net in (model.policy.actor, model.policy.critic, model.policy.critic_target))
+    assert model.policy.architecture.critic_hidden_dim == 32
+
+
+def test_runner_counts_environment_steps_with_action_repeat(tmp_path):
+    conf = tiny_conf(tmp_path, "ddpg", "sb3_sparse/dmc-cartpole-swingup-v0", noise_type="normal", noise_std=0.1)
+    output_dir = train.main(
+        [
+            "--algo", "ddpg", "--env", "sb3_sparse/dmc-cartpole-swingup-v0", "--conf", str(conf), "--timesteps", "200",
+            "--eval-freq", "200", "--eval-episodes", "1",
+            "--final-eval-episodes", "1", "--diagnostics-freq", "0", "--output-dir", str(tmp_path / "run"),
+            "--no-progress-bar",
+        ]
+    )  # fmt: skip
+    rows = read_rows(output_dir / "evaluations.csv")
+    # Every 200 environment steps = 100 agent steps with action repeat 2.
+    assert [(int(r["agent_steps"]), int(r["env_steps"])) for r in rows] == [(100, 200), (200, 400), (200, 400)]
+    assert not (output_dir / "diagnostics.png").exists()
+    model = DDPG.load(output_dir / "model.zip")
+    assert model.action_noise is not None and model.policy.critic.n_critics == 1
+
+
+def test_preset_and_sparsity_overrides(tmp_path):
+    args = train.parse_args(["--preset", "width2", "--critic-sparsity", "0.9", "--actor-sparsity", "0.5"])
+    env = train.Monitor(train.gym.make("Pendulum-v1"))
+    model, timesteps, _ = train.build_model(args, env)
+    assert timesteps == 6000  # the sac.yml entry's budget
+    architecture = model.policy.architecture
+    assert (architecture.actor_hidden_dim, architecture.critic_hidden_dim) == (256, 1024)
+    assert (architecture.actor_num_blocks, architecture.critic_num_blocks) == (1, 2)
+    assert (architecture.actor_sparsity, architecture.critic_sparsity) == (0.5, 0.9)
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--timesteps", "0"], "--timesteps must be >= 1, got 0"),
-        (["--learning-starts", "-1"], "--learning-starts must be >= 0"),
         (["--diagnostics-freq", "-5"], "--diagnostics-freq must be >= 0, got -5"),
+        (["--preset", "huge"], "unknown --preset 'huge'; valid presets: base, width2"),
+        (["--algo", "ppo"], "invalid choice: 'ppo'"),
+        (["--conf", "missing.yml"], "--conf 'missing.yml' is not a file"),
     ],
 )
 def test_runner_rejects_bad_arguments(argv, message, capsys):
@@ -50,6 +102,21 @@ def test_runner_rejects_bad_arguments(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_runner_rejects_unknown_env(tmp_path):
-    with pytest.raises(SystemExit, match="cannot make environment 'NoSuchEnv-v0'"):
+def test_runner_names_valid_env_ids(tmp_path):
+    with pytest.raises(
+        SystemExit, match=r"unknown environment id 'NoSuchEnv-v0'\. Ids with an entry in sac\.yml: .*Pendulum-v1"
+    ):
         train.main(["--env", "NoSuchEnv-v0", "--output-dir", str(tmp_path)])
+    with pytest.raises(
+        SystemExit, match=r"sac\.yml has no entry for 'CartPole-v1'; entries: sb3_sparse/dmc-humanoid-stand-v0"
+    ):
+        train.main(["--env", "CartPole-v1", "--output-dir", str(tmp_path)])
+
+
+def test_yaml_entry_with_unknown_policy_kwarg_lists_the_valid_ones(tmp_path):
+    conf = tmp_path / "sac.yml"
+    conf.write_text('Pendulum-v1:\n  policy: SparseSimBaPolicy\n  n_timesteps: 10\n  policy_kwargs: "dict(net_arch=[64])"\n')
+    with pytest.raises(
+        SystemExit, match=r"unknown policy_kwargs \['net_arch'\]; valid ones: actor_hidden_dim, actor_num_blocks"
+    ):
+        train.main(["--conf", str(conf), "--output-dir", str(tmp_path)])

@@ -7,7 +7,8 @@ The per-algorithm modules (``sac.py``, ...) only say what differs.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import inspect
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -296,8 +297,24 @@ class SparseSimBaMixin:
             raise ValueError(f"{policy_name} does not support gSDE: use_sde must be False, got {use_sde!r}")
         check_simba_spaces(observation_space, action_space, policy_name)
         check_positive_int("n_critics", n_critics)
+        unknown = sorted(set(architecture_kwargs) - {field.name for field in fields(SimBaArchitecture)})
+        if unknown:
+            raise TypeError(f"{policy_name} got unknown policy_kwargs {unknown}; valid ones: {', '.join(self.valid_kwargs())}")
         self.architecture = SimBaArchitecture(**architecture_kwargs)
         self._shared_extractor = {}
+
+    @classmethod
+    def valid_kwargs(cls) -> list[str]:
+        """
+        The policy_kwargs this policy accepts: the :class:`SimBaArchitecture` fields and the
+        SB3 arguments of its constructor.
+
+        :return: sorted names
+        """
+        positional = ("self", "observation_space", "action_space", "lr_schedule")
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        sb3_arguments = [p.name for p in parameters if p.name not in positional and p.kind is not p.VAR_KEYWORD]
+        return sorted({field.name for field in fields(SimBaArchitecture)} | set(sb3_arguments))
 
     def _network_kwargs(self, role: str) -> dict[str, Any]:
         """

@@ -1,0 +1,156 @@
+"""Network sizes for the scaling study, and their exact parameter counts before anything is built.
+
+The paper scales the default SimBa networks (actor 128 wide with 1 block, critic 512 wide with
+2 blocks) by width, actor ``128 k`` and critic ``512 k``, or by depth, actor ``m`` blocks and
+critic ``2 m`` blocks. :func:`scaled_architecture` gives the policy_kwargs of any ``(k, m)``;
+:data:`SIZE_PRESETS` names the common ones. On DMC dog with one critic, widths 1, 2 and 5 give
+4.5M, 17.7M and 109M parameters (:func:`parameter_count`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+from gymnasium import spaces
+
+from sb3_sparse.networks import check_positive_int, simba_parameter_count
+
+BASE_ACTOR_HIDDEN_DIM, BASE_CRITIC_HIDDEN_DIM = 128, 512
+BASE_ACTOR_NUM_BLOCKS, BASE_CRITIC_NUM_BLOCKS = 1, 2
+
+# name -> (width scale k, depth scale m)
+SIZE_PRESETS: dict[str, tuple[int, int]] = {
+    "base": (1, 1),
+    "width2": (2, 1),
+    "width3": (3, 1),
+    "width4": (4, 1),
+    "width5": (5, 1),
+    "depth2": (1, 2),
+    "depth3": (1, 3),
+    "depth4": (1, 4),
+}
+# Algorithm -> actor head outputs per action dimension (Gaussian mean and log-std, or the action).
+ACTOR_HEADS_PER_ACTION = {"sac": 2, "tqc": 2, "crossq": 2, "td3": 1, "ddpg": 1}
+
+
+def scaled_architecture(width_scale: int = 1, depth_scale: int = 1) -> dict[str, int]:
+    """
+    The policy_kwargs of a scaled SimBa actor-critic.
+
+    :param width_scale: ``k``: actor width ``128 k``, critic width ``512 k``
+    :param depth_scale: ``m``: actor ``m`` blocks, critic ``2 m`` blocks
+    :return: ``actor_hidden_dim``, ``actor_num_blocks``, ``critic_hidden_dim``, ``critic_num_blocks``
+    """
+    k = check_positive_int("width_scale", width_scale)
+    m = check_positive_int("depth_scale", depth_scale)
+    return dict(
+        actor_hidden_dim=BASE_ACTOR_HIDDEN_DIM * k,
+        actor_num_blocks=BASE_ACTOR_NUM_BLOCKS * m,
+        critic_hidden_dim=BASE_CRITIC_HIDDEN_DIM * k,
+        critic_num_blocks=BASE_CRITIC_NUM_BLOCKS * m,
+    )
+
+
+def size_preset(name: str) -> dict[str, int]:
+    """
+    The policy_kwargs of a named size preset.
+
+    :param name: one of :data:`SIZE_PRESETS`
+    :return: the four size arguments of the policy
+    """
+    if name not in SIZE_PRESETS:
+        raise ValueError(f"unknown size preset {name!r}; valid presets: {', '.join(SIZE_PRESETS)}")
+    return scaled_architecture(*SIZE_PRESETS[name])
+
+
+@dataclass(frozen=True)
+class ParameterCount:
+    """
+    Trainable parameters of a sparse SimBa actor-critic (target networks, which are copies, excluded).
+
+    :param actor: actor parameters
+    :param critic: parameters of all critics
+    """
+
+    actor: int
+    critic: int
+
+    @property
+    def total(self) -> int:
+        """Actor plus critics."""
+        return self.actor + self.critic
+
+    def __str__(self) -> str:
+        return f"{self.total:,} parameters ({self.total / 1e6:.2f}M: actor {self.actor:,}, critic {self.critic:,})"
+
+
+def parameter_count(
+    observation_dim: int,
+    action_dim: int,
+    actor_hidden_dim: int = BASE_ACTOR_HIDDEN_DIM,
+    actor_num_blocks: int = BASE_ACTOR_NUM_BLOCKS,
+    critic_hidden_dim: int = BASE_CRITIC_HIDDEN_DIM,
+    critic_num_blocks: int = BASE_CRITIC_NUM_BLOCKS,
+    n_critics: int = 1,
+    algorithm: str = "sac",
+    n_quantiles: int = 25,
+) -> ParameterCount:
+    """
+    Exact parameter count of a sparse SimBa actor-critic, without building it. Sparsity does not
+    change it: pruned weights are zeros inside dense tensors.
+
+    :param observation_dim: flat observation size
+    :param action_dim: action size
+    :param actor_hidden_dim: actor width
+    :param actor_num_blocks: actor residual blocks
+    :param critic_hidden_dim: critic width
+    :param critic_num_blocks: critic residual blocks
+    :param n_critics: critics (the paper's DMC runs use 1; SB3 defaults to 2)
+    :param algorithm: ``"sac"``, ``"td3"``, ``"ddpg"``, ``"tqc"`` or ``"crossq"`` (the heads differ)
+    :param n_quantiles: quantiles per critic (TQC only)
+    :return: the counts
+    """
+    if algorithm not in ACTOR_HEADS_PER_ACTION:
+        raise ValueError(f"unknown algorithm {algorithm!r}; valid algorithms: {', '.join(ACTOR_HEADS_PER_ACTION)}")
+    for name, value in (("observation_dim", observation_dim), ("action_dim", action_dim), ("n_critics", n_critics)):
+        check_positive_int(name, value)
+    critic_outputs = check_positive_int("n_quantiles", n_quantiles) if algorithm == "tqc" else 1
+    actor = simba_parameter_count(
+        observation_dim, actor_hidden_dim, actor_num_blocks, ACTOR_HEADS_PER_ACTION[algorithm] * action_dim
+    )
+    critic = simba_parameter_count(observation_dim + action_dim, critic_hidden_dim, critic_num_blocks, critic_outputs)
+    return ParameterCount(actor=actor, critic=n_critics * critic)
+
+
+def env_dimensions(env_id: str) -> tuple[int, int]:
+    """
+    Flat observation and action sizes of a gymnasium environment (made, read, closed).
+
+    :param env_id: a registered id, e.g. ``"sb3_sparse/dmc-dog-run-v0"``
+    :return: ``(observation_dim, action_dim)``
+    """
+    env = gym.make(env_id)
+    try:
+        observation_space, action_space = env.observation_space, env.action_space
+    finally:
+        env.close()
+    if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
+        raise ValueError(f"{env_id} has observation space {observation_space}; SimBa needs a flat Box")
+    if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
+        raise ValueError(f"{env_id} has action space {action_space}; SimBa needs a flat Box")
+    return observation_space.shape[0], action_space.shape[0]
+
+
+def parameter_count_for_env(env_id: str, preset: str = "base", n_critics: int = 1, algorithm: str = "sac") -> ParameterCount:
+    """
+    Exact parameter count of a size preset on an environment, without building any network.
+
+    :param env_id: a registered gymnasium id
+    :param preset: one of :data:`SIZE_PRESETS`
+    :param n_critics: critics
+    :param algorithm: see :func:`parameter_count`
+    :return: the counts
+    """
+    sizes = size_preset(preset)
+    return parameter_count(*env_dimensions(env_id), **sizes, n_critics=n_critics, algorithm=algorithm)

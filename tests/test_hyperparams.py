@@ -1,0 +1,96 @@
+"""The package's rl-zoo hyperparameter files: shipped, valid, and the paper's setup."""
+
+import subprocess
+import sys
+import zipfile
+
+import pytest
+import torch
+
+import sb3_sparse  # noqa: F401  (registers the policies)
+from sb3_sparse.envs import DMC_HARD_TASKS, dmc_env_id
+from sb3_sparse.hyperparams import (
+    ALGORITHMS,
+    algorithm_kwargs,
+    check_entry,
+    evaluate_policy_kwargs,
+    hyperparams_entry,
+    hyperparams_path,
+    load_hyperparams,
+)
+
+DMC_IDS = [dmc_env_id(task) for task in DMC_HARD_TASKS]
+
+
+@pytest.mark.parametrize("algo", list(ALGORITHMS))
+def test_every_entry_is_valid_and_covers_the_hard_tasks_and_pendulum(algo):
+    entries = load_hyperparams(algo)
+    assert set(DMC_IDS) | {"Pendulum-v1"} <= set(entries)
+    for env_id, entry in entries.items():
+        check_entry(algo, env_id, entry)
+        kwargs = evaluate_policy_kwargs(entry["policy_kwargs"])
+        assert kwargs["actor_sparsity"] == kwargs["critic_sparsity"] == 0.8
+
+
+@pytest.mark.parametrize("env_id", DMC_IDS)
+def test_sac_entries_are_the_papers_setup(env_id):
+    policy, n_timesteps, kwargs = algorithm_kwargs("sac", env_id, action_dim=21)
+    action_dim = 21 if "humanoid" in env_id else 38
+    assert policy == "SparseSimBaPolicy" and n_timesteps == 500_000  # 1M environment steps at action repeat 2
+    expected = dict(
+        learning_rate=1e-4, buffer_size=1_000_000, batch_size=256, learning_starts=5000, gamma=0.99, tau=0.005,
+        train_freq=1, gradient_steps=2, ent_coef="auto_0.01", target_entropy=-0.5 * action_dim,
+    )  # fmt: skip
+    assert {key: kwargs[key] for key in expected} == expected
+    assert kwargs["policy_kwargs"] == dict(
+        actor_sparsity=0.8,
+        critic_sparsity=0.8,
+        n_critics=1,
+        optimizer_class=torch.optim.AdamW,
+        optimizer_kwargs=dict(weight_decay=1e-2),
+    )
+
+
+def test_quick_entries_for_gymnasium_tasks():
+    entries = load_hyperparams("sac")
+    assert {"Pendulum-v1", "HalfCheetah-v5", "Humanoid-v5"} <= set(entries)
+    assert entries["HalfCheetah-v5"]["target_entropy"] == -3.0 and entries["Humanoid-v5"]["target_entropy"] == -8.5
+
+
+def test_ddpg_entries_are_the_papers_ddpg_setup():
+    _, _, kwargs = algorithm_kwargs("ddpg", "sb3_sparse/dmc-dog-run-v0", action_dim=38)
+    noise = kwargs["action_noise"]
+    assert noise._sigma.shape == (38,) and (noise._sigma == 0.1).all()
+    assert kwargs["policy_kwargs"]["n_critics"] == 1 and kwargs["learning_rate"] == 1e-4 and kwargs["gradient_steps"] == 2
+
+
+def test_unknown_keys_and_entries_list_the_valid_choices(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"sac\.yml has no entry for 'CartPole-v1'; entries: sb3_sparse/dmc-humanoid-stand-v0"
+    ):
+        hyperparams_entry("sac", "CartPole-v1")
+    with pytest.raises(ValueError, match=r"unknown policy_kwargs \['hidden_dim'\]; valid ones: actor_hidden_dim"):
+        check_entry("sac", "x", {"policy": "SparseSimBaPolicy", "policy_kwargs": "dict(hidden_dim=4)"})
+    with pytest.raises(ValueError, match=r"unknown keys \['learning_rat'\]; valid keys: .*learning_rate"):
+        check_entry("sac", "x", {"policy": "SparseSimBaPolicy", "learning_rat": 1e-3})
+    with pytest.raises(ValueError, match=r"unknown algorithm 'ppo'; valid algorithms: sac, td3, ddpg, tqc, crossq"):
+        hyperparams_path("ppo")
+
+
+def test_path_printed_by_the_module_is_the_file():
+    result = subprocess.run(
+        [sys.executable, "-m", "sb3_sparse.hyperparams", "tqc"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == str(hyperparams_path("tqc"))
+
+
+def test_wheel_ships_the_hyperparameter_files(tmp_path):
+    root = hyperparams_path("sac").parents[2]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(root)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("sb3_sparse-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"sb3_sparse/hyperparams/{algo}.yml" for algo in ALGORITHMS} <= names

@@ -1,0 +1,53 @@
+"""Size presets and parameter counts before any network is built."""
+
+import pytest
+from sb3_contrib import TQC
+from stable_baselines3 import DDPG, SAC, TD3
+
+import sb3_sparse  # noqa: F401
+from sb3_sparse.envs import dmc_env_id
+from sb3_sparse.presets import SIZE_PRESETS, parameter_count, parameter_count_for_env, scaled_architecture, size_preset
+
+
+def trained_parameters(model):
+    return sum(p.numel() for net in (model.policy.actor, model.policy.critic) for p in net.parameters())
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "name", "policy_kwargs"),
+    [
+        (SAC, "sac", dict(actor_hidden_dim=24, actor_num_blocks=2, critic_hidden_dim=40, critic_num_blocks=3, n_critics=2)),
+        (SAC, "sac", dict(actor_hidden_dim=8, actor_num_blocks=0, critic_hidden_dim=16, critic_num_blocks=1, n_critics=1)),
+        (TD3, "td3", dict(actor_hidden_dim=16, critic_hidden_dim=24, critic_num_blocks=1, n_critics=2)),
+        (DDPG, "ddpg", dict(actor_hidden_dim=16, critic_hidden_dim=24, critic_num_blocks=1, n_critics=1)),
+        (TQC, "tqc", dict(actor_hidden_dim=16, critic_hidden_dim=24, critic_num_blocks=1, n_critics=3, n_quantiles=7)),
+    ],
+)
+def test_count_matches_the_built_networks(algorithm, name, policy_kwargs):
+    model = algorithm("SparseSimBaPolicy", "Pendulum-v1", policy_kwargs=dict(policy_kwargs, critic_sparsity=0.8))
+    assert parameter_count(3, 1, algorithm=name, **policy_kwargs).total == trained_parameters(model)
+
+
+def test_width_scales_on_dog_give_the_papers_sizes():
+    counts = {k: parameter_count(223, 38, **scaled_architecture(width_scale=k)).total for k in (1, 2, 5)}
+    assert counts[1] == 4_507_853
+    assert round(counts[2] / 1e6, 1) == 17.7
+    assert round(counts[5] / 1e6) == 109
+    assert parameter_count_for_env(dmc_env_id("dog-run"), "width2").total == counts[2]
+    assert round(parameter_count(67, 21).total / 1e6, 2) == 4.39  # humanoid, from PAPER.md
+
+
+def test_presets_scale_width_and_depth():
+    assert size_preset("base") == dict(actor_hidden_dim=128, actor_num_blocks=1, critic_hidden_dim=512, critic_num_blocks=2)
+    assert size_preset("width5") == dict(actor_hidden_dim=640, actor_num_blocks=1, critic_hidden_dim=2560, critic_num_blocks=2)
+    assert size_preset("depth3") == dict(actor_hidden_dim=128, actor_num_blocks=3, critic_hidden_dim=512, critic_num_blocks=6)
+    assert set(SIZE_PRESETS) >= {"base", "width2", "width5", "depth2"}
+
+
+def test_bad_input_names_the_valid_choices():
+    with pytest.raises(ValueError, match="unknown size preset 'huge'; valid presets: base, width2, width3"):
+        size_preset("huge")
+    with pytest.raises(ValueError, match="width_scale must be"):
+        scaled_architecture(width_scale=0)
+    with pytest.raises(ValueError, match="unknown algorithm 'ppo'; valid algorithms: sac, tqc, crossq, td3, ddpg"):
+        parameter_count(3, 1, algorithm="ppo")

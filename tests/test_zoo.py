@@ -1,0 +1,33 @@
+"""The package's hyperparameter files through the real RL Baselines3 Zoo entry point."""
+
+import subprocess
+import sys
+
+import pytest
+from stable_baselines3 import SAC
+
+from sb3_sparse.hyperparams import hyperparams_path
+from sb3_sparse.sparsity import pruned_weights_are_zero
+
+TINY_POLICY = "dict(actor_hidden_dim=16, critic_hidden_dim=32, critic_num_blocks=1, actor_sparsity=0.8, critic_sparsity=0.8)"
+
+
+@pytest.mark.parametrize("env_id", ["Pendulum-v1", "sb3_sparse/dmc-humanoid-run-v0"])
+def test_rl_zoo_trains_from_the_package_yml(env_id, tmp_path):
+    """300 steps with the file's entry; tiny networks and a short warm-up keep it cheap."""
+    command = [
+        sys.executable, "-m", "rl_zoo3.train", "--algo", "sac", "--env", env_id, "--gym-packages", "sb3_sparse",
+        "-conf", str(hyperparams_path("sac")), "-n", "300", "--seed", "0", "--log-folder", str(tmp_path),
+        "--eval-freq", "150", "--eval-episodes", "1", "-params", "learning_starts:100", "buffer_size:1000",
+        f"policy_kwargs:{TINY_POLICY}",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Loading hyperparameters from: {hyperparams_path('sac')}" in result.stdout
+    run_name = env_id.replace("/", "-")
+    (saved,) = tmp_path.glob(f"sac/{run_name}_1/{run_name}.zip")
+    model = SAC.load(saved)
+    assert type(model.policy).__name__ == "SparseSimBaPolicy" and model.num_timesteps == 300
+    assert model.policy.observation_normalizer.has_statistics  # learn() updated the statistics
+    assert all(pruned_weights_are_zero(net) for net in (model.policy.actor, model.policy.critic, model.policy.critic_target))
+    assert list(tmp_path.glob(f"sac/{run_name}_1/evaluations.npz"))
