@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install train test test-fast lint format benchmark clean
+.PHONY: install train test test-fast lint format benchmark docs clean
 
 install: $(VENV)/.installed
 
@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 train: install
 	$(PY) -m sb3_sparse.train
 
-# All tests, the learning tests marked slow included (about 5 minutes on 2 cores).
+# All tests, the learning tests marked slow included (about 10 minutes on 2 cores).
 test: install
 	$(PY) -m pytest
 
@@ -28,16 +28,20 @@ test-fast: install
 	$(PY) -m pytest -m "not slow"
 
 lint: install
-	$(PY) -m ruff check sb3_sparse tests benchmarks
-	$(PY) -m ruff format --check sb3_sparse tests benchmarks
+	$(PY) -m ruff check sb3_sparse tests benchmarks examples docs
+	$(PY) -m ruff format --check sb3_sparse tests benchmarks examples docs
 
 format: install
-	$(PY) -m ruff format sb3_sparse tests benchmarks
-	$(PY) -m ruff check --fix sb3_sparse tests benchmarks
+	$(PY) -m ruff format sb3_sparse tests benchmarks examples docs
+	$(PY) -m ruff check --fix sb3_sparse tests benchmarks examples docs
+
+# The Sphinx documentation, warnings as errors, into docs/_build/html.
+docs: install
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
 
 benchmark: install
 	$(PY) benchmarks/masking_overhead.py
 	$(PY) benchmarks/callback_overhead.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) runs docs/_build docs/generated .pytest_cache .ruff_cache *.egg-info
