@@ -27,8 +27,9 @@ from sb3_sparse.plots import plot_diagnostics, plot_interference
 
 
 def train(sparsity: float, run_dir: Path, smoke: bool) -> None:
-    sizes = dict(actor_hidden_dim=16, critic_hidden_dim=32, critic_num_blocks=1) if smoke else dict(critic_hidden_dim=256)
-    timesteps, learning_starts, freq = (300, 100, 100) if smoke else (8_000, 1_000, 500)
+    tiny, small = dict(actor_hidden_dim=16, critic_hidden_dim=32), dict(actor_hidden_dim=64, critic_hidden_dim=128)
+    sizes = dict(**(tiny if smoke else small), critic_num_blocks=1)
+    timesteps, learning_starts, freq = (300, 100, 100) if smoke else (6_000, 1_000, 500)
     model = SAC(
         "SparseSimBaPolicy",
         "Pendulum-v1",

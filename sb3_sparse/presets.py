@@ -19,8 +19,10 @@ from sb3_sparse.networks import check_positive_int, simba_parameter_count
 BASE_ACTOR_HIDDEN_DIM, BASE_CRITIC_HIDDEN_DIM = 128, 512
 BASE_ACTOR_NUM_BLOCKS, BASE_CRITIC_NUM_BLOCKS = 1, 2
 
-# name -> (width scale k, depth scale m)
-SIZE_PRESETS: dict[str, tuple[int, int]] = {
+# name -> (width scale k, depth scale m). The fractional widths are for CPU-sized studies.
+SIZE_PRESETS: dict[str, tuple[float, int]] = {
+    "width0.25": (0.25, 1),
+    "width0.5": (0.5, 1),
     "base": (1, 1),
     "width2": (2, 1),
     "width3": (3, 1),
@@ -34,20 +36,22 @@ SIZE_PRESETS: dict[str, tuple[int, int]] = {
 ACTOR_HEADS_PER_ACTION = {"sac": 2, "tqc": 2, "crossq": 2, "td3": 1, "ddpg": 1}
 
 
-def scaled_architecture(width_scale: int = 1, depth_scale: int = 1) -> dict[str, int]:
+def scaled_architecture(width_scale: float = 1, depth_scale: int = 1) -> dict[str, int]:
     """
     The policy_kwargs of a scaled SimBa actor-critic.
 
-    :param width_scale: ``k``: actor width ``128 k``, critic width ``512 k``
+    :param width_scale: ``k``: actor width ``128 k``, critic width ``512 k`` (``128 k`` must be a whole number)
     :param depth_scale: ``m``: actor ``m`` blocks, critic ``2 m`` blocks
     :return: ``actor_hidden_dim``, ``actor_num_blocks``, ``critic_hidden_dim``, ``critic_num_blocks``
     """
-    k = check_positive_int("width_scale", width_scale)
+    actor_width = BASE_ACTOR_HIDDEN_DIM * width_scale
+    if isinstance(width_scale, bool) or not isinstance(width_scale, (int, float)) or width_scale <= 0 or actor_width % 1:
+        raise ValueError(f"width_scale must be > 0 with 128 * width_scale a whole number, got {width_scale!r}")
     m = check_positive_int("depth_scale", depth_scale)
     return dict(
-        actor_hidden_dim=BASE_ACTOR_HIDDEN_DIM * k,
+        actor_hidden_dim=int(actor_width),
         actor_num_blocks=BASE_ACTOR_NUM_BLOCKS * m,
-        critic_hidden_dim=BASE_CRITIC_HIDDEN_DIM * k,
+        critic_hidden_dim=int(BASE_CRITIC_HIDDEN_DIM * width_scale),
         critic_num_blocks=BASE_CRITIC_NUM_BLOCKS * m,
     )
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,70 @@ def unknown_env_message(env_id: str, algo: str) -> str:
     )
 
 
+CHECKPOINT_DIR = "checkpoint"
+RESULT_FILE = "result.json"
+
+
+class RunCheckpointCallback(BaseCallback):
+    """
+    Every ``freq`` agent steps, save what a crashed run needs to go on: the model, its replay buffer
+    and the evaluations so far, into ``<output_dir>/checkpoint`` (replaced atomically; only the
+    latest is kept).
+
+    :param output_dir: the run's directory
+    :param freq: agent steps between checkpoints
+    :param eval_callback: the run's evaluation callback, whose results are saved too
+    """
+
+    def __init__(self, output_dir: Path, freq: int, eval_callback: EvalCallback) -> None:
+        super().__init__()
+        self.output_dir, self.freq, self.eval_callback = output_dir, freq, eval_callback
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps % self.freq == 0:
+            self.save()
+        return True
+
+    def save(self) -> None:
+        """Write the checkpoint now."""
+        staging = self.output_dir / f"{CHECKPOINT_DIR}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        self.model.save(staging / "model.zip")
+        self.model.save_replay_buffer(staging / "replay_buffer.pkl")
+        np.savez(
+            staging / "evaluations.npz",
+            timesteps=np.array(self.eval_callback.evaluations_timesteps, dtype=np.int64),
+            results=np.array(self.eval_callback.evaluations_results, dtype=np.float64).reshape(
+                len(self.eval_callback.evaluations_timesteps), -1
+            ),
+            ep_lengths=np.array(self.eval_callback.evaluations_length, dtype=np.int64).reshape(
+                len(self.eval_callback.evaluations_timesteps), -1
+            ),
+        )
+        (staging / "step.json").write_text(json.dumps({"num_timesteps": self.num_timesteps}))
+        final = self.output_dir / CHECKPOINT_DIR
+        shutil.rmtree(final, ignore_errors=True)
+        staging.rename(final)
+
+
+def progress_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV log (none when the file is missing)."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def write_progress(rows: list[dict[str, str]], path: Path) -> None:
+    """Write CSV log rows with the union of their columns."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algo", default="sac", choices=list(ALGORITHMS))
@@ -144,6 +209,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help=f"agent steps between diagnostics (default {DIAGNOSTICS_FREQ:,}; 0: off)",
     )
+    parser.add_argument(
+        "--checkpoint-freq", type=int, default=0, help="agent steps between checkpoints for --resume (0: none)"
+    )
+    parser.add_argument("--resume", action="store_true", help="go on from the output directory's checkpoint, if any")
     parser.add_argument("--device", default="auto", help="torch device (auto, cpu, cuda)")
     parser.add_argument("--output-dir", type=Path, default=None, help="default: runs/<algo>_<env>_<size>_a<S>_c<S>_seed<seed>")
     parser.add_argument("--no-progress-bar", action="store_true")
@@ -152,6 +221,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.checkpoint_freq < 0:
+        parser.error(f"--checkpoint-freq must be >= 0, got {args.checkpoint_freq}")
     if args.diagnostics_freq is not None and args.diagnostics_freq < 0:
         parser.error(f"--diagnostics-freq must be >= 0, got {args.diagnostics_freq}")
     if args.preset is not None and args.preset not in SIZE_PRESETS:
@@ -223,9 +294,37 @@ def main(argv: list[str] | None = None) -> Path:
     callbacks: list[BaseCallback] = [eval_callback]
     if diagnostics_freq:
         callbacks.append(PlasticityCallback(freq=diagnostics_freq))
+    if args.checkpoint_freq:
+        callbacks.append(RunCheckpointCallback(output_dir, args.checkpoint_freq, eval_callback))
+    earlier_progress: list[dict[str, str]] = []
+    checkpoint = output_dir / CHECKPOINT_DIR
+    if args.resume and (checkpoint / "step.json").is_file():
+        model = type(model).load(checkpoint / "model.zip", env=env, device=args.device)
+        model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+        saved = np.load(checkpoint / "evaluations.npz")
+        eval_callback.evaluations_timesteps = saved["timesteps"].tolist()
+        eval_callback.evaluations_results = saved["results"].tolist()
+        eval_callback.evaluations_length = saved["ep_lengths"].tolist()
+        for callback in callbacks:  # frequencies count calls: go on counting from the checkpoint
+            callback.n_calls = model.num_timesteps
+        # The log of the crashed attempt, up to the checkpoint; the rest is redone.
+        earlier_progress = [
+            row
+            for row in progress_rows(output_dir / "progress.csv")
+            if row.get("time/total_timesteps") and int(float(row["time/total_timesteps"])) <= model.num_timesteps
+        ]
+        print(f"resuming from the checkpoint at {model.num_timesteps:,} agent steps")
     # SB3's CSV log (progress.csv) holds training, evaluation and diagnostic values by step.
     model.set_logger(configure(str(output_dir), ["csv"]))
-    model.learn(timesteps, callback=callbacks, progress_bar=not args.no_progress_bar)
+    model.learn(
+        max(0, timesteps - model.num_timesteps),
+        callback=callbacks,
+        progress_bar=not args.no_progress_bar,
+        reset_num_timesteps=model.num_timesteps == 0,
+    )
+    if earlier_progress:
+        model.logger.close()
+        write_progress(earlier_progress + progress_rows(output_dir / "progress.csv"), output_dir / "progress.csv")
 
     rows = [
         EvaluationRow(int(step), int(step) * repeat, float(np.mean(returns)), float(np.std(returns)), len(returns))
@@ -247,7 +346,7 @@ def main(argv: list[str] | None = None) -> Path:
     sparsity = f"actor {policy_kwargs.get('actor_sparsity', 0.0)}, critic {policy_kwargs.get('critic_sparsity', 0.0)}"
     title = f"{args.algo.upper()} + {type(model.policy).__name__} on {args.env} ({sparsity}, seed {args.seed})"
     plot_evaluations(rows, output_dir / "evaluations.png", title)
-    written = ["model.zip", "evaluations.csv", "evaluations.png", "progress.csv", "density.txt", "config.json"]
+    written = ["model.zip", "evaluations.csv", "evaluations.png", "progress.csv", "density.txt", "config.json", RESULT_FILE]
     if diagnostics_freq and diagnostics_freq <= timesteps:
         plot_diagnostics({sparsity: [output_dir]}, output_dir / "diagnostics.png", title=title)
         written.append("diagnostics.png")
@@ -262,14 +361,21 @@ def main(argv: list[str] | None = None) -> Path:
         "parameters": parameters,
     }
     (output_dir / "config.json").write_text(json.dumps(config, indent=2))
+    nonzero = sum(int((p != 0).sum()) for net in (model.policy.actor, model.policy.critic) for p in net.parameters())
+    result = {
+        "final_mean_return": rows[-1].mean_return,
+        "final_std_return": rows[-1].std_return,
+        "agent_steps": model.num_timesteps,
+        "env_steps": model.num_timesteps * repeat,
+        "parameters": parameters,
+        "nonzero_parameters": nonzero,
+    }
+    # Written last: a run is finished exactly when its result.json exists.
+    (output_dir / RESULT_FILE).write_text(json.dumps(result, indent=2))
+    shutil.rmtree(output_dir / CHECKPOINT_DIR, ignore_errors=True)
     print(f"final evaluation over {len(final_returns)} episodes: {np.mean(final_returns):.1f} +/- {np.std(final_returns):.1f}")
     print(f"wrote {output_dir}/: {', '.join(written)}")
     return output_dir
-
-
-def cli() -> None:
-    """Console-script entry point (``sb3-sparse-train``)."""
-    main()
 
 
 if __name__ == "__main__":

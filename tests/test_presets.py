@@ -41,13 +41,18 @@ def test_presets_scale_width_and_depth():
     assert size_preset("base") == dict(actor_hidden_dim=128, actor_num_blocks=1, critic_hidden_dim=512, critic_num_blocks=2)
     assert size_preset("width5") == dict(actor_hidden_dim=640, actor_num_blocks=1, critic_hidden_dim=2560, critic_num_blocks=2)
     assert size_preset("depth3") == dict(actor_hidden_dim=128, actor_num_blocks=3, critic_hidden_dim=512, critic_num_blocks=6)
+    assert size_preset("width0.25") == dict(
+        actor_hidden_dim=32, actor_num_blocks=1, critic_hidden_dim=128, critic_num_blocks=2
+    )
     assert set(SIZE_PRESETS) >= {"base", "width2", "width5", "depth2"}
 
 
 def test_bad_input_names_the_valid_choices():
-    with pytest.raises(ValueError, match="unknown size preset 'huge'; valid presets: base, width2, width3"):
+    with pytest.raises(ValueError, match=r"unknown size preset 'huge'; valid presets: width0\.25, width0\.5, base, width2"):
         size_preset("huge")
-    with pytest.raises(ValueError, match="width_scale must be"):
+    with pytest.raises(ValueError, match="width_scale must be > 0 with 128 \\* width_scale a whole number, got 0"):
         scaled_architecture(width_scale=0)
+    with pytest.raises(ValueError, match=r"got 0\.3"):
+        scaled_architecture(width_scale=0.3)
     with pytest.raises(ValueError, match="unknown algorithm 'ppo'; valid algorithms: sac, tqc, crossq, td3, ddpg"):
         parameter_count(3, 1, algorithm="ppo")

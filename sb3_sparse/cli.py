@@ -1,0 +1,49 @@
+"""
+The ``sb3-sparse`` command: one entry point for the package's tools.
+
+::
+
+    sb3-sparse train --env sb3_sparse/dmc-humanoid-run-v0      # python -m sb3_sparse.train
+    sb3-sparse sweep run examples/sweeps/pendulum_cpu.yml       # python -m sb3_sparse.sweep
+    sb3-sparse plot diagnostics runs/sac_Pendulum-v1_seed0      # python -m sb3_sparse.plots
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "train": ("sb3_sparse.train", "train one agent on the reference protocol"),
+    "sweep": ("sb3_sparse.sweep", "size x sparsity x seed sweeps, locally or on Ray, and their report"),
+    "plot": ("sb3_sparse.plots", "plot the evaluations and diagnostics of runs"),
+}
+
+
+def usage() -> str:
+    """The command's help text."""
+    lines = ["usage: sb3-sparse {" + ",".join(COMMANDS) + "} ...", "", "commands:"]
+    lines += [f"  {name:<7}{help_text}" for name, (_, help_text) in COMMANDS.items()]
+    lines += ["", "`sb3-sparse <command> --help` describes each command."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """
+    Dispatch to a tool's own command line.
+
+    :param argv: arguments (``None``: ``sys.argv[1:]``)
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return
+    if argv[0] not in COMMANDS:
+        sys.exit(f"sb3-sparse: unknown command {argv[0]!r}; valid commands: {', '.join(COMMANDS)}\n\n{usage()}")
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    sys.argv = [f"sb3-sparse {argv[0]}", *argv[1:]]  # the tool's --help shows the right program name
+    module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,589 @@
+"""Scaling studies: algorithm x env x size x sparsity x seed sweeps, run locally or on a Ray cluster.
+
+A sweep file (YAML) names the grid; every run is one job of the package's runner
+(:mod:`sb3_sparse.train`) in its own directory, named by its configuration, under the sweep's
+output directory::
+
+    python -m sb3_sparse.sweep run examples/sweeps/pendulum_cpu.yml                 # local process pool
+    python -m sb3_sparse.sweep run study.yml --backend ray --address auto --gpus-per-run 0.25
+    python -m sb3_sparse.sweep report runs/sweeps/pendulum_cpu                       # table, aggregates, plots
+
+A re-run of the same sweep skips finished runs (those with a ``result.json``), resumes unfinished
+ones from their last checkpoint, and never touches a finished result; a run that fails is recorded
+with its error in its ``status.json`` and the others go on. The report writes ``runs.csv`` (one
+row per run: configuration, status, parameter counts, final return and final diagnostics),
+``evaluations.csv`` (one row per evaluation), ``aggregates.csv`` (IQM and 95% bootstrap
+confidence intervals over seeds, and over tasks for DMC tasks, with rliable) and the paper's plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import json
+import math
+import os
+import subprocess
+import sys
+import traceback
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from tqdm.auto import tqdm
+
+from sb3_sparse.hyperparams import ALGORITHMS
+from sb3_sparse.presets import SIZE_PRESETS
+
+RESULT_FILE, STATUS_FILE, RUN_FILE = "result.json", "status.json", "run.json"
+DMC_PREFIX = "sb3_sparse/dmc-"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """
+    One run of a sweep.
+
+    :param algo: algorithm (a key of :data:`sb3_sparse.hyperparams.ALGORITHMS`)
+    :param env: gymnasium id
+    :param preset: size preset (:data:`sb3_sparse.presets.SIZE_PRESETS`)
+    :param actor_sparsity: actor sparsity
+    :param critic_sparsity: critic sparsity
+    :param seed: seed
+    """
+
+    algo: str
+    env: str
+    preset: str
+    actor_sparsity: float
+    critic_sparsity: float
+    seed: int
+
+    @property
+    def name(self) -> str:
+        """Directory name: the configuration, readable."""
+        env = self.env.replace("/", "-")
+        return f"{self.algo}_{env}_{self.preset}_a{self.actor_sparsity:g}_c{self.critic_sparsity:g}_seed{self.seed}"
+
+
+@dataclass
+class Sweep:
+    """
+    A sweep: the grid and how each run trains. Every list is crossed with the others.
+
+    :param name: the sweep's name (its default output directory is ``runs/sweeps/<name>``)
+    :param envs: gymnasium ids, each with an entry in the hyperparameter file
+    :param algo: algorithm
+    :param presets: size presets
+    :param sparsities: sparsity levels applied to actor and critic alike (0.0 is the dense baseline)
+    :param actor_sparsities: actor sparsities to cross with ``critic_sparsities`` (either one set:
+        the other defaults to ``sparsities``; neither set: actor and critic share each level)
+    :param critic_sparsities: critic sparsities to cross with ``actor_sparsities``
+    :param seeds: seeds
+    :param timesteps: agent steps per run (``None``: each entry's ``n_timesteps``)
+    :param conf: a zoo-format hyperparameter file (``None``: the package's)
+    :param checkpoint_freq: agent steps between checkpoints (0: an interrupted run starts over)
+    :param runner_args: more arguments of the runner for every run, e.g. ``["--eval-episodes", "5"]``
+    :param gym_packages: modules to import in every worker before making the environments
+    :param output_dir: where the runs go (``None``: ``runs/sweeps/<name>``)
+    """
+
+    name: str
+    envs: list[str]
+    algo: str = "sac"
+    presets: list[str] = field(default_factory=lambda: ["base"])
+    sparsities: list[float] = field(default_factory=lambda: [0.0, 0.8])
+    actor_sparsities: list[float] | None = None
+    critic_sparsities: list[float] | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    timesteps: int | None = None
+    conf: str | None = None
+    checkpoint_freq: int = 0
+    runner_args: list[str] = field(default_factory=list)
+    gym_packages: list[str] = field(default_factory=list)
+    output_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGORITHMS:
+            raise ValueError(f"unknown algo {self.algo!r}; valid algorithms: {', '.join(ALGORITHMS)}")
+        for name in ("envs", "presets", "sparsities", "seeds", "actor_sparsities", "critic_sparsities"):
+            value = getattr(self, name)
+            if (value is not None or name not in ("actor_sparsities", "critic_sparsities")) and (
+                not isinstance(value, list) or not value
+            ):
+                raise ValueError(f"{name} must be a non-empty list, got {value!r}")
+        unknown = [preset for preset in self.presets if preset not in SIZE_PRESETS]
+        if unknown:
+            raise ValueError(f"unknown presets {unknown}; valid presets: {', '.join(SIZE_PRESETS)}")
+        for name in ("sparsities", "actor_sparsities", "critic_sparsities"):
+            levels = getattr(self, name) or []
+            bad = [s for s in levels if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.0 <= s < 1.0]
+            if bad:
+                raise ValueError(f"{name} must be in [0, 1), got {bad}")
+        if any(isinstance(seed, bool) or not isinstance(seed, int) for seed in self.seeds):
+            raise ValueError(f"seeds must be integers, got {self.seeds!r}")
+        for name in ("timesteps", "checkpoint_freq"):
+            value, minimum = getattr(self, name), 1 if name == "timesteps" else 0
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
+                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Sweep:
+        """
+        Read a sweep file.
+
+        :param path: YAML file with the fields of :class:`Sweep`
+        :return: the sweep
+        """
+        data = yaml.safe_load(Path(path).read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a sweep file maps field names to values, got {type(data).__name__}")
+        valid = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(valid))
+        if unknown:
+            raise ValueError(f"{path}: unknown sweep fields {unknown}; valid fields: {', '.join(valid)}")
+        data.setdefault("name", Path(path).stem)
+        return cls(**data)
+
+    @property
+    def root(self) -> Path:
+        """The sweep's output directory."""
+        return Path(self.output_dir) if self.output_dir else Path("runs") / "sweeps" / self.name
+
+    def runs(self) -> list[RunSpec]:
+        """Every run of the grid, in a stable order."""
+        if self.actor_sparsities is None and self.critic_sparsities is None:
+            pairs = [(sparsity, sparsity) for sparsity in self.sparsities]
+        else:
+            actor, critic = self.actor_sparsities or self.sparsities, self.critic_sparsities or self.sparsities
+            pairs = [(a, c) for a in actor for c in critic]
+        return [
+            RunSpec(self.algo, env, preset, float(actor_sparsity), float(critic_sparsity), seed)
+            for env in self.envs
+            for preset in self.presets
+            for actor_sparsity, critic_sparsity in pairs
+            for seed in self.seeds
+        ]
+
+    def runner_argv(self, run: RunSpec, run_dir: Path) -> list[str]:
+        """The runner's command line for one run."""
+        argv = ["--algo", run.algo, "--env", run.env, "--preset", run.preset, "--seed", str(run.seed)]
+        argv += ["--actor-sparsity", str(run.actor_sparsity), "--critic-sparsity", str(run.critic_sparsity)]
+        argv += ["--output-dir", str(run_dir), "--resume", "--no-progress-bar"]
+        if self.timesteps is not None:
+            argv += ["--timesteps", str(self.timesteps)]
+        if self.conf is not None:
+            argv += ["--conf", str(self.conf)]
+        if self.checkpoint_freq:
+            argv += ["--checkpoint-freq", str(self.checkpoint_freq)]
+        return argv + [str(arg) for arg in self.runner_args]
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(data, indent=2))
+    partial.replace(path)  # atomic: a reader never sees half a file
+
+
+def execute_run(sweep: Sweep, run: RunSpec, threads: int = 1) -> dict[str, Any]:
+    """
+    Train one run unless it is finished; record its status. Runs in a worker process or a Ray task.
+
+    :param sweep: the sweep
+    :param run: the run
+    :param threads: torch intra-op threads for this run
+    :return: ``{"name", "status", "error"}`` with status ``finished``, ``skipped`` or ``failed``
+    """
+    import torch
+
+    run_dir = sweep.root / run.name
+    if (run_dir / RESULT_FILE).is_file():
+        return {"name": run.name, "status": "skipped", "error": None}
+    torch.set_num_threads(threads)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(run_dir / RUN_FILE, asdict(run))
+    status_path = run_dir / STATUS_FILE
+    attempts = json.loads(status_path.read_text()).get("attempts", 0) if status_path.is_file() else 0
+    _write_json(status_path, {"status": "running", "attempts": attempts + 1, "pid": os.getpid()})
+    try:
+        # The runner's output goes to the run's train.log; the sweep's console shows the progress bar.
+        with (run_dir / "train.log").open("a") as log, redirect_stdout(log), redirect_stderr(log):
+            for package in sweep.gym_packages:
+                importlib.import_module(package)
+            from sb3_sparse import train
+
+            train.main(sweep.runner_argv(run, run_dir))
+    except BaseException as error:  # SystemExit from bad input included: the sweep goes on
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        message = f"{type(error).__name__}: {error}"
+        failure = {"status": "failed", "attempts": attempts + 1, "error": message, "traceback": traceback.format_exc()}
+        _write_json(status_path, failure)
+        return {"name": run.name, "status": "failed", "error": message}
+    _write_json(status_path, {"status": "finished", "attempts": attempts + 1})
+    return {"name": run.name, "status": "finished", "error": None}
+
+
+def _record_death(sweep: Sweep, run: RunSpec, message: str) -> dict[str, Any]:
+    """Record a run whose process died without writing its own status."""
+    status_path = sweep.root / run.name / STATUS_FILE
+    status = json.loads(status_path.read_text()) if status_path.is_file() else {}
+    if (sweep.root / run.name / RESULT_FILE).is_file():
+        return {"name": run.name, "status": "finished", "error": None}
+    _write_json(status_path, {**status, "status": "failed", "error": message})
+    return {"name": run.name, "status": "failed", "error": message}
+
+
+def _execute_in_subprocess(sweep: Sweep, run: RunSpec, threads: int) -> dict[str, Any]:
+    """Run :func:`execute_run` in a new Python process and read back its status."""
+    command = [sys.executable, "-m", "sb3_sparse.sweep", "execute", str(sweep.root / "sweep.json"), run.name]
+    command += ["--threads", str(threads)]
+    process = subprocess.run(command, capture_output=True, text=True)
+    if process.returncode != 0:
+        return _record_death(sweep, run, f"the run's process exited with code {process.returncode}: {process.stderr[-500:]}")
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
+def run_sweep(
+    sweep: Sweep,
+    backend: str = "local",
+    workers: int | None = None,
+    threads_per_run: int = 1,
+    address: str | None = None,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float = 0.0,
+    progress_bar: bool = True,
+) -> list[dict[str, Any]]:
+    """
+    Run every unfinished run of a sweep.
+
+    :param sweep: the sweep
+    :param backend: ``"local"`` (a process pool) or ``"ray"`` (one Ray task per run)
+    :param workers: local backend: parallel runs (default: CPU cores divided by ``threads_per_run``)
+    :param threads_per_run: torch threads of each run
+    :param address: Ray backend: cluster address (``"auto"`` joins a running cluster; ``None`` starts a local one)
+    :param cpus_per_run: Ray backend: CPUs reserved per run
+    :param gpus_per_run: Ray backend: GPUs (a fraction is allowed) reserved per run
+    :param progress_bar: show a progress bar over runs
+    :return: one ``{"name", "status", "error"}`` per run
+    """
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+    if threads_per_run < 1:
+        raise ValueError(f"threads_per_run must be >= 1, got {threads_per_run}")
+    # Absolute paths: Ray workers (and a cluster's other nodes, on a shared filesystem) need them.
+    sweep = replace(
+        sweep,
+        output_dir=str(sweep.root.resolve()),
+        conf=str(Path(sweep.conf).resolve()) if sweep.conf is not None else None,
+    )
+    runs = sweep.runs()
+    sweep.root.mkdir(parents=True, exist_ok=True)
+    _write_json(sweep.root / "sweep.json", asdict(sweep))
+    results: list[dict[str, Any]] = []
+    bar = tqdm(total=len(runs), desc=f"sweep {sweep.name}", unit="run", disable=not progress_bar)
+    if backend == "local":
+        workers = workers or max(1, (os.cpu_count() or 1) // threads_per_run)
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        # One fresh interpreter per run: a run that dies (out of memory, killed) cannot take the others down.
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_execute_in_subprocess, sweep, run, threads_per_run) for run in runs]
+            for future in as_completed(futures):
+                results.append(future.result())
+                bar.set_postfix_str(f"{results[-1]['name']}: {results[-1]['status']}")
+                bar.update()
+    else:
+        try:
+            import ray
+        except ImportError as error:
+            raise ImportError("the Ray backend needs Ray: pip install 'sb3-sparse[ray]'") from error
+        ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+        # No retries: a crashed run is recorded as failed, and the next `run` resumes it from its checkpoint.
+        remote = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(execute_run)
+        pending = {remote.remote(sweep, run, threads_per_run): run for run in runs}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            run = pending.pop(done[0])
+            try:
+                results.append(ray.get(done[0]))
+            except ray.exceptions.RayError as error:  # the worker process died
+                results.append(_record_death(sweep, run, f"{type(error).__name__}: {error}"))
+            bar.set_postfix_str(f"{results[-1]['name']}: {results[-1]['status']}")
+            bar.update()
+    bar.close()
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+def _last_values(progress: Path) -> dict[str, float]:
+    """Last logged value of every plasticity and sparsity column of a run's CSV log."""
+    if not progress.is_file():
+        return {}
+    with progress.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    values: dict[str, float] = {}
+    for row in rows:
+        for key, text in row.items():
+            if key.startswith(("plasticity/", "sparsity/")) and text:
+                values[key] = float(text)
+    return values
+
+
+def collect_results(root: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """
+    Read every run of a sweep directory.
+
+    :param root: the sweep's output directory
+    :return: ``(runs, evaluations)``: one row per run, one row per evaluation
+    """
+    root = Path(root)
+    runs, evaluations = [], []
+    for run_file in sorted(root.glob(f"*/{RUN_FILE}")):
+        run_dir = run_file.parent
+        spec = json.loads(run_file.read_text())
+        scale = SIZE_PRESETS.get(spec["preset"], (math.nan, math.nan))
+        row: dict[str, Any] = {"name": run_dir.name, **spec, "width_scale": scale[0], "depth_scale": scale[1]}
+        status = json.loads((run_dir / STATUS_FILE).read_text()) if (run_dir / STATUS_FILE).is_file() else {}
+        row["status"] = "finished" if (run_dir / RESULT_FILE).is_file() else status.get("status", "unknown")
+        row["error"] = status.get("error", "") if row["status"] == "failed" else ""
+        if (run_dir / RESULT_FILE).is_file():
+            row.update(json.loads((run_dir / RESULT_FILE).read_text()))
+            row.update(_last_values(run_dir / "progress.csv"))
+            with (run_dir / "evaluations.csv").open(newline="") as file:
+                evaluation_rows = list(csv.DictReader(file))
+            for index, evaluation in enumerate(evaluation_rows):
+                final = index == len(evaluation_rows) - 1
+                evaluations.append({"name": run_dir.name, **spec, **evaluation, "final": final})
+        runs.append(row)
+    return runs, evaluations
+
+
+def _write_table(rows: list[dict[str, Any]], path: Path) -> None:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def sparsity_label(actor_sparsity: float, critic_sparsity: float) -> str:
+    """A plot legend for a run's sparsities: ``dense``, ``sparsity 0.8`` or ``actor 0.5, critic 0.8``."""
+    if actor_sparsity == critic_sparsity:
+        return "dense" if critic_sparsity == 0 else f"sparsity {critic_sparsity:g}"
+    return f"actor {actor_sparsity:g}, critic {critic_sparsity:g}"
+
+
+def normalized_score(env: str, value: float) -> float:
+    """DMC returns lie in [0, 1000]: divide by 1000 so that tasks can be pooled; others stay raw."""
+    return value / 1000.0 if env.startswith(DMC_PREFIX) else value
+
+
+def aggregate(runs: Sequence[dict[str, Any]], reps: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
+    """
+    Interquartile mean (IQM) of final returns with 95% stratified bootstrap confidence intervals
+    (rliable), per algorithm, size and sparsity: over seeds and DMC tasks (returns / 1000) when
+    every env is a DMC task, else over seeds per env (raw returns).
+
+    :param runs: rows of :func:`collect_results`
+    :param reps: bootstrap replications
+    :param seed: seed of the bootstrap
+    :return: one row per group
+    """
+    from rliable import library, metrics
+
+    finished = [run for run in runs if run["status"] in ("finished", "skipped")]
+    if not finished:
+        return []
+    pool_tasks = all(run["env"].startswith(DMC_PREFIX) for run in finished)
+    group_keys = ("algo", "preset", "actor_sparsity", "critic_sparsity") + (() if pool_tasks else ("env",))
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for run in finished:
+        groups.setdefault(tuple(run[key] for key in group_keys), []).append(run)
+    score_matrices = {}
+    for key, members in groups.items():
+        envs = sorted({run["env"] for run in members})
+        per_env = [[normalized_score(env, run["final_mean_return"]) for run in members if run["env"] == env] for env in envs]
+        n_seeds = min(len(scores) for scores in per_env)  # rliable needs a full runs x tasks matrix
+        score_matrices[key] = np.array([scores[:n_seeds] for scores in per_env]).T
+    np.random.seed(seed)  # rliable's stratified bootstrap draws from numpy's global generator
+    point, intervals = library.get_interval_estimates(
+        score_matrices, lambda scores: np.array([metrics.aggregate_iqm(scores)]), reps=reps
+    )
+    rows = []
+    for key, members in groups.items():
+        rows.append(
+            {
+                **dict(zip(group_keys, key, strict=True)),
+                "iqm": float(point[key][0]),
+                "ci_low": float(intervals[key][0, 0]),
+                "ci_high": float(intervals[key][1, 0]),
+                "runs": int(score_matrices[key].size),
+                "normalized": pool_tasks,
+                "parameters": float(np.mean([run["parameters"] for run in members])),
+                "nonzero_parameters": float(np.mean([run["nonzero_parameters"] for run in members])),
+            }
+        )
+    return rows
+
+
+def plot_sweep(aggregates: Sequence[dict[str, Any]], runs_root: Path, output_dir: Path) -> list[Path]:
+    """
+    The paper's figures from the aggregates: return against total parameters (one line per sparsity,
+    dense included), return against sparsity (one line per size), return against nonzero
+    parameters, and the diagnostics curves of each size (sparsities overlaid, seeds averaged).
+
+    :param aggregates: rows of :func:`aggregate`
+    :param runs_root: the sweep's output directory (for the diagnostics curves)
+    :param output_dir: where the PNGs go
+    :return: the written files
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sb3_sparse.plots import plot_diagnostics
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    panels = sorted({(row["algo"], row.get("env", "all tasks")) for row in aggregates})
+    ylabel = "IQM normalized return" if aggregates and aggregates[0]["normalized"] else "IQM final return"
+    crossed = any(row["actor_sparsity"] != row["critic_sparsity"] for row in aggregates)
+    # Lines of the figures: one per sparsity pair; one per size (and actor sparsity) against sparsity.
+    lines = {id(row): sparsity_label(row["actor_sparsity"], row["critic_sparsity"]) for row in aggregates}
+    sizes = {id(row): row["preset"] + (f", actor {row['actor_sparsity']:g}" if crossed else "") for row in aggregates}
+    figures = (
+        ("return_vs_parameters.png", "parameters", lines, "total parameters (actor + critic)", True),
+        ("return_vs_sparsity.png", "critic_sparsity", sizes, "critic sparsity" if crossed else "sparsity", False),
+        ("return_vs_nonzero_parameters.png", "nonzero_parameters", lines, "nonzero parameters", True),
+    )
+    for filename, x_key, line_of, xlabel, log_x in figures:
+        figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), dpi=110, squeeze=False)
+        for axis, (algo, env) in zip(axes[0], panels, strict=True):
+            rows = [row for row in aggregates if row["algo"] == algo and row.get("env", "all tasks") == env]
+            for line in sorted({line_of[id(row)] for row in rows}):
+                points = sorted((row for row in rows if line_of[id(row)] == line), key=lambda row: row[x_key])
+                x = [row[x_key] for row in points]
+                axis.plot(x, [row["iqm"] for row in points], marker="o", label=line)
+                axis.fill_between(x, [row["ci_low"] for row in points], [row["ci_high"] for row in points], alpha=0.2)
+            if log_x:
+                axis.set_xscale("log")
+            axis.set_title(f"{algo.upper()} on {env}", fontsize=10)
+            axis.set_xlabel(xlabel)
+            axis.set_ylabel(ylabel)
+            axis.grid(alpha=0.3)
+            axis.legend(fontsize=8)
+        figure.tight_layout()
+        figure.savefig(output_dir / filename)
+        plt.close(figure)
+        written.append(output_dir / filename)
+    # Diagnostics over training, one figure per size: sparsities overlaid, seeds averaged.
+    runs, _ = collect_results(runs_root)
+    for preset in sorted({run["preset"] for run in runs}):
+        groups: dict[str, list[Path]] = {}
+        for run in runs:
+            if run["preset"] == preset and run["status"] == "finished":
+                label = sparsity_label(run["actor_sparsity"], run["critic_sparsity"])
+                groups.setdefault(label, []).append(runs_root / run["name"])
+        try:
+            written.append(plot_diagnostics(groups, output_dir / f"diagnostics_{preset}.png", title=f"size {preset}"))
+        except ValueError as error:  # e.g. diagnostics switched off in the sweep
+            print(f"no diagnostics figure for {preset}: {error}")
+    return written
+
+
+def report(root: str | Path, reps: int = 2000) -> dict[str, Path]:
+    """
+    Write the sweep's tables and plots into its directory.
+
+    :param root: the sweep's output directory
+    :param reps: bootstrap replications
+    :return: name -> written file
+    """
+    root = Path(root)
+    runs, evaluations = collect_results(root)
+    if not runs:
+        raise ValueError(f"{root} holds no sweep runs (no */{RUN_FILE})")
+    written = {"runs": root / "runs.csv", "evaluations": root / "evaluations.csv", "aggregates": root / "aggregates.csv"}
+    _write_table(runs, written["runs"])
+    if evaluations:
+        _write_table(evaluations, written["evaluations"])
+    aggregates = aggregate(runs, reps=reps)
+    if aggregates:
+        _write_table(aggregates, written["aggregates"])
+        for path in plot_sweep(aggregates, root, root / "plots"):
+            written[path.stem] = path
+    failed = [run for run in runs if run["status"] == "failed"]
+    print(f"{len(runs)} runs: {len(runs) - len(failed)} finished, {len(failed)} failed")
+    for run in failed:
+        print(f"  failed: {run['name']}: {run['error']}")
+    return written
+
+
+def main(argv: list[str] | None = None) -> dict[str, Path] | list[dict[str, Any]]:
+    """
+    Command line entry point (``python -m sb3_sparse.sweep`` or ``sb3-sparse sweep``).
+
+    :param argv: arguments (``None``: ``sys.argv``)
+    :return: the report's files
+    """
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run (or finish) a sweep, then report")
+    run.add_argument("sweep_file", type=Path)
+    run.add_argument("--output-dir", default=None, help="overrides the sweep file's output_dir")
+    run.add_argument("--backend", choices=["local", "ray"], default="local")
+    run.add_argument("--workers", type=int, default=None, help="local: parallel runs (default: cores / threads per run)")
+    run.add_argument("--threads-per-run", type=int, default=1)
+    run.add_argument("--address", default=None, help="ray: cluster address ('auto' joins a running cluster)")
+    run.add_argument("--cpus-per-run", type=float, default=1.0)
+    run.add_argument("--gpus-per-run", type=float, default=0.0)
+    run.add_argument("--no-progress-bar", action="store_true")
+    run.add_argument("--no-report", action="store_true")
+    execute = commands.add_parser("execute", help="(internal) train one run of a sweep in this process")
+    execute.add_argument("sweep_json", type=Path)
+    execute.add_argument("run_name")
+    execute.add_argument("--threads", type=int, default=1)
+    summary = commands.add_parser("report", help="tables, aggregates and plots of a sweep directory")
+    summary.add_argument("root", type=Path)
+    summary.add_argument("--reps", type=int, default=2000, help="bootstrap replications")
+    args = parser.parse_args(argv)
+    if args.command == "report":
+        return report(args.root, reps=args.reps)
+    if args.command == "execute":
+        sweep = Sweep(**json.loads(args.sweep_json.read_text()))
+        (run,) = [run for run in sweep.runs() if run.name == args.run_name]
+        result = execute_run(sweep, run, args.threads)
+        print(json.dumps(result))  # the last line of stdout: read by the sweep's process
+        return result
+    try:
+        sweep = Sweep.from_yaml(args.sweep_file)
+    except (OSError, ValueError, TypeError) as error:
+        parser.error(str(error))
+    if args.output_dir is not None:
+        sweep.output_dir = args.output_dir
+    results = run_sweep(
+        sweep,
+        backend=args.backend,
+        workers=args.workers,
+        threads_per_run=args.threads_per_run,
+        address=args.address,
+        cpus_per_run=args.cpus_per_run,
+        gpus_per_run=args.gpus_per_run,
+        progress_bar=not args.no_progress_bar,
+    )
+    return results if args.no_report else report(sweep.root)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Sweeps: local and Ray backends, failures, interruption and resumption, results and plots."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sb3_sparse.sweep import RunSpec, Sweep, main, report, run_sweep
+from tests.crashing_env import MARKER_ENV_VARIABLE
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = """
+Pendulum-v1: &tiny
+  policy: SparseSimBaPolicy
+  n_timesteps: 200
+  learning_starts: 100
+  policy_kwargs: "dict(n_critics=1)"
+CrashOncePendulum-v0: *tiny
+"""
+RUNNER_ARGS = ["--eval-freq", "100", "--eval-episodes", "1", "--final-eval-episodes", "2", "--diagnostics-freq", "100"]
+
+
+def make_sweep(tmp_path, **fields):
+    conf = tmp_path / "conf.yml"
+    conf.write_text(CONF)
+    defaults = dict(
+        name="tiny", envs=["Pendulum-v1"], presets=["width0.25"], sparsities=[0.0, 0.8], seeds=[0], timesteps=200,
+        conf=str(conf), runner_args=RUNNER_ARGS, output_dir=str(tmp_path / "sweep"),
+    )  # fmt: skip
+    return Sweep(**{**defaults, **fields})
+
+
+def read_csv(path):
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+@pytest.fixture(autouse=True)
+def importable_test_packages(monkeypatch):
+    # Run processes import tests.crashing_env, and the package from this checkout.
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+
+
+def test_local_sweep_with_a_broken_configuration_writes_the_table_and_plots(tmp_path):
+    sweep = make_sweep(tmp_path, envs=["Pendulum-v1", "CartPole-v1"], presets=["width0.25", "width0.5"])
+    results = run_sweep(sweep, workers=2, progress_bar=False)
+    assert sorted(r["status"] for r in results) == ["failed"] * 4 + ["finished"] * 4
+    files = report(sweep.root, reps=200)
+    runs = {row["name"]: row for row in read_csv(files["runs"])}
+    assert len(runs) == 8
+    broken = [row for row in runs.values() if row["env"] == "CartPole-v1"]
+    assert all(row["status"] == "failed" and "no entry for 'CartPole-v1'" in row["error"] for row in broken)
+    good = [row for row in runs.values() if row["env"] == "Pendulum-v1"]
+    assert all(row["status"] == "finished" for row in good)
+    for row in good:  # parameter counts, final return and final diagnostics in one row
+        assert int(row["nonzero_parameters"]) <= int(row["parameters"])
+        assert float(row["final_mean_return"]) < 0 and float(row["plasticity/critic/srank"]) > 0
+    sparse = [row for row in good if row["critic_sparsity"] == "0.8"]
+    assert all(int(row["nonzero_parameters"]) < 0.3 * int(row["parameters"]) for row in sparse)
+    aggregates = read_csv(files["aggregates"])
+    assert len(aggregates) == 4 and all(float(a["ci_low"]) <= float(a["iqm"]) <= float(a["ci_high"]) for a in aggregates)
+    evaluations = read_csv(files["evaluations"])
+    assert len(evaluations) == 4 * 3  # evaluations at 100 and 200, then the final one
+    for name in ("return_vs_parameters", "return_vs_sparsity", "return_vs_nonzero_parameters", "diagnostics_width0.5"):
+        png = files[name].read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 10_000, name
+
+
+def test_ray_backend_on_a_local_cluster(tmp_path):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        sweep = make_sweep(tmp_path, envs=["Pendulum-v1", "CartPole-v1"])
+        results = run_sweep(sweep, backend="ray", cpus_per_run=1, progress_bar=False)
+    finally:
+        ray.shutdown()
+    assert sorted(r["status"] for r in results) == ["failed", "failed", "finished", "finished"]
+    files = report(sweep.root, reps=100)
+    assert files["return_vs_sparsity"].is_file()
+    assert all(Path(sweep.root, r["name"], "result.json").is_file() for r in results if r["status"] == "finished")
+
+
+def test_interrupted_sweep_finishes_only_what_was_missing(tmp_path):
+    sweep = make_sweep(tmp_path, sparsities=[0.0, 0.5, 0.8])
+    sweep_file = tmp_path / "sweep.yml"
+    sweep_file.write_text(json.dumps({k: v for k, v in vars(sweep).items() if v is not None}))  # JSON is YAML
+    command = [sys.executable, "-m", "sb3_sparse.sweep", "run", str(sweep_file), "--workers", "1", "--no-report"]
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = sweep.root / sweep.runs()[0].name / "result.json"
+    deadline = time.monotonic() + 300
+    while not first.is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # the sweep and its run processes, mid-way
+    process.wait()
+    assert first.is_file()
+    finished_before = {run.name: (sweep.root / run.name / "result.json") for run in sweep.runs()}
+    finished_before = {name: path.stat().st_mtime_ns for name, path in finished_before.items() if path.is_file()}
+    assert 1 <= len(finished_before) < 3
+
+    results = main(["run", str(sweep_file), "--workers", "1", "--no-report", "--no-progress-bar"])
+    statuses = {r["name"]: r["status"] for r in results}
+    assert all(statuses[name] == "skipped" for name in finished_before)
+    assert sum(status == "finished" for status in statuses.values()) == 3 - len(finished_before)
+    for name, mtime in finished_before.items():  # never overwritten
+        assert (sweep.root / name / "result.json").stat().st_mtime_ns == mtime
+
+
+def test_crashed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv(MARKER_ENV_VARIABLE, str(tmp_path / "crashed"))
+    sweep = make_sweep(
+        tmp_path, envs=["CrashOncePendulum-v0"], sparsities=[0.8], checkpoint_freq=100, gym_packages=["tests.crashing_env"]
+    )
+    (first,) = run_sweep(sweep, workers=1, progress_bar=False)
+    assert first["status"] == "failed" and "exited with code 1" in first["error"]  # died at step 150
+    run_dir = sweep.root / first["name"]
+    assert (run_dir / "checkpoint" / "model.zip").is_file() and not (run_dir / "result.json").exists()
+
+    (second,) = run_sweep(sweep, workers=1, progress_bar=False)
+    assert second["status"] == "finished"
+    assert "resuming from the checkpoint at 100 agent steps" in (run_dir / "train.log").read_text()
+    assert json.loads((run_dir / "status.json").read_text())["attempts"] == 2
+    steps = [int(row["agent_steps"]) for row in read_csv(run_dir / "evaluations.csv")]
+    assert steps == [100, 200, 200]  # the evaluation at 100 comes from the first attempt
+    assert json.loads((run_dir / "result.json").read_text())["agent_steps"] == 200
+    assert not (run_dir / "checkpoint").exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (dict(presets=["huge"]), r"unknown presets \['huge'\]; valid presets: width0.25"),
+        (dict(sparsities=[1.0]), r"sparsities must be in \[0, 1\), got \[1.0\]"),
+        (dict(algo="ppo"), "unknown algo 'ppo'; valid algorithms: sac"),
+        (dict(seeds=[]), "seeds must be a non-empty list"),
+        (dict(timesteps=0), "timesteps must be an integer >= 1, got 0"),
+    ],
+)
+def test_bad_sweeps_fail_before_any_run(tmp_path, fields, message):
+    with pytest.raises(ValueError, match=message):
+        make_sweep(tmp_path, **fields)
+
+
+def test_sweep_file_with_an_unknown_field_lists_the_valid_ones(tmp_path, capsys):
+    path = tmp_path / "bad.yml"
+    path.write_text("envs: [Pendulum-v1]\nsparsity: [0.8]\n")
+    with pytest.raises(SystemExit):
+        main(["run", str(path)])
+    assert "unknown sweep fields ['sparsity']; valid fields: name, envs, algo, presets, sparsities" in capsys.readouterr().err
+
+
+def test_run_names_spell_the_configuration():
+    run = RunSpec("sac", "sb3_sparse/dmc-dog-run-v0", "width2", 0.8, 0.8, 3)
+    assert run.name == "sac_sb3_sparse-dmc-dog-run-v0_width2_a0.8_c0.8_seed3"
+
+
+def test_example_sweep_files_are_valid():
+    for path in (ROOT / "examples" / "sweeps").glob("*.yml"):
+        sweep = Sweep.from_yaml(path)
+        assert len(sweep.runs()) == len(sweep.envs) * len(sweep.presets) * len(sweep.sparsities) * len(sweep.seeds)
+    paper = Sweep.from_yaml(ROOT / "examples" / "sweeps" / "paper_dmc.yml")
+    assert paper.presets == ["base", "width2", "width5"] and len(paper.seeds) == 5 and len(paper.envs) == 7
+
+
+def test_actor_and_critic_sparsity_lists_are_crossed(tmp_path):
+    sweep = make_sweep(tmp_path, sparsities=[0.0], actor_sparsities=[0.5, 0.9], critic_sparsities=[0.8])
+    assert [(run.actor_sparsity, run.critic_sparsity) for run in sweep.runs()] == [(0.5, 0.8), (0.9, 0.8)]
+    half = make_sweep(tmp_path, sparsities=[0.0, 0.8], critic_sparsities=[0.9])  # actor levels from sparsities
+    assert [(run.actor_sparsity, run.critic_sparsity) for run in half.runs()] == [(0.0, 0.9), (0.8, 0.9)]
+    with pytest.raises(ValueError, match=r"actor_sparsities must be in \[0, 1\), got \[-0.1\]"):
+        make_sweep(tmp_path, actor_sparsities=[-0.1])
+
+
+def test_sb3_sparse_command_dispatches_to_the_sweep(tmp_path, capsys):
+    from sb3_sparse import cli
+
+    cli.main(["--help"])
+    assert "train" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="unknown command 'swep'; valid commands: train, sweep, plot"):
+        cli.main(["swep"])
+    with pytest.raises(SystemExit):  # the sweep's own parser: a missing file is a usage error
+        cli.main(["sweep", "run", str(tmp_path / "missing.yml")])
+    assert "missing.yml" in capsys.readouterr().err
