@@ -2,7 +2,8 @@
 
 ``import sb3_sparse`` registers ``"SparseSimBaPolicy"`` with SAC, TD3, DDPG, TQC and CrossQ, and
 makes ``learn()`` update the policy's observation statistics; it also registers the DeepMind
-Control suite tasks as ``sb3_sparse/dmc-<domain>-<task>-v0`` gymnasium ids.
+Control suite tasks as ``sb3_sparse/dmc-<domain>-<task>-v0`` gymnasium ids. ``StreamAC`` is a
+streaming actor-critic (Stream AC(lambda)) for the same networks' streaming setting.
 """
 
 from sb3_sparse.callbacks import ObservationNormalizerCallback, PlasticityCallback, ResetCallback
@@ -27,7 +28,9 @@ from sb3_sparse.sparsity import (
     prune_erdos_renyi_,
     pruned_weights_are_zero,
     sample_mask,
+    sparse_init_,
 )
+from sb3_sparse.stream_ac import StreamAC, StreamACPolicy
 
 __version__ = "0.1.0"
 
@@ -45,6 +48,8 @@ __all__ = [
     "SparseSimBaPolicy",
     "SparseSimBaTD3Policy",
     "SparseSimBaTQCPolicy",
+    "StreamAC",
+    "StreamACPolicy",
     "__version__",
     "apply_masks_",
     "density_report",
@@ -59,4 +64,5 @@ __all__ = [
     "pruned_weights_are_zero",
     "register_dmc_envs",
     "sample_mask",
+    "sparse_init_",
 ]

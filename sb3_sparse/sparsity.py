@@ -178,6 +178,30 @@ def prune_erdos_renyi_(
     return densities
 
 
+@torch.no_grad()
+def sparse_init_(weight: torch.Tensor, sparsity: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """
+    SparseInit of the streaming RL paper (Elsayed et al., 2024), in place: in every row of a
+    ``(out_features, in_features)`` weight, ``ceil(sparsity * in_features)`` entries chosen at
+    random are set to 0. Nothing keeps them at 0: unlike a mask, training may regrow them.
+
+    :param weight: 2-D weight tensor, already initialized
+    :param sparsity: fraction of each row set to zero, in [0, 1)
+    :param generator: CPU random generator; ``None`` uses torch's global generator
+    :return: ``weight``
+    """
+    sparsity = check_sparsity("sparsity", sparsity)
+    if weight.dim() != 2:
+        raise ValueError(f"sparse_init_ needs a 2-D weight, got shape {tuple(weight.shape)}")
+    rows, fan_in = weight.shape
+    num_zeros = math.ceil(sparsity * fan_in)
+    if num_zeros:
+        # One independent random permutation per row, as the reference draws them.
+        order = torch.rand((rows, fan_in), generator=generator).argsort(dim=1)[:, :num_zeros]
+        weight.scatter_(1, order.to(weight.device), 0.0)
+    return weight
+
+
 def named_masks(module: nn.Module) -> Iterator[tuple[str, nn.Parameter, torch.Tensor]]:
     """
     Iterate over the masked parameters of ``module``.

@@ -7,6 +7,7 @@ sparse (0.8) SimBa SAC that trains for 6,000 steps in a few minutes on 2 CPU cor
     python -m sb3_sparse.train
     python -m sb3_sparse.train --env sb3_sparse/dmc-dog-run-v0 --preset width2
     python -m sb3_sparse.train --algo ddpg --env sb3_sparse/dmc-humanoid-run-v0 --critic-sparsity 0.9
+    python -m sb3_sparse.train --algo stream_ac --env Hopper-v5 --timesteps 100000
 
 The reference protocol: deterministic evaluation every 10,000 environment steps (agent steps
 times the action repeat: 2 for ``sb3_sparse/dmc-*`` ids) on 10 episodes, and 100 episodes at the
@@ -33,6 +34,7 @@ from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.preprocessing import get_action_dim
 
 import sb3_sparse  # noqa: F401  (registers the policies and the DMC ids)
@@ -154,7 +156,8 @@ class RunCheckpointCallback(BaseCallback):
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         self.model.save(staging / "model.zip")
-        self.model.save_replay_buffer(staging / "replay_buffer.pkl")
+        if isinstance(self.model, OffPolicyAlgorithm):  # streaming algorithms keep no replay buffer
+            self.model.save_replay_buffer(staging / "replay_buffer.pkl")
         np.savez(
             staging / "evaluations.npz",
             timesteps=np.array(self.eval_callback.evaluations_timesteps, dtype=np.int64),
@@ -227,6 +230,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--diagnostics-freq must be >= 0, got {args.diagnostics_freq}")
     if args.preset is not None and args.preset not in SIZE_PRESETS:
         parser.error(f"unknown --preset {args.preset!r}; valid presets: {', '.join(SIZE_PRESETS)}")
+    if args.preset is not None and args.algo == "stream_ac":
+        parser.error("--preset scales SimBa networks; stream_ac's networks take hidden_dim and num_layers in a --conf file")
     if args.conf is not None and not args.conf.is_file():
         parser.error(f"--conf {str(args.conf)!r} is not a file")
     return args
@@ -282,6 +287,10 @@ def main(argv: list[str] | None = None) -> Path:
     diagnostics_freq = (
         args.diagnostics_freq if args.diagnostics_freq is not None else default_frequency(DIAGNOSTICS_FREQ, timesteps)
     )
+    if not isinstance(model, OffPolicyAlgorithm):  # PlasticityCallback measures on replay-buffer batches
+        if args.diagnostics_freq:
+            raise SystemExit(f"--diagnostics-freq needs a replay buffer; {args.algo} has none (use --diagnostics-freq 0)")
+        diagnostics_freq = 0
     print(
         f"training {timesteps:,} agent steps ({timesteps * repeat:,} environment steps); evaluation every "
         f"{eval_freq * repeat:,} environment steps on {args.eval_episodes} episodes, {args.final_eval_episodes} at the end; "
@@ -300,7 +309,8 @@ def main(argv: list[str] | None = None) -> Path:
     checkpoint = output_dir / CHECKPOINT_DIR
     if args.resume and (checkpoint / "step.json").is_file():
         model = type(model).load(checkpoint / "model.zip", env=env, device=args.device)
-        model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+        if isinstance(model, OffPolicyAlgorithm):
+            model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
         saved = np.load(checkpoint / "evaluations.npz")
         eval_callback.evaluations_timesteps = saved["timesteps"].tolist()
         eval_callback.evaluations_results = saved["results"].tolist()

@@ -61,3 +61,13 @@ def test_parameter_equivalent(tmp_path):
 def test_sparsity_outside_sb3():
     losses = load_example("sparsity_outside_sb3").main(["--smoke"])
     assert set(losses) == {"sgd", "adamw"} and all(math.isfinite(loss) for loss in losses.values())
+
+
+def test_stream_ac_sparsity(tmp_path):
+    path = load_example("stream_ac_sparsity").main(["--smoke", "--workers", "1", "--output-dir", str(tmp_path)])
+    assert is_png(path)
+    with open(tmp_path / "returns.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert {(row["variant"], row["width"]) for row in rows} == {
+        (variant, width) for variant in ("dense", "SparseInit 0.9", "ER 0.9") for width in ("16", "32")
+    }

@@ -1,5 +1,6 @@
 """The package's hyperparameter files, in the RL Baselines3 Zoo format (``sac.yml``, ``td3.yml``,
-``ddpg.yml``, ``tqc.yml``, ``crossq.yml``), shipped as package data.
+``ddpg.yml``, ``tqc.yml``, ``crossq.yml``, and ``stream_ac.yml`` for the package's own
+:class:`~sb3_sparse.stream_ac.StreamAC`, which the zoo does not know), shipped as package data.
 
 ``python -m sb3_sparse.hyperparams sac`` prints the path of ``sac.yml`` (for ``rl_zoo3.train -conf``);
 :func:`load_hyperparams` and :func:`algorithm_kwargs` read an entry the way the zoo does.
@@ -21,7 +22,12 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise
 from torch import nn
 
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"sac": SAC, "td3": TD3, "ddpg": DDPG, "tqc": TQC, "crossq": CrossQ}
+from sb3_sparse.stream_ac import StreamAC
+
+#: The algorithms the RL Baselines3 Zoo can train from these files.
+ZOO_ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"sac": SAC, "td3": TD3, "ddpg": DDPG, "tqc": TQC, "crossq": CrossQ}
+#: Every algorithm with a hyperparameter file (the package's runner trains them all).
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {**ZOO_ALGORITHMS, "stream_ac": StreamAC}
 # Keys the zoo reads itself instead of passing them to the algorithm (the subset these files use).
 ZOO_KEYS = ("n_timesteps", "policy", "noise_type", "noise_std")
 
