@@ -1,15 +1,19 @@
 """sb3-sparse: static network sparsity (Erdős–Rényi masks on SimBa networks) for Stable-Baselines3.
 
-``import sb3_sparse`` registers ``"SparseSimBaPolicy"`` with SAC, TD3, DDPG, TQC and CrossQ, and
-makes ``learn()`` update the policy's observation statistics; it also registers the DeepMind
-Control suite tasks as ``sb3_sparse/dmc-<domain>-<task>-v0`` gymnasium ids. ``StreamAC`` is a
-streaming actor-critic (Stream AC(lambda)) for the same networks' streaming setting.
+``import sb3_sparse`` registers ``"SparseSimBaPolicy"`` with SAC, TD3, DDPG, TQC and CrossQ (and
+``"SparseSimBaCnnPolicy"``, for images, with SAC, TD3 and DDPG), makes ``learn()`` update the
+policy's observation statistics, and registers the DeepMind Control suite tasks as
+``sb3_sparse/dmc-<domain>-<task>-v0`` gymnasium ids (``sb3_sparse/dmc-pixels-<domain>-<task>-v0``
+from pixels). ``StreamAC`` is a streaming actor-critic (Stream AC(lambda)) for the same masks.
 """
 
+from sb3_sparse.buffers import DrQReplayBuffer
 from sb3_sparse.callbacks import ObservationNormalizerCallback, PlasticityCallback, ResetCallback
-from sb3_sparse.envs import dmc_env_id, make_dmc_env, register_dmc_envs
+from sb3_sparse.envs import dmc_env_id, dmc_pixel_env_id, make_dmc_env, make_dmc_pixel_env, register_dmc_envs
 from sb3_sparse.policies import (
     SimBaArchitecture,
+    SparseSimBaCnnPolicy,
+    SparseSimBaCnnTD3Policy,
     SparseSimBaCrossQPolicy,
     SparseSimBaPolicy,
     SparseSimBaTD3Policy,
@@ -39,11 +43,14 @@ install_observation_normalizer_hook()
 register_dmc_envs()
 
 __all__ = [
+    "DrQReplayBuffer",
     "MaskEnforcer",
     "ObservationNormalizerCallback",
     "PlasticityCallback",
     "ResetCallback",
     "SimBaArchitecture",
+    "SparseSimBaCnnPolicy",
+    "SparseSimBaCnnTD3Policy",
     "SparseSimBaCrossQPolicy",
     "SparseSimBaPolicy",
     "SparseSimBaTD3Policy",
@@ -54,10 +61,12 @@ __all__ = [
     "apply_masks_",
     "density_report",
     "dmc_env_id",
+    "dmc_pixel_env_id",
     "erdos_renyi_densities",
     "format_density_report",
     "keep_masks_static",
     "make_dmc_env",
+    "make_dmc_pixel_env",
     "named_masks",
     "overall_density",
     "prune_erdos_renyi_",

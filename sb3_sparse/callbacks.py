@@ -68,12 +68,15 @@ class NetworkProbe:
     :param post_activation: hidden activation modules (dormant ratio, original definition)
     :param pre_activation: hidden linear layers (dormant ratio on their outputs, reference code's definition)
     :param features: module whose output is the final hidden features (srank, feature norm)
+    :param encoder: a convolutional encoder that runs inside ``module`` (pixel policies: the critic's),
+        measured too: dormant channels after each ReLU, srank and norm of its flattened output
     """
 
     module: nn.Module
     post_activation: list[nn.Module]
     pre_activation: list[nn.Module]
     features: nn.Module | None
+    encoder: nn.Module | None = None
 
 
 def _mlp_probe_parts(mlp: nn.Module, hidden_only: bool) -> tuple[list[nn.Module], list[nn.Module], nn.Module | None]:
@@ -108,6 +111,9 @@ def network_probes(policy: nn.Module) -> dict[str, NetworkProbe]:
                 pre_activation=[m for encoder in encoders[name] for m in encoder.modules() if isinstance(m, nn.Linear)],
                 features=encoders[name][0],
             )
+        # Pixel policies: the critic owns the convolutional encoder (the actor sees it detached).
+        extractor = getattr(critic, "features_extractor", None)
+        probes["critic"].encoder = getattr(extractor, "encoder", None)
         return probes
     if hasattr(actor, "latent_pi"):  # SAC, TQC, CrossQ MLP actors: latent_pi is all hidden
         actor_parts = _mlp_probe_parts(actor.latent_pi, hidden_only=True)
@@ -155,7 +161,12 @@ class PlasticityCallback(BaseCallback):
       against ``r + gamma (1 - done) Q_target(s', pi_det(s'))`` (the target critic, or the critic
       when there is none, and the deterministic next action); NaN when the network has layers
       other than linear and LayerNorm (e.g. BatchRenorm);
-    * ``sparsity/<net>/density``: kept parameters over all parameters.
+    * ``sparsity/<net>/density``: kept parameters over all parameters;
+    * pixel policies (``SparseSimBaCnnPolicy``) also log ``plasticity/encoder/dormant_ratio_<tau>``
+      (channels after each ReLU of the convolutional encoder, scores averaged over batch and
+      positions), ``plasticity/encoder/srank`` and ``plasticity/encoder/feature_norm`` (its
+      flattened output), measured during the critic's pass; the critic's gradient interference is
+      NaN there (convolutions are outside the exact per-sample Gram).
 
     Training is untouched: the batch is sampled and the stochastic actor queried inside
     saved-and-restored numpy and torch random states, the networks are put back in their mode,
@@ -328,6 +339,9 @@ class PlasticityCallback(BaseCallback):
     def _measure(self, name: str, probe: NetworkProbe, batch: Any) -> dict[str, float]:
         layers = probe.pre_activation if self.pre_activation else probe.post_activation
         watched = [*layers, probe.features] if probe.features is not None else list(layers)
+        encoder_layers = [m for m in probe.encoder.modules() if isinstance(m, nn.ReLU)] if probe.encoder is not None else []
+        if probe.encoder is not None:
+            watched += [*encoder_layers, probe.encoder]
         with record_outputs(watched) as outputs:
             if name == "actor":
                 probe.module._predict(batch.observations, deterministic=True)
@@ -343,6 +357,13 @@ class PlasticityCallback(BaseCallback):
             features = outputs[probe.features][0]
             values[f"{prefix}/srank"] = float(stable_rank(features, self.srank_delta))
             values[f"{prefix}/feature_norm"] = feature_norm(features)
+        if probe.encoder is not None:
+            channels_last = [outputs[layer][0].movedim(1, -1) for layer in encoder_layers]  # a channel is a unit
+            for tau, ratio in dormant_ratios(channels_last, self.taus).items():
+                values[f"plasticity/encoder/dormant_ratio_{tau}"] = ratio
+            encoded = outputs[probe.encoder][0]
+            values["plasticity/encoder/srank"] = float(stable_rank(encoded, self.srank_delta))
+            values["plasticity/encoder/feature_norm"] = feature_norm(encoded)
         values[f"{prefix}/param_norm"] = parameter_norm(probe.module)
         values[f"sparsity/{name}/density"] = overall_density(probe.module)
         return values

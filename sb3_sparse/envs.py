@@ -11,23 +11,40 @@ paper's reference code:
 * action repeat 2: one agent step is 2 physics control steps, rewards summed;
 * dm_control's own time limit of 1000 environment steps (500 agent steps), reported as truncation.
 
+Pixel versions for visual RL, ``sb3_sparse/dmc-pixels-<domain>-<task>-v0`` (e.g.
+``sb3_sparse/dmc-pixels-quadruped-run-v0``), follow DrQ-v2: the same action rescaling and action
+repeat 2, then one 84x84 RGB frame rendered per agent step (camera 2 for quadruped, 0 otherwise),
+the last 3 frames stacked channel-first: uint8 observations of shape (9, 84, 84).
+
 dm_control is imported only when an environment is made (``pip install "sb3-sparse[dmc]"``).
-Without a display and without ``MUJOCO_GL`` set, this module sets ``MUJOCO_GL=disable`` before
-dm_control is first imported, so training never needs OpenGL; set ``MUJOCO_GL=egl`` (or
-``osmesa``) yourself to render.
+It picks its OpenGL backend once, at its first import, from ``MUJOCO_GL``. Without a display and
+without ``MUJOCO_GL`` set, this module sets ``MUJOCO_GL=egl`` when an EGL library is installed
+(headless rendering on CPU or GPU; Debian: ``libegl1``) and ``MUJOCO_GL=disable`` otherwise (state
+observations need no rendering). Set ``MUJOCO_GL`` yourself (``egl``, ``osmesa``, ``glfw``) to choose.
 """
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.wrappers import FlattenObservation, RepeatAction, RescaleAction, TransformObservation
+from gymnasium.wrappers import (
+    FlattenObservation,
+    FrameStackObservation,
+    RepeatAction,
+    RescaleAction,
+    TransformObservation,
+)
 
 NAMESPACE = "sb3_sparse"
 ACTION_REPEAT = 2
+PIXEL_SIZE = 84
+FRAME_STACK = 3
+#: The visual RL tasks of the paper and of DrQ-v2's easy/medium set that sb3_sparse's pixel yml covers.
+VISUAL_RL_TASKS = ("quadruped-run", "hopper-hop", "cheetah-run", "walker-walk")
 
 # The paper's hard tasks (observation and action sizes after flattening).
 DMC_HARD_TASKS = (
@@ -111,10 +128,43 @@ def dmc_env_id(task: str) -> str:
     return f"{NAMESPACE}/dmc-{task}-v0"
 
 
+def dmc_pixel_env_id(task: str) -> str:
+    """
+    The gymnasium id of a dm_control suite task from pixels.
+
+    :param task: ``"<domain>-<task>"``, e.g. ``"quadruped-run"``
+    :return: e.g. ``"sb3_sparse/dmc-pixels-quadruped-run-v0"``
+    """
+    if task not in DMC_SUITE_TASKS:
+        raise ValueError(f"unknown DeepMind Control task {task!r}; valid tasks: {', '.join(DMC_SUITE_TASKS)}")
+    return f"{NAMESPACE}/dmc-pixels-{task}-v0"
+
+
 def _headless_rendering_default() -> None:
     # dm_control picks its OpenGL backend once, at its first import; with no display, GLFW only warns.
     if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-        os.environ["MUJOCO_GL"] = "disable"
+        os.environ["MUJOCO_GL"] = "egl" if ctypes.util.find_library("EGL") else "disable"
+
+
+def _load_suite_task(task: str, render_mode: str | None, render_kwargs: dict | None = None) -> gym.Env:
+    """The dm_control task through shimmy, after checking the arguments and the installation."""
+    if task not in DMC_SUITE_TASKS:
+        raise ValueError(f"unknown DeepMind Control task {task!r}; valid tasks: {', '.join(DMC_SUITE_TASKS)}")
+    _headless_rendering_default()
+    try:
+        from dm_control import suite
+        from shimmy.dm_control_compatibility import DmControlCompatibilityV0
+    except ImportError as error:
+        raise ImportError(
+            f"DeepMind Control tasks need dm_control, mujoco<4 and shimmy: pip install 'sb3-sparse[dmc]' ({error})"
+        ) from error
+    domain, task_name = task.split("-", 1)
+    return DmControlCompatibilityV0(suite.load(domain, task_name), render_mode=render_mode, render_kwargs=render_kwargs)
+
+
+def _check_action_repeat(action_repeat: int) -> None:
+    if isinstance(action_repeat, bool) or not isinstance(action_repeat, int) or action_repeat < 1:
+        raise ValueError(f"action_repeat must be an integer >= 1, got {action_repeat!r}")
 
 
 def make_dmc_env(task: str, action_repeat: int = ACTION_REPEAT, render_mode: str | None = None) -> gym.Env:
@@ -126,21 +176,8 @@ def make_dmc_env(task: str, action_repeat: int = ACTION_REPEAT, render_mode: str
     :param render_mode: shimmy's render mode (``None``, ``"rgb_array"``, ...); needs ``MUJOCO_GL``
     :return: a gymnasium environment with flat float32 observations and actions in [-1, 1]
     """
-    if task not in DMC_SUITE_TASKS:
-        raise ValueError(f"unknown DeepMind Control task {task!r}; valid tasks: {', '.join(DMC_SUITE_TASKS)}")
-    if isinstance(action_repeat, bool) or not isinstance(action_repeat, int) or action_repeat < 1:
-        raise ValueError(f"action_repeat must be an integer >= 1, got {action_repeat!r}")
-    _headless_rendering_default()
-    try:
-        from dm_control import suite
-        from shimmy.dm_control_compatibility import DmControlCompatibilityV0
-    except ImportError as error:
-        raise ImportError(
-            f"DeepMind Control tasks need dm_control, mujoco<4 and shimmy: pip install 'sb3-sparse[dmc]' ({error})"
-        ) from error
-    domain, task_name = task.split("-", 1)
-    env: gym.Env = DmControlCompatibilityV0(suite.load(domain, task_name), render_mode=render_mode)
-    env = FlattenObservation(env)
+    _check_action_repeat(action_repeat)
+    env = FlattenObservation(_load_suite_task(task, render_mode))
     # float32 halves replay memory; the space is built directly (casting the float64 bounds only warns).
     float32_space = spaces.Box(-np.inf, np.inf, shape=env.observation_space.shape, dtype=np.float32)
     env = TransformObservation(env, lambda observation: observation.astype(np.float32), float32_space)
@@ -148,10 +185,82 @@ def make_dmc_env(task: str, action_repeat: int = ACTION_REPEAT, render_mode: str
     return RepeatAction(env, num_repeats=action_repeat)
 
 
+class PixelObservation(gym.ObservationWrapper):
+    """
+    Replace the observation with the frame the environment renders (``render_mode="rgb_array"``),
+    channel-first: uint8 of shape ``(3, height, width)``.
+
+    :param env: an environment that renders ``(height, width, 3)`` uint8 frames
+    :param size: frame height and width
+    """
+
+    def __init__(self, env: gym.Env, size: int) -> None:
+        super().__init__(env)
+        self.observation_space = spaces.Box(0, 255, shape=(3, size, size), dtype=np.uint8)
+
+    def observation(self, observation: object) -> np.ndarray:
+        return np.ascontiguousarray(self.env.render().transpose(2, 0, 1))
+
+
+def make_dmc_pixel_env(
+    task: str,
+    action_repeat: int = ACTION_REPEAT,
+    size: int = PIXEL_SIZE,
+    frame_stack: int = FRAME_STACK,
+    camera_id: int | None = None,
+) -> gym.Env:
+    """
+    Build a dm_control suite task from pixels, as DrQ-v2 does (see the module docstring).
+
+    :param task: ``"<domain>-<task>"``, e.g. ``"quadruped-run"``
+    :param action_repeat: physics control steps per agent step (rewards summed); one frame is rendered per agent step
+    :param size: frame height and width
+    :param frame_stack: frames stacked along the channels
+    :param camera_id: camera (``None``: 2 for quadruped, 0 otherwise, as DrQ-v2)
+    :return: a gymnasium environment with uint8 observations of shape ``(3 * frame_stack, size, size)``
+    """
+    _check_action_repeat(action_repeat)
+    for name, value in (("size", size), ("frame_stack", frame_stack)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if camera_id is None:
+        camera_id = 2 if task.startswith("quadruped-") else 0
+    env = _load_suite_task(task, "rgb_array", dict(height=size, width=size, camera_id=camera_id))
+    if os.environ.get("MUJOCO_GL") == "disable":
+        raise RuntimeError(
+            "pixel observations need rendering, but MUJOCO_GL=disable (no EGL library was found, or it was set "
+            "so); install an EGL library (Debian: apt install libegl1) or set MUJOCO_GL=egl or osmesa before "
+            "anything imports dm_control"
+        )
+    env = RescaleAction(env, -1.0, 1.0)
+    # Repeat first, then render: one frame per agent step, not per physics step.
+    env = PixelObservation(RepeatAction(env, num_repeats=action_repeat), size)
+    return stack_frames(env, frame_stack)
+
+
+def stack_frames(env: gym.Env, frame_stack: int) -> gym.Env:
+    """
+    Stack the last ``frame_stack`` channel-first frames along the channels, the first frame of an
+    episode repeated to fill the stack at reset (DrQ-v2's frame stacking).
+
+    :param env: an environment with ``(channels, height, width)`` uint8 observations
+    :param frame_stack: frames per observation
+    :return: an environment with ``(frame_stack * channels, height, width)`` observations
+    """
+    channels, height, width = env.observation_space.shape
+    env = FrameStackObservation(env, frame_stack)  # (frame_stack, channels, h, w); padding: the reset frame
+    stacked = spaces.Box(0, 255, shape=(frame_stack * channels, height, width), dtype=np.uint8)
+    return TransformObservation(env, lambda frames: frames.reshape(stacked.shape), stacked)
+
+
 def register_dmc_envs() -> None:
-    """Register ``sb3_sparse/dmc-<domain>-<task>-v0`` for every dm_control suite task (idempotent)."""
+    """
+    Register ``sb3_sparse/dmc-<domain>-<task>-v0`` and ``sb3_sparse/dmc-pixels-<domain>-<task>-v0``
+    for every dm_control suite task (idempotent).
+    """
     for task in DMC_SUITE_TASKS:
-        env_id = dmc_env_id(task)
-        if env_id not in gym.registry:
-            # No max_episode_steps: dm_control truncates after 1000 environment steps itself.
-            gym.register(env_id, entry_point=make_dmc_env, kwargs=dict(task=task))
+        # No max_episode_steps: dm_control truncates after 1000 environment steps itself.
+        if dmc_env_id(task) not in gym.registry:
+            gym.register(dmc_env_id(task), entry_point=make_dmc_env, kwargs=dict(task=task))
+        if dmc_pixel_env_id(task) not in gym.registry:
+            gym.register(dmc_pixel_env_id(task), entry_point=make_dmc_pixel_env, kwargs=dict(task=task))

@@ -311,3 +311,60 @@ def reset_parameters_(module: nn.Module) -> list[str]:
             submodule.reset_parameters()
             reset.append(name)
     return reset
+
+
+class DrQConvEncoder(nn.Module):
+    """
+    The convolutional encoder of DrQ-v2 (Yarats et al., 2022): inputs in [0, 1] are shifted to
+    [-0.5, 0.5], then a 3x3 convolution with stride 2 and three with stride 1, 32 channels each,
+    ReLU after each, flattened (32 x 35 x 35 = 39,200 features for 84 x 84 frames). Orthogonal
+    initialization with the ReLU gain, zero biases.
+
+    :param in_channels: input channels (3 x stacked frames)
+    :param image_size: input height and width
+    :param channels: channels of every convolution
+    """
+
+    def __init__(self, in_channels: int, image_size: int = 84, channels: int = 32) -> None:
+        super().__init__()
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("channels", channels)
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 9:
+            raise ValueError(f"image_size must be an integer >= 9 (four 3x3 convolutions), got {image_size!r}")
+        layers: list[nn.Module] = []
+        for index in range(4):
+            first = index == 0
+            layers += [nn.Conv2d(in_channels if first else channels, channels, 3, stride=2 if first else 1), nn.ReLU()]
+        self.convolutions = nn.Sequential(*layers)
+        side = (image_size - 3) // 2 + 1 - 3 * 2
+        self.output_dim = channels * side * side
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for layer in self.convolutions:
+            if isinstance(layer, nn.Conv2d):
+                nn.init.orthogonal_(layer.weight, gain=nn.init.calculate_gain("relu"))
+                nn.init.zeros_(layer.bias)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.convolutions(images - 0.5).flatten(start_dim=1)
+
+
+class PixelTrunk(nn.Module):
+    """
+    DrQ-v2's trunk between the convolutional encoder and a network's head: Linear to
+    ``feature_dim``, LayerNorm, Tanh. Each of actor and critic has its own.
+
+    :param input_dim: encoder output size
+    :param feature_dim: output size (50 in DrQ-v2)
+    """
+
+    def __init__(self, input_dim: int, feature_dim: int = 50) -> None:
+        super().__init__()
+        check_positive_int("input_dim", input_dim)
+        self.linear = orthogonal_linear(input_dim, check_positive_int("feature_dim", feature_dim))
+        self.norm = nn.LayerNorm(feature_dim)
+        self.activation = nn.Tanh()
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.norm(self.linear(features)))

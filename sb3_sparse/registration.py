@@ -13,7 +13,14 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Conve
 from stable_baselines3.common.policies import BasePolicy
 
 from sb3_sparse.callbacks import ObservationNormalizerCallback
-from sb3_sparse.policies import SparseSimBaCrossQPolicy, SparseSimBaPolicy, SparseSimBaTD3Policy, SparseSimBaTQCPolicy
+from sb3_sparse.policies import (
+    SparseSimBaCnnPolicy,
+    SparseSimBaCnnTD3Policy,
+    SparseSimBaCrossQPolicy,
+    SparseSimBaPolicy,
+    SparseSimBaTD3Policy,
+    SparseSimBaTQCPolicy,
+)
 
 POLICY_NAME = "SparseSimBaPolicy"
 
@@ -26,6 +33,13 @@ SUPPORTED_ALGORITHMS: dict[type[BaseAlgorithm], type[BasePolicy]] = {
     sb3_contrib.CrossQ: SparseSimBaCrossQPolicy,
 }
 SUPPORTED_NAMES = "SAC, TD3, DDPG, TQC and CrossQ"
+CNN_POLICY_NAME = "SparseSimBaCnnPolicy"
+#: The algorithms ``"SparseSimBaCnnPolicy"`` (image observations) works with.
+CNN_SUPPORTED_ALGORITHMS: dict[type[BaseAlgorithm], type[BasePolicy]] = {
+    stable_baselines3.SAC: SparseSimBaCnnPolicy,
+    stable_baselines3.TD3: SparseSimBaCnnTD3Policy,
+}
+CNN_SUPPORTED_NAMES = "SAC, TD3 and DDPG"
 UNSUPPORTED_ALGORITHMS: tuple[type[BaseAlgorithm], ...] = (
     stable_baselines3.A2C,
     stable_baselines3.PPO,
@@ -38,14 +52,14 @@ UNSUPPORTED_ALGORITHMS: tuple[type[BaseAlgorithm], ...] = (
 )
 
 
-def _unsupported_policy(algorithm: type[BaseAlgorithm]) -> type:
-    """A stand-in whose construction explains that ``algorithm`` has no sparse SimBa policy."""
+def _unsupported_policy(algorithm: type[BaseAlgorithm], name: str = POLICY_NAME, supported: str = SUPPORTED_NAMES) -> type:
+    """A stand-in whose construction explains that ``algorithm`` has no policy called ``name``."""
 
     class UnsupportedSparseSimBaPolicy:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             raise ValueError(
-                f"{POLICY_NAME} does not support {algorithm.__name__}: sb3-sparse's policies are for the "
-                f"off-policy algorithms with continuous actions, {SUPPORTED_NAMES}"
+                f"{name} does not support {algorithm.__name__}: sb3-sparse's {name} is for the "
+                f"off-policy algorithms with continuous actions, {supported}"
             )
 
     return UnsupportedSparseSimBaPolicy
@@ -53,13 +67,19 @@ def _unsupported_policy(algorithm: type[BaseAlgorithm]) -> type:
 
 def register_policies() -> None:
     """
-    Make ``"SparseSimBaPolicy"`` a valid policy string of the supported algorithms, and a clear
-    ``ValueError`` at construction for the other SB3 and sb3-contrib algorithms.
+    Make ``"SparseSimBaPolicy"`` (and ``"SparseSimBaCnnPolicy"`` for images) a valid policy string of
+    the supported algorithms, and a clear ``ValueError`` at construction for the other SB3 and
+    sb3-contrib algorithms.
     """
     for algorithm, policy in SUPPORTED_ALGORITHMS.items():
         algorithm.policy_aliases.setdefault(POLICY_NAME, policy)
     for algorithm in UNSUPPORTED_ALGORITHMS:
         algorithm.policy_aliases.setdefault(POLICY_NAME, _unsupported_policy(algorithm))  # type: ignore[arg-type]
+    for algorithm, policy in CNN_SUPPORTED_ALGORITHMS.items():
+        algorithm.policy_aliases.setdefault(CNN_POLICY_NAME, policy)
+    for algorithm in (*UNSUPPORTED_ALGORITHMS, sb3_contrib.TQC, sb3_contrib.CrossQ):
+        stand_in = _unsupported_policy(algorithm, CNN_POLICY_NAME, CNN_SUPPORTED_NAMES)
+        algorithm.policy_aliases.setdefault(CNN_POLICY_NAME, stand_in)  # type: ignore[arg-type]
 
 
 def _contains_normalizer_callback(callback: Any) -> bool:

@@ -5,7 +5,16 @@ import numpy as np
 import pytest
 
 import sb3_sparse  # noqa: F401  (registers the ids)
-from sb3_sparse.envs import ACTION_SIZES, DMC_HARD_TASKS, DMC_SUITE_TASKS, OBSERVATION_SIZES, dmc_env_id, make_dmc_env
+from sb3_sparse.envs import (
+    ACTION_SIZES,
+    DMC_HARD_TASKS,
+    DMC_SUITE_TASKS,
+    OBSERVATION_SIZES,
+    dmc_env_id,
+    dmc_pixel_env_id,
+    make_dmc_env,
+    make_dmc_pixel_env,
+)
 
 
 @pytest.mark.parametrize("task", DMC_HARD_TASKS)
@@ -76,6 +85,7 @@ def test_unknown_tasks_and_bad_repeats_are_named():
 
 
 def test_import_and_make_are_safe_without_a_display():
+    import ctypes.util
     import os
     import subprocess
     import sys
@@ -86,5 +96,21 @@ def test_import_and_make_are_safe_without_a_display():
         "print(os.environ['MUJOCO_GL'])"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True)
-    assert result.stdout.strip() == "disable"
+    assert result.stdout.strip() == ("egl" if ctypes.util.find_library("EGL") else "disable")
     assert "GLFW" not in result.stderr
+
+
+def test_pixel_ids_render_headless_to_stacked_uint8_frames():
+    assert dmc_pixel_env_id("quadruped-run") == "sb3_sparse/dmc-pixels-quadruped-run-v0"
+    env = gym.make("sb3_sparse/dmc-pixels-cheetah-run-v0")
+    observation, _ = env.reset(seed=0)
+    assert env.observation_space == gym.spaces.Box(0, 255, (9, 84, 84), np.uint8)
+    assert observation.shape == (9, 84, 84) and observation.dtype == np.uint8
+    assert np.array_equal(observation[0:3], observation[6:9])  # the first frame fills the stack at reset
+    assert observation.std() > 10  # a rendered scene, not a blank frame
+    first, *_ = env.step(env.action_space.sample())
+    second, *_ = env.step(env.action_space.sample())
+    assert np.array_equal(second[3:6], first[6:9]) and np.array_equal(second[0:3], first[3:6])  # the stack shifts
+    assert not np.array_equal(second[6:9], first[6:9])  # the newest frame moved
+    with pytest.raises(ValueError, match="frame_stack must be an integer >= 1, got 0"):
+        make_dmc_pixel_env("cheetah-run", frame_stack=0)

@@ -134,7 +134,8 @@ def algorithm_kwargs(
 ) -> tuple[str, int, dict[str, Any]]:
     """
     Read an entry as the zoo would: the policy, the budget and the algorithm's keyword arguments
-    (``policy_kwargs`` evaluated, ``noise_type: normal`` turned into a ``NormalActionNoise``).
+    (``policy_kwargs``, ``replay_buffer_class`` and ``replay_buffer_kwargs`` evaluated,
+    ``noise_type: normal`` turned into a ``NormalActionNoise``).
 
     :param algo: one of :data:`ALGORITHMS`
     :param env_id: the environment's entry
@@ -151,4 +152,7 @@ def algorithm_kwargs(
             raise ValueError(f"{algo}.yml entry {env_id!r}: noise_type must be 'normal', got {noise_type!r}")
         entry["action_noise"] = NormalActionNoise(np.zeros(action_dim), float(noise_std) * np.ones(action_dim))
     entry["policy_kwargs"] = evaluate_policy_kwargs(entry.get("policy_kwargs"))
+    for key in ("replay_buffer_class", "replay_buffer_kwargs"):  # strings the zoo evaluates too
+        if isinstance(entry.get(key), str):
+            entry[key] = eval(entry[key], {"th": th, "nn": nn, "np": np})
     return policy, n_timesteps, entry

@@ -281,6 +281,7 @@ class SparseSimBaMixin:
         n_critics: int,
         use_sde: bool,
         architecture_kwargs: dict[str, Any],
+        check_spaces: bool = True,
     ) -> None:
         """
         Validate the spaces and arguments and store the architecture; runs before the SB3 constructor,
@@ -291,11 +292,13 @@ class SparseSimBaMixin:
         :param n_critics: number of critics (>= 1)
         :param use_sde: must be False
         :param architecture_kwargs: the fields of :class:`SimBaArchitecture`
+        :param check_spaces: check for a flat Box observation space (the pixel policies check theirs)
         """
         policy_name = type(self).__name__
         if use_sde:
             raise ValueError(f"{policy_name} does not support gSDE: use_sde must be False, got {use_sde!r}")
-        check_simba_spaces(observation_space, action_space, policy_name)
+        if check_spaces:
+            check_simba_spaces(observation_space, action_space, policy_name)
         check_positive_int("n_critics", n_critics)
         unknown = sorted(set(architecture_kwargs) - {field.name for field in fields(SimBaArchitecture)})
         if unknown:
