@@ -26,6 +26,7 @@ from sb3_sparse.diagnostics import (
     total_gradient_norm,
 )
 from sb3_sparse.networks import reset_parameters_
+from sb3_sparse.sparse_execution import SparseLinear
 from sb3_sparse.sparsity import apply_masks_, overall_density
 
 
@@ -415,7 +416,12 @@ class ResetCallback(BaseCallback):
 
     def _init_callback(self) -> None:
         for name in self.networks:
-            self._selected_modules(getattr(self.model.policy, name))  # fail now, not at the first reset
+            selected = self._selected_modules(getattr(self.model.policy, name))  # fail now, not at the first reset
+            if any(isinstance(module, SparseLinear) for root in selected for module in root.modules()):
+                raise ValueError(
+                    f"ResetCallback cannot re-initialize the {name}'s SparseLinear layers (sparse_backend='csr' or "
+                    "'auto'): build the policy with sparse_backend='masked' to reset it"
+                )
 
     def _on_step(self) -> bool:
         if self.n_calls % self.interval == 0:

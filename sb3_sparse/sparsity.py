@@ -310,7 +310,8 @@ class TensorDensity:
 
 def density_report(module: nn.Module) -> list[TensorDensity]:
     """
-    Per-tensor density of every parameter of ``module`` (masked or not).
+    Per-tensor density of every parameter of ``module`` (masked or not); the weight of a
+    :class:`sb3_sparse.sparse_execution.SparseLinear` is reported at its dense shape.
 
     :param module: any module
     :return: one :class:`TensorDensity` per parameter, in ``named_parameters`` order
@@ -318,6 +319,11 @@ def density_report(module: nn.Module) -> list[TensorDensity]:
     masks = {name: mask for name, _, mask in named_masks(module)}
     rows = []
     for name, parameter in module.named_parameters():
+        owner, leaf = _owner(module, name)
+        if leaf == "values" and hasattr(owner, "dense_weight_shape"):  # a SparseLinear: its nonzero weights
+            shape = tuple(owner.dense_weight_shape)
+            rows.append(TensorDensity(name.removesuffix("values") + "weight", shape, math.prod(shape), parameter.numel()))
+            continue
         mask = masks.get(name)
         kept = int(mask.sum()) if mask is not None else parameter.numel()
         rows.append(TensorDensity(name, tuple(parameter.shape), parameter.numel(), kept))

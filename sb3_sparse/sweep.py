@@ -38,8 +38,9 @@ import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
-from sb3_sparse.hyperparams import ALGORITHMS
+from sb3_sparse.hyperparams import ALGORITHMS, ZOO_ALGORITHMS
 from sb3_sparse.presets import SIZE_PRESETS
+from sb3_sparse.train import write_csv_rows
 
 RESULT_FILE, STATUS_FILE, RUN_FILE = "result.json", "status.json", "run.json"
 DMC_PREFIX = "sb3_sparse/dmc-"
@@ -50,7 +51,7 @@ class RunSpec:
     """
     One run of a sweep.
 
-    :param algo: algorithm (a key of :data:`sb3_sparse.hyperparams.ALGORITHMS`)
+    :param algo: algorithm (a key of :data:`sb3_sparse.hyperparams.ZOO_ALGORITHMS`)
     :param env: gymnasium id
     :param preset: size preset (:data:`sb3_sparse.presets.SIZE_PRESETS`)
     :param actor_sparsity: actor sparsity
@@ -110,8 +111,13 @@ class Sweep:
     output_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.algo not in ALGORITHMS:
-            raise ValueError(f"unknown algo {self.algo!r}; valid algorithms: {', '.join(ALGORITHMS)}")
+        if self.algo not in ZOO_ALGORITHMS:
+            if self.algo in ALGORITHMS:  # StreamAC's networks have no SimBa size presets
+                raise ValueError(
+                    f"sweeps scale SimBa networks with size presets; {self.algo!r} has none "
+                    "(examples/stream_ac_sparsity.py compares StreamAC's sparsities and widths)"
+                )
+            raise ValueError(f"unknown algo {self.algo!r}; valid algorithms: {', '.join(ZOO_ALGORITHMS)}")
         for name in ("envs", "presets", "sparsities", "seeds", "actor_sparsities", "critic_sparsities"):
             value = getattr(self, name)
             if (value is not None or name not in ("actor_sparsities", "critic_sparsities")) and (
@@ -368,14 +374,6 @@ def collect_results(root: str | Path) -> tuple[list[dict[str, Any]], list[dict[s
     return runs, evaluations
 
 
-def _write_table(rows: list[dict[str, Any]], path: Path) -> None:
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def sparsity_label(actor_sparsity: float, critic_sparsity: float) -> str:
     """A plot legend for a run's sparsities: ``dense``, ``sparsity 0.8`` or ``actor 0.5, critic 0.8``."""
     if actor_sparsity == critic_sparsity:
@@ -515,12 +513,12 @@ def report(root: str | Path, reps: int = 2000) -> dict[str, Path]:
     if not runs:
         raise ValueError(f"{root} holds no sweep runs (no */{RUN_FILE})")
     written = {"runs": root / "runs.csv", "evaluations": root / "evaluations.csv", "aggregates": root / "aggregates.csv"}
-    _write_table(runs, written["runs"])
+    write_csv_rows(runs, written["runs"])
     if evaluations:
-        _write_table(evaluations, written["evaluations"])
+        write_csv_rows(evaluations, written["evaluations"])
     aggregates = aggregate(runs, reps=reps)
     if aggregates:
-        _write_table(aggregates, written["aggregates"])
+        write_csv_rows(aggregates, written["aggregates"])
         for path in plot_sweep(aggregates, root, root / "plots"):
             written[path.stem] = path
     failed = [run for run in runs if run["status"] == "failed"]

@@ -182,8 +182,8 @@ def progress_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(file))
 
 
-def write_progress(rows: list[dict[str, str]], path: Path) -> None:
-    """Write CSV log rows with the union of their columns."""
+def write_csv_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    """Write rows as CSV with the union of their columns (in order of appearance)."""
     columns = list(dict.fromkeys(key for row in rows for key in row))
     with path.open("w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=columns)
@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> Path:
     )
     if earlier_progress:
         model.logger.close()
-        write_progress(earlier_progress + progress_rows(output_dir / "progress.csv"), output_dir / "progress.csv")
+        write_csv_rows(earlier_progress + progress_rows(output_dir / "progress.csv"), output_dir / "progress.csv")
 
     rows = [
         EvaluationRow(int(step), int(step) * repeat, float(np.mean(returns)), float(np.std(returns)), len(returns))

@@ -22,6 +22,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from sb3_sparse.networks import RunningObservationNormalizer, SimBaCritic, SimBaGaussianActor, check_positive_int
+from sb3_sparse.sparse_execution import SPARSE_BACKENDS, to_sparse_execution_
 from sb3_sparse.sparsity import MaskEnforcer, check_sparsity, format_density_report, keep_masks_static, prune_erdos_renyi_
 
 
@@ -39,6 +40,10 @@ class SimBaArchitecture:
     :param normalize_observations: normalize observations with running statistics inside the policy
     :param mask_seed: seed of the masks (``None``: drawn from torch's global generator, i.e. from the model's seed)
     :param exact_masks: keep exactly ``round(d * N)`` weights per tensor instead of Bernoulli(d) draws
+    :param sparse_backend: how pruned linear layers compute: ``"masked"`` (dense kernels on masked
+        weights), ``"csr"`` (every pruned layer stores and trains its nonzero weights only, sparse
+        kernels on the CPU) or ``"auto"`` (``csr`` for large, very sparse layers; see
+        :mod:`sb3_sparse.sparse_execution`)
     """
 
     actor_hidden_dim: int = 128
@@ -50,6 +55,7 @@ class SimBaArchitecture:
     normalize_observations: bool = True
     mask_seed: int | None = None
     exact_masks: bool = False
+    sparse_backend: str = "masked"
 
     def __post_init__(self) -> None:
         check_positive_int("actor_hidden_dim", self.actor_hidden_dim)
@@ -58,6 +64,8 @@ class SimBaArchitecture:
         check_positive_int("critic_num_blocks", self.critic_num_blocks, minimum=0)
         object.__setattr__(self, "actor_sparsity", check_sparsity("actor_sparsity", self.actor_sparsity))
         object.__setattr__(self, "critic_sparsity", check_sparsity("critic_sparsity", self.critic_sparsity))
+        if self.sparse_backend not in SPARSE_BACKENDS:
+            raise ValueError(f"sparse_backend must be one of {SPARSE_BACKENDS}, got {self.sparse_backend!r}")
         for name in ("normalize_observations", "exact_masks"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -163,6 +171,7 @@ class SimBaSquashedGaussianActor(BasePolicy):
     :param sparsity: fraction of parameters pruned (Erdős–Rényi)
     :param mask_seed: seed of the masks
     :param exact_masks: exact-count masks instead of Bernoulli draws
+    :param sparse_backend: ``"masked"``, ``"csr"`` or ``"auto"`` (:func:`sb3_sparse.sparse_execution.to_sparse_execution_`)
     """
 
     action_space: spaces.Box
@@ -178,11 +187,13 @@ class SimBaSquashedGaussianActor(BasePolicy):
         sparsity: float,
         mask_seed: int,
         exact_masks: bool = False,
+        sparse_backend: str = "masked",
     ) -> None:
         super().__init__(observation_space, action_space, features_extractor=features_extractor, squash_output=True)
         action_dim = get_action_dim(self.action_space)
         self.network = SimBaGaussianActor(features_dim, action_dim, hidden_dim, num_blocks)
         self.densities = prune_erdos_renyi_(self.network, sparsity, th.Generator().manual_seed(mask_seed), exact_masks)
+        to_sparse_execution_(self.network, sparse_backend)
         self.action_dist = SquashedDiagGaussianDistribution(action_dim)
 
     def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
@@ -225,6 +236,7 @@ class SimBaContinuousCritic(BaseModel):
     :param n_critics: number of critics (1 = the paper's DMC setup, 2 = clipped double Q)
     :param exact_masks: exact-count masks instead of Bernoulli draws
     :param num_outputs: outputs of each critic's head (1 Q-value, or several quantiles)
+    :param sparse_backend: ``"masked"``, ``"csr"`` or ``"auto"`` (:func:`sb3_sparse.sparse_execution.to_sparse_execution_`)
     """
 
     def __init__(
@@ -240,6 +252,7 @@ class SimBaContinuousCritic(BaseModel):
         n_critics: int = 2,
         exact_masks: bool = False,
         num_outputs: int = 1,
+        sparse_backend: str = "masked",
     ) -> None:
         super().__init__(observation_space, action_space, features_extractor=features_extractor)
         action_dim = get_action_dim(self.action_space)
@@ -249,6 +262,8 @@ class SimBaContinuousCritic(BaseModel):
             SimBaCritic(features_dim, action_dim, hidden_dim, num_blocks, num_outputs) for _ in range(n_critics)
         )
         self.densities = [prune_erdos_renyi_(q_net, sparsity, generator, exact_masks) for q_net in self.q_networks]
+        for q_net in self.q_networks:
+            to_sparse_execution_(q_net, sparse_backend)
 
     def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
         features = self.extract_features(obs, self.features_extractor)
@@ -337,6 +352,7 @@ class SparseSimBaMixin:
             sparsity=getattr(arch, f"{role}_sparsity"),
             mask_seed=arch.network_seed(role),
             exact_masks=arch.exact_masks,
+            sparse_backend=arch.sparse_backend,
         )
 
     def make_features_extractor(self) -> BaseFeaturesExtractor:

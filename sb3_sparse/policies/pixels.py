@@ -167,6 +167,7 @@ class SparseSimBaPixelMixin(SparseSimBaMixin):
             sparsity=sparsity,
             mask_seed=arch.network_seed(role),
             exact_masks=arch.exact_masks,
+            sparse_backend=arch.sparse_backend,
         )
 
     @property
@@ -174,8 +175,17 @@ class SparseSimBaPixelMixin(SparseSimBaMixin):
         """Pixel policies keep no observation statistics."""
         return None
 
-    def _pixel_constructor_parameters(self) -> dict[str, Any]:
-        return dict(self._simba_constructor_parameters(), feature_dim=self.feature_dim, encoder_sparsity=self.encoder_sparsity)
+    def make_critic(self, features_extractor: Any = None) -> SimBaContinuousCritic:
+        n_critics = self.critic_kwargs["n_critics"]  # type: ignore[attr-defined]
+        return SimBaContinuousCritic(**self._network_kwargs("critic"), n_critics=n_critics).to(self.device)  # type: ignore[attr-defined]
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return dict(
+            self._simba_constructor_parameters(),
+            feature_dim=self.feature_dim,
+            encoder_sparsity=self.encoder_sparsity,
+            n_critics=self.critic_kwargs["n_critics"],  # type: ignore[attr-defined]
+        )
 
     def format_density_report(self) -> str:
         """Per-tensor density tables of the encoder, the actor (trunk and head) and every critic (trunk and heads)."""
@@ -238,13 +248,6 @@ class SparseSimBaCnnPolicy(SparseSimBaPixelMixin, SACPolicy):
     def make_actor(self, features_extractor: Any = None) -> SimBaSquashedGaussianActor:
         return SimBaSquashedGaussianActor(**self._network_kwargs("actor")).to(self.device)
 
-    def make_critic(self, features_extractor: Any = None) -> SimBaContinuousCritic:
-        n_critics = self.critic_kwargs["n_critics"]
-        return SimBaContinuousCritic(**self._network_kwargs("critic"), n_critics=n_critics).to(self.device)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return dict(self._pixel_constructor_parameters(), n_critics=self.critic_kwargs["n_critics"])
-
 
 class SparseSimBaCnnTD3Policy(SparseSimBaPixelMixin, TD3Policy):
     """
@@ -290,10 +293,3 @@ class SparseSimBaCnnTD3Policy(SparseSimBaPixelMixin, TD3Policy):
 
     def make_actor(self, features_extractor: Any = None) -> SimBaDeterministicActorPolicy:
         return SimBaDeterministicActorPolicy(**self._network_kwargs("actor")).to(self.device)
-
-    def make_critic(self, features_extractor: Any = None) -> SimBaContinuousCritic:
-        n_critics = self.critic_kwargs["n_critics"]
-        return SimBaContinuousCritic(**self._network_kwargs("critic"), n_critics=n_critics).to(self.device)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return dict(self._pixel_constructor_parameters(), n_critics=self.critic_kwargs["n_critics"])

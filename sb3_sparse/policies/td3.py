@@ -15,6 +15,7 @@ from stable_baselines3.td3.policies import TD3Policy
 
 from sb3_sparse.networks import SimBaDeterministicActor
 from sb3_sparse.policies.common import SimBaContinuousCritic, SparseSimBaMixin, prefer_fused_optimizer
+from sb3_sparse.sparse_execution import to_sparse_execution_
 from sb3_sparse.sparsity import prune_erdos_renyi_
 
 
@@ -31,6 +32,7 @@ class SimBaDeterministicActorPolicy(BasePolicy):
     :param sparsity: fraction of parameters pruned (Erdős–Rényi)
     :param mask_seed: seed of the masks (the target actor, built with the same seed, gets the same masks)
     :param exact_masks: exact-count masks instead of Bernoulli draws
+    :param sparse_backend: ``"masked"``, ``"csr"`` or ``"auto"`` (:func:`sb3_sparse.sparse_execution.to_sparse_execution_`)
     """
 
     def __init__(
@@ -44,10 +46,12 @@ class SimBaDeterministicActorPolicy(BasePolicy):
         sparsity: float,
         mask_seed: int,
         exact_masks: bool = False,
+        sparse_backend: str = "masked",
     ) -> None:
         super().__init__(observation_space, action_space, features_extractor=features_extractor, squash_output=True)
         self.network = SimBaDeterministicActor(features_dim, get_action_dim(action_space), hidden_dim, num_blocks)
         self.densities = prune_erdos_renyi_(self.network, sparsity, th.Generator().manual_seed(mask_seed), exact_masks)
+        to_sparse_execution_(self.network, sparse_backend)
 
     def forward(self, obs: th.Tensor) -> th.Tensor:
         return self.network(self.extract_features(obs, self.features_extractor))

@@ -1,0 +1,115 @@
+"""Sparse execution: SparseLinear against the masked dense layer, the per-layer choice, and SAC
+trained with sparse_backend="csr" matching the masked model step for step."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import SAC, TD3
+
+import sb3_sparse  # registers the policies
+from sb3_sparse.sparse_execution import SparseLinear, to_sparse_execution_, use_sparse_kernels
+from sb3_sparse.sparsity import attach_mask, density_report, sample_mask
+
+TINY = dict(actor_hidden_dim=32, critic_hidden_dim=64, n_critics=1, actor_sparsity=0.9, critic_sparsity=0.9)
+
+
+def masked_linear(in_features, out_features, density, seed=0):
+    torch.manual_seed(seed)
+    linear = torch.nn.Linear(in_features, out_features)
+    attach_mask(linear, "weight", sample_mask((out_features, in_features), density, torch.Generator().manual_seed(seed)))
+    return linear
+
+
+@pytest.mark.parametrize("sparse_kernels", [True, False])
+def test_sparse_linear_matches_the_masked_layer_forward_and_backward(sparse_kernels):
+    linear = masked_linear(48, 40, density=0.1)
+    sparse = SparseLinear.from_masked_linear(linear, use_sparse_kernels=sparse_kernels)
+    kept = linear.weight_mask.bool()
+    assert sparse.values.numel() == int(kept.sum()) and torch.equal(sparse.dense_weight(), linear.weight.detach())
+    x = torch.randn(3, 5, 48, requires_grad=True)  # any leading shape
+    x_sparse = x.detach().clone().requires_grad_()
+    grad = torch.randn(3, 5, 40)
+    linear(x).backward(grad)
+    output = sparse(x_sparse)
+    output.backward(grad)
+    torch.testing.assert_close(output, linear(x))
+    torch.testing.assert_close(x_sparse.grad, x.grad)
+    torch.testing.assert_close(sparse.values.grad, linear.weight.grad[kept])  # the gradient of the kept weights only
+    torch.testing.assert_close(sparse.bias.grad, linear.bias.grad)
+
+
+def test_backends_choose_layers():
+    small = torch.nn.Sequential(masked_linear(64, 256, 0.05), torch.nn.ReLU(), torch.nn.Linear(256, 4))
+    assert not use_sparse_kernels(small[0], "masked") and use_sparse_kernels(small[0], "csr")
+    assert not use_sparse_kernels(small[0], "auto")  # too small to pay
+    assert not use_sparse_kernels(small[2], "csr")  # no mask: stays dense
+    assert to_sparse_execution_(small, "csr") == ["0"] and isinstance(small[0], SparseLinear)
+    large = masked_linear(2048, 2048, density=0.05)
+    assert use_sparse_kernels(large, "auto") and not use_sparse_kernels(masked_linear(2048, 2048, density=0.3), "auto")
+    with pytest.raises(ValueError, match=r"sparse_backend must be one of \('masked', 'csr', 'auto'\), got 'sparse'"):
+        use_sparse_kernels(large, "sparse")
+    with pytest.raises(ValueError, match=r"sparse_backend must be one of \('masked', 'csr', 'auto'\), got 'fast'"):
+        SAC("SparseSimBaPolicy", "Pendulum-v1", policy_kwargs=dict(sparse_backend="fast"))
+
+
+def dense_equivalent(network):
+    """Every parameter by name, SparseLinear weights scattered back to their dense shape."""
+    values = {}
+    for name, module in network.named_modules():
+        if isinstance(module, SparseLinear):
+            values[f"{name}.weight"] = module.dense_weight().detach()
+    for name, parameter in network.named_parameters():
+        if not name.endswith(".values"):
+            values[name] = parameter.detach()
+    return values
+
+
+@pytest.mark.parametrize("algorithm", [SAC, TD3])
+def test_first_100_gradient_steps_match_the_masked_model(algorithm):
+    models = [
+        algorithm("SparseSimBaPolicy", "Pendulum-v1", seed=0, batch_size=64, policy_kwargs=dict(TINY, sparse_backend=backend))
+        for backend in ("masked", "csr")
+    ]
+    assert any(isinstance(m, SparseLinear) for m in models[1].policy.critic.modules())
+    for model in models:  # the same transitions in both buffers, the same random draws in both updates
+        rng = np.random.default_rng(0)
+        for _ in range(300):
+            observation, next_observation = rng.normal(size=(2, 1, 3)).astype(np.float32)
+            model.replay_buffer.add(
+                observation, next_observation, rng.uniform(-1, 1, (1, 1)), rng.normal(size=1), np.array([False]), [{}]
+            )
+        model.policy.update_observation_statistics(model.replay_buffer.observations[:300, 0])
+        model._setup_learn(100, None)
+        np.random.seed(1)
+        torch.manual_seed(1)
+        model.train(gradient_steps=100, batch_size=64)
+    for network in ("actor", "critic", "critic_target"):
+        masked, sparse = (dense_equivalent(getattr(model.policy, network)) for model in models)
+        assert masked.keys() == sparse.keys()
+        for name in masked:
+            torch.testing.assert_close(sparse[name], masked[name], rtol=1e-5, atol=1e-5, msg=f"{network}.{name}")
+
+
+def test_csr_model_trains_saves_and_loads(tmp_path):
+    model = SAC(
+        "SparseSimBaPolicy", "Pendulum-v1", seed=0, learning_starts=100, policy_kwargs=dict(TINY, sparse_backend="csr")
+    )
+    critic_rows = {row.name: row for row in density_report(model.policy.critic)}
+    dense_rows = {
+        row.name: row
+        for row in density_report(SAC("SparseSimBaPolicy", "Pendulum-v1", seed=0, policy_kwargs=TINY).policy.critic)
+    }
+    assert critic_rows == dense_rows  # the same names, shapes and kept counts as the masked model
+    stored = sum(p.numel() for p in model.policy.critic.parameters())
+    assert stored < 0.3 * sum(row.numel for row in critic_rows.values())  # only the nonzero weights are parameters
+    model.learn(300)
+    model.save(tmp_path / "csr")
+    loaded = SAC.load(tmp_path / "csr", env=gym.make("Pendulum-v1"))
+    observation = np.zeros(3, dtype=np.float32)
+    np.testing.assert_array_equal(
+        model.predict(observation, deterministic=True)[0], loaded.predict(observation, deterministic=True)[0]
+    )
+    loaded.learn(50, reset_num_timesteps=False)
+    with pytest.raises(ValueError, match="cannot re-initialize the actor's SparseLinear layers"):
+        loaded.learn(10, callback=sb3_sparse.ResetCallback(interval=5), reset_num_timesteps=False)
