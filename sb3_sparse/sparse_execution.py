@@ -197,7 +197,9 @@ def use_sparse_kernels(linear: nn.Linear, backend: str) -> bool:
 
     :param linear: a linear layer (with or without ``weight_mask``)
     :param backend: ``"masked"`` (never), ``"csr"`` (every masked layer) or ``"auto"`` (masked layers
-        with both sizes >= :data:`AUTO_MIN_FEATURES` and density <= :data:`AUTO_MAX_DENSITY`)
+        with both sizes >= :data:`AUTO_MIN_FEATURES` and density <= :data:`AUTO_MAX_DENSITY`, and
+        only without a GPU: the layers are built before SB3 moves them, and SB3's default device
+        is the GPU when there is one, where the masked dense layers are the faster choice)
     :return: the decision
     """
     if backend not in SPARSE_BACKENDS:
@@ -207,6 +209,8 @@ def use_sparse_kernels(linear: nn.Linear, backend: str) -> bool:
         return False
     if backend == "csr":
         return True
+    if torch.cuda.is_available():
+        return False
     density = float(mask.mean())
     return min(linear.in_features, linear.out_features) >= AUTO_MIN_FEATURES and density <= AUTO_MAX_DENSITY
 

@@ -42,8 +42,8 @@ class SimBaArchitecture:
     :param exact_masks: keep exactly ``round(d * N)`` weights per tensor instead of Bernoulli(d) draws
     :param sparse_backend: how pruned linear layers compute: ``"masked"`` (dense kernels on masked
         weights), ``"csr"`` (every pruned layer stores and trains its nonzero weights only, sparse
-        kernels on the CPU) or ``"auto"`` (``csr`` for large, very sparse layers; see
-        :mod:`sb3_sparse.sparse_execution`)
+        kernels on the CPU) or ``"auto"`` (the default: ``csr`` for large, very sparse layers when
+        no GPU is present, else ``masked``; see :mod:`sb3_sparse.sparse_execution`)
     """
 
     actor_hidden_dim: int = 128
@@ -55,7 +55,7 @@ class SimBaArchitecture:
     normalize_observations: bool = True
     mask_seed: int | None = None
     exact_masks: bool = False
-    sparse_backend: str = "masked"
+    sparse_backend: str = "auto"
 
     def __post_init__(self) -> None:
         check_positive_int("actor_hidden_dim", self.actor_hidden_dim)
