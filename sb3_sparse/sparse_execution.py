@@ -32,8 +32,10 @@ warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta"
 #: Choices of the ``sparse_backend`` policy argument.
 SPARSE_BACKENDS = ("masked", "csr", "auto")
 #: ``auto`` runs a layer with the sparse kernels when both its sizes are at least this ...
-AUTO_MIN_FEATURES = 2048
-#: ... and its density at most this (measured break-even of the CPU kernels: ~13-15% density).
+AUTO_MIN_FEATURES = 512
+#: ... and its density at most this. Measured in full SAC steps (benchmarks/sac_step_speed.py): the
+#: residual kernels at sparsity 0.9 (density ~0.08) run faster sparse from width 512 on, those at
+#: sparsity 0.8 (density ~0.17) slower at every width.
 AUTO_MAX_DENSITY = 0.12
 
 

@@ -45,10 +45,10 @@ def test_backends_choose_layers():
     assert not use_sparse_kernels(small[0], "auto")  # too small to pay
     assert not use_sparse_kernels(small[2], "csr")  # no mask: stays dense
     assert to_sparse_execution_(small, "csr") == ["0"] and isinstance(small[0], SparseLinear)
-    large = masked_linear(2048, 2048, density=0.05)
+    large = masked_linear(512, 2048, density=0.05)
     # auto: large and very sparse layers, on machines without a GPU (where SB3 trains on the CPU)
     assert use_sparse_kernels(large, "auto") == (not torch.cuda.is_available())
-    assert not use_sparse_kernels(masked_linear(2048, 2048, density=0.3), "auto")
+    assert not use_sparse_kernels(masked_linear(512, 2048, density=0.3), "auto")
     with pytest.raises(ValueError, match=r"sparse_backend must be one of \('masked', 'csr', 'auto'\), got 'sparse'"):
         use_sparse_kernels(large, "sparse")
     with pytest.raises(ValueError, match=r"sparse_backend must be one of \('masked', 'csr', 'auto'\), got 'fast'"):
