@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 train: install
 	$(PY) -m sb3_sparse.train
 
-# All tests, the learning tests marked slow included (about 10 minutes on 2 cores).
+# All tests, the learning tests marked slow included (about 13 minutes on 2 cores: 231 tests in 12m22s).
 test: install
 	$(PY) -m pytest
 
@@ -39,9 +39,11 @@ format: install
 docs: install
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
 
+# Speed benchmarks (about 30 minutes on 2 cores); benchmarks/stream_ac_returns.py is a learning one, run apart.
 benchmark: install
 	$(PY) benchmarks/masking_overhead.py
 	$(PY) benchmarks/callback_overhead.py
+	$(PY) benchmarks/sac_step_speed.py
 
 clean:
 	rm -rf $(VENV) runs docs/_build docs/generated .pytest_cache .ruff_cache *.egg-info
