@@ -3,7 +3,7 @@
 wall time printed for benchmarks/README.md. A learning benchmark, not a speed target: one seed
 shows how the variants learn, not a significant difference.
 
-    python benchmarks/stream_ac_returns.py                          # Hopper-v5, 100k steps: ~30 minutes on 2 cores
+    python benchmarks/stream_ac_returns.py                          # Hopper-v5, 100k steps: 19 minutes on 2 cores
     python benchmarks/stream_ac_returns.py --timesteps 1000000 --seeds 0 1 2 3 4 --workers 16
 """
 

@@ -5,8 +5,8 @@ Six agents learn from one stream of Hopper-v5 transitions each (no replay buffer
 dense (no zeros at all), SparseInit 0.9 (90% of each row zero at initialization, free to regrow),
 and ER 0.9 (90% of all parameters pruned for good), each with hidden width 128 and 512. The script
 writes ``returns.csv`` (every finished training episode) and ``returns.png`` (returns against
-steps, smoothed). The default budget (50,000 steps per agent, two agents at a time) takes about 20
-minutes on 2 CPU cores; ``--smoke`` runs it in seconds. ``benchmarks/stream_ac_returns.py`` runs it
+steps, smoothed). The default budget (50,000 steps per agent, two agents at a time) takes about 10
+minutes on 2 CPU cores (100,000 steps took 19); ``--smoke`` runs it in seconds. ``benchmarks/stream_ac_returns.py`` runs it
 longer and prints the table recorded in ``benchmarks/README.md``.
 
     python examples/stream_ac_sparsity.py
