@@ -1,7 +1,8 @@
 """Masking overhead of SparseSimBaPolicy: milliseconds per SAC gradient step, sparsity 0.0 vs 0.8.
 
 Both models have the same dense compute; the sparse one also runs the optimizer hooks that
-mask gradients before and weights after every actor and critic step. All models are timed in
+mask gradients before every actor and critic step (AdamW keeps pruned weights 0 by itself, so
+no pass re-masks the weights after it). All models are timed in
 interleaved rounds within one process, so machine noise hits them alike; the figure that
 matters is the ratio of medians (target: at most 1.05) with the policy's default optimizer
 (AdamW with ``fused=True``). The same pair with torch's for-loop AdamW (``fused=False``) is
@@ -9,6 +10,8 @@ timed too: exact-zero moments of pruned weights make its ``sqrt`` slow on x86 CP
 
     python benchmarks/masking_overhead.py            # default sizes, about 4 minutes on 2 cores
     python benchmarks/masking_overhead.py --rounds 2 --steps 2 --critic-hidden-dim 64   # smoke run
+    python benchmarks/masking_overhead.py --actor-hidden-dim 640 --critic-hidden-dim 2560 \
+        --n-critics 1 --optimizers fused --rounds 5 --steps 2     # width scale 5 (~109M parameters)
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ def build_model(sparsity: float, fused: bool, args: argparse.Namespace) -> SAC:
         policy_kwargs=dict(
             actor_hidden_dim=args.actor_hidden_dim,
             critic_hidden_dim=args.critic_hidden_dim,
+            n_critics=args.n_critics,
             actor_sparsity=sparsity,
             critic_sparsity=sparsity,
+            sparse_backend="masked",  # dense kernels on masked weights: the mode whose overhead is measured
             optimizer_class=th.optim.AdamW,
             # fused=True is what the policy picks by default; spelled out to time both.
             optimizer_kwargs=dict(weight_decay=1e-2, fused=fused),
@@ -62,10 +67,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--actor-hidden-dim", type=int, default=128)
     parser.add_argument("--critic-hidden-dim", type=int, default=512)
+    parser.add_argument("--n-critics", type=int, default=2)
     parser.add_argument("--sparsity", type=float, default=0.8)
+    parser.add_argument(
+        "--optimizers", nargs="+", choices=("fused", "for-loop"), default=["fused", "for-loop"], help="AdamW variants to time"
+    )
     args = parser.parse_args()
 
-    configs = [(fused, sparsity) for fused in (True, False) for sparsity in (0.0, args.sparsity)]
+    fused_choices = [name == "fused" for name in args.optimizers]
+    configs = [(fused, sparsity) for fused in fused_choices for sparsity in (0.0, args.sparsity)]
     models = {config: build_model(config[1], config[0], args) for config in configs}
     for model in models.values():  # one untimed round: allocator and thread pools warm up
         time_gradient_steps(model, 2, args.batch_size)
@@ -74,7 +84,7 @@ def main() -> None:
         for config, model in models.items():
             timings[config].append(time_gradient_steps(model, args.steps, args.batch_size))
 
-    policies = [models[(fused, args.sparsity)].policy for fused in (True, False)]
+    policies = [models[(fused, args.sparsity)].policy for fused in fused_choices]
     masks_hold = all(
         pruned_weights_are_zero(net) for policy in policies for net in (policy.actor, policy.critic, policy.critic_target)
     )
@@ -82,7 +92,7 @@ def main() -> None:
     n_params = sum(p.numel() for p in policy.actor.parameters()) + sum(p.numel() for p in policy.critic.parameters())
     print(
         f"SAC gradient step, Pendulum-v1 dims, actor {args.actor_hidden_dim}x1, "
-        f"critic {args.critic_hidden_dim}x2 (2 critics), "
+        f"critic {args.critic_hidden_dim}x2 ({args.n_critics} critics), "
         f"{n_params:,} parameters, batch {args.batch_size}, AdamW"
     )
     print(
@@ -93,7 +103,7 @@ def main() -> None:
     for (fused, sparsity), values in timings.items():
         name = "AdamW fused (default)" if fused else "AdamW for-loop"
         print(f"{name:<22}  {sparsity:>8.1f}  {statistics.median(values):>14.2f}  {min(values):>11.2f}")
-    for fused in (True, False):
+    for fused in fused_choices:
         ratio = statistics.median(timings[(fused, args.sparsity)]) / statistics.median(timings[(fused, 0.0)])
         label = "fused (policy default)" if fused else "for-loop"
         target = "  (target <= 1.05)" if fused else ""

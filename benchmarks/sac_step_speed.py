@@ -10,8 +10,12 @@ batch 256, the paper's setup) and sparsity 0, 0.8 and 0.9, each ``sparse_backend
 * agent steps per second, from the measured parts at the paper's 2 updates per agent step:
   ``1000 / (2 * ms_per_update + ms_per_action)`` (``ms_per_action``: one ``predict`` and one step
   of an environment that costs nothing, so the figure is the learner's ceiling);
-* peak memory: the process's peak resident memory minus its resident memory before the model
-  was built (networks, optimizer state, activations; the replay buffer holds 1,000 transitions).
+* peak memory while training: the process's peak resident memory during the timed steps (the
+  kernel's high-water mark is reset once the model is built, through ``/proc/self/clear_refs``)
+  minus its resident memory before the model was built: networks, optimizer state, activations
+  (the replay buffer holds 1,000 transitions);
+* peak memory while building: the same high-water mark up to the end of the model's construction,
+  which builds each network dense and pruned before converting its layers to sparse execution.
 
 Ratios are against the masked model of the same size and sparsity, measured in the same run.
 
@@ -56,6 +60,18 @@ def resident_mb() -> float:
         return int(file.read().split()[1]) * resource.getpagesize() / 2**20
 
 
+def peak_resident_mb() -> float:
+    """The process's peak resident memory (VmHWM) since it started or since :func:`reset_peak`."""
+    with open("/proc/self/status") as file:
+        return next(int(line.split()[1]) / 1024 for line in file if line.startswith("VmHWM:"))
+
+
+def reset_peak() -> None:
+    """Reset the kernel's peak-resident-memory mark of this process to its current resident memory."""
+    with open("/proc/self/clear_refs", "w") as file:
+        file.write("5")
+
+
 def measure(width: int, sparsity: float, backend: str, steps: int) -> dict[str, float]:
     """Build one model and time it (runs in a fresh process: peak memory is per configuration)."""
     from stable_baselines3 import SAC
@@ -80,6 +96,8 @@ def measure(width: int, sparsity: float, backend: str, steps: int) -> dict[str, 
         action = rng.uniform(-1, 1, (1, ACTION_DIM))
         model.replay_buffer.add(observations[0], observations[1], action, rng.normal(size=1), np.array([False]), [{}])
     model.policy.update_observation_statistics(model.replay_buffer.observations[:1000, 0])
+    build_peak = peak_resident_mb() - baseline
+    reset_peak()
     model._setup_learn(10, None)
     model.train(gradient_steps=1, batch_size=256)  # warm-up
     times = []
@@ -95,11 +113,11 @@ def measure(width: int, sparsity: float, backend: str, steps: int) -> dict[str, 
     ms_action = (time.perf_counter() - start) / 20 * 1000
     ms_update = statistics.median(times) * 1000
     parameters = sum(p.numel() for net in (model.policy.actor, model.policy.critic) for p in net.parameters())
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return dict(
         ms_per_update=ms_update,
         agent_steps_per_s=1000 / (2 * ms_update + ms_action),
-        peak_mb=peak - baseline,
+        peak_mb=peak_resident_mb() - baseline,
+        build_peak_mb=build_peak,
         stored_parameters=parameters,
     )
 
@@ -117,9 +135,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     print(f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, {time.strftime('%Y-%m-%d')}")
     header = (
-        f"{'k':>2} {'sparsity':>8} {'backend':>7} {'stored params':>14} {'ms/update':>10} {'agent steps/s':>14} {'peak MB':>8}"
+        f"{'k':>2} {'sparsity':>8} {'backend':>7} {'stored params':>14} {'ms/update':>10} {'agent steps/s':>14}"
+        f" {'peak MB':>8} {'build MB':>9}"
     )
-    print(header + f" {'speed-up':>9} {'memory /':>9}")
+    print(header + f" {'speed-up':>9} {'memory /':>9} {'build /':>8}")
     for width in args.widths:
         for sparsity in args.sparsities:
             reference = None
@@ -140,9 +159,11 @@ def main(argv: list[str] | None = None) -> None:
                 reference = reference or result
                 speedup = reference["ms_per_update"] / result["ms_per_update"]
                 memory = reference["peak_mb"] / result["peak_mb"]
+                build_memory = reference["build_peak_mb"] / result["build_peak_mb"]
                 row = f"{width:>2} {sparsity:>8.1f} {backend:>7} {result['stored_parameters']:>14,}"
-                row += f" {result['ms_per_update']:>10.1f} {result['agent_steps_per_s']:>14.2f} {result['peak_mb']:>8.0f}"
-                print(f"{row} {speedup:>8.2f}x {memory:>8.2f}x", flush=True)
+                row += f" {result['ms_per_update']:>10.1f} {result['agent_steps_per_s']:>14.2f}"
+                row += f" {result['peak_mb']:>8.0f} {result['build_peak_mb']:>9.0f}"
+                print(f"{row} {speedup:>8.2f}x {memory:>8.2f}x {build_memory:>7.2f}x", flush=True)
 
 
 if __name__ == "__main__":

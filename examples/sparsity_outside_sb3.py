@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             optimizer = torch.optim.SGD(mlp.parameters(), lr=0.05, momentum=0.9)
         else:
             optimizer = torch.optim.AdamW(mlp.parameters(), lr=1e-3, weight_decay=1e-2)
-        keep_masks_static(optimizer, mlp)  # zero pruned gradients before, pruned weights after each step
+        keep_masks_static(optimizer, mlp)  # zero pruned gradients before each step (and weights after, if needed)
         for _ in range(steps):
             loss = nn.functional.mse_loss(mlp(inputs), targets)
             optimizer.zero_grad()

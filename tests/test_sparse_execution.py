@@ -8,6 +8,7 @@ import torch
 from stable_baselines3 import SAC, TD3
 
 import sb3_sparse  # registers the policies
+from sb3_sparse import sparse_execution
 from sb3_sparse.sparse_execution import SparseLinear, to_sparse_execution_, use_sparse_kernels
 from sb3_sparse.sparsity import attach_mask, density_report, sample_mask
 
@@ -21,10 +22,12 @@ def masked_linear(in_features, out_features, density, seed=0):
     return linear
 
 
-@pytest.mark.parametrize("sparse_kernels", [True, False])
-def test_sparse_linear_matches_the_masked_layer_forward_and_backward(sparse_kernels):
+@pytest.mark.parametrize("sparse_kernels, block_columns", [(True, None), (True, 16), (False, None)])
+def test_sparse_linear_matches_the_masked_layer_forward_and_backward(sparse_kernels, block_columns):
     linear = masked_linear(48, 40, density=0.1)
-    sparse = SparseLinear.from_masked_linear(linear, use_sparse_kernels=sparse_kernels)
+    sparse = SparseLinear.from_masked_linear(linear, use_sparse_kernels=sparse_kernels, block_columns=block_columns)
+    num_blocks = 1 if block_columns is None else 3  # 48 input columns and 40 output rows in blocks of 16
+    assert len(sparse.column_blocks(sparse.values)) == len(sparse.transposed_row_blocks(sparse.values)) == num_blocks
     kept = linear.weight_mask.bool()
     assert sparse.values.numel() == int(kept.sum()) and torch.equal(sparse.dense_weight(), linear.weight.detach())
     x = torch.randn(3, 5, 48, requires_grad=True)  # any leading shape
@@ -35,8 +38,15 @@ def test_sparse_linear_matches_the_masked_layer_forward_and_backward(sparse_kern
     output.backward(grad)
     torch.testing.assert_close(output, linear(x))
     torch.testing.assert_close(x_sparse.grad, x.grad)
-    torch.testing.assert_close(sparse.values.grad, linear.weight.grad[kept])  # the gradient of the kept weights only
+    # The gradient of the kept weights only, in the layer's order of its values.
+    assert torch.equal(torch.sort(sparse.flat_indices).values, kept.flatten().nonzero().squeeze(1))
+    torch.testing.assert_close(sparse.values.grad, linear.weight.grad.flatten()[sparse.flat_indices])
     torch.testing.assert_close(sparse.bias.grad, linear.bias.grad)
+
+
+def test_block_columns_is_checked():
+    with pytest.raises(ValueError, match="block_columns must be an integer >= 1, got 0"):
+        SparseLinear.from_masked_linear(masked_linear(8, 8, density=0.5), block_columns=0)
 
 
 def test_backends_choose_layers():
@@ -67,13 +77,16 @@ def dense_equivalent(network):
     return values
 
 
-@pytest.mark.parametrize("algorithm", [SAC, TD3])
-def test_first_100_gradient_steps_match_the_masked_model(algorithm):
+@pytest.mark.parametrize("algorithm, block_columns", [(SAC, None), (TD3, None), (SAC, 48)])
+def test_first_100_gradient_steps_match_the_masked_model(algorithm, block_columns, monkeypatch):
+    if block_columns is not None:  # the critic's 64- and 256-wide layers split into column blocks
+        monkeypatch.setattr(sparse_execution, "BLOCK_COLUMNS", block_columns)
     models = [
         algorithm("SparseSimBaPolicy", "Pendulum-v1", seed=0, batch_size=64, policy_kwargs=dict(TINY, sparse_backend=backend))
         for backend in ("masked", "csr")
     ]
-    assert any(isinstance(m, SparseLinear) for m in models[1].policy.critic.modules())
+    layers = [m for m in models[1].policy.critic.modules() if isinstance(m, SparseLinear)]
+    assert layers and max(len(layer.column_blocks(layer.values)) for layer in layers) == (1 if block_columns is None else 6)
     for model in models:  # the same transitions in both buffers, the same random draws in both updates
         rng = np.random.default_rng(0)
         for _ in range(300):
@@ -93,6 +106,17 @@ def test_first_100_gradient_steps_match_the_masked_model(algorithm):
             torch.testing.assert_close(sparse[name], masked[name], rtol=1e-5, atol=1e-5, msg=f"{network}.{name}")
 
 
+def assert_target_shares_indices(model):
+    """The target critic's sparse layers use the critic's index tensors (one copy in memory) but their own values."""
+    critic = dict(model.policy.critic.named_modules())
+    targets = model.policy.critic_target.named_modules()
+    pairs = [(layer, critic[name]) for name, layer in targets if isinstance(layer, SparseLinear)]
+    assert pairs
+    for target_layer, layer in pairs:
+        assert all(getattr(target_layer, name) is getattr(layer, name) for name in sparse_execution.INDEX_BUFFERS)
+        assert target_layer.values is not layer.values
+
+
 def test_csr_model_trains_saves_and_loads(tmp_path):
     model = SAC(
         "SparseSimBaPolicy", "Pendulum-v1", seed=0, learning_starts=100, policy_kwargs=dict(TINY, sparse_backend="csr")
@@ -105,9 +129,16 @@ def test_csr_model_trains_saves_and_loads(tmp_path):
     assert critic_rows == dense_rows  # the same names, shapes and kept counts as the masked model
     stored = sum(p.numel() for p in model.policy.critic.parameters())
     assert stored < 0.3 * sum(row.numel for row in critic_rows.values())  # only the nonzero weights are parameters
+    assert_target_shares_indices(model)
     model.learn(300)
     model.save(tmp_path / "csr")
     loaded = SAC.load(tmp_path / "csr", env=gym.make("Pendulum-v1"))
+    assert_target_shares_indices(loaded)
+    for name, layer in model.policy.critic_target.named_modules():  # own values, shared indices, all saved
+        if isinstance(layer, SparseLinear):
+            loaded_layer = loaded.policy.critic_target.get_submodule(name)
+            assert torch.equal(loaded_layer.values, layer.values)
+            assert torch.equal(loaded_layer.flat_indices, layer.flat_indices)
     observation = np.zeros(3, dtype=np.float32)
     np.testing.assert_array_equal(
         model.predict(observation, deterministic=True)[0], loaded.predict(observation, deterministic=True)[0]

@@ -22,7 +22,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from sb3_sparse.networks import RunningObservationNormalizer, SimBaCritic, SimBaGaussianActor, check_positive_int
-from sb3_sparse.sparse_execution import SPARSE_BACKENDS, to_sparse_execution_
+from sb3_sparse.sparse_execution import SPARSE_BACKENDS, share_index_structures_, to_sparse_execution_
 from sb3_sparse.sparsity import MaskEnforcer, check_sparsity, format_density_report, keep_masks_static, prune_erdos_renyi_
 
 
@@ -387,6 +387,9 @@ class SparseSimBaMixin:
 
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)  # type: ignore[misc]
+        for target, online in (("critic_target", "critic"), ("actor_target", "actor")):
+            if hasattr(self, target):  # a target has its online network's masks: one copy of the indices
+                share_index_structures_(getattr(self, target), getattr(self, online))
         # SB3 re-runs _build on load, so the hooks are attached again there. Each hook touches
         # only its own optimizer's network; targets stay masked as Polyak averages of masked weights.
         self._mask_enforcers = [

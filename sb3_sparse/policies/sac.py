@@ -26,7 +26,8 @@ class SparseSimBaPolicy(SparseSimBaMixin, SACPolicy):
     actor, the critics and the target critics; ``import sb3_sparse`` makes ``learn()`` update
     them once per collected transition (see :class:`sb3_sparse.callbacks.ObservationNormalizerCallback`).
     Pruned weights are exactly 0 after every optimizer step: optimizer hooks mask the gradients
-    before and the weights after each step of the actor and of the critic.
+    before each step of the actor and of the critic, and the weights after it unless the optimizer
+    (Adam, AdamW, SGD, ...) provably leaves them 0 (:class:`sb3_sparse.sparsity.MaskEnforcer`).
 
     :param observation_space: observation space (a flat Box)
     :param action_space: action space (a Box)
