@@ -226,8 +226,9 @@ def apply_masks_(module: nn.Module) -> None:
 #: torch optimizers whose update of a weight is exactly 0 when the weight, its gradient and its
 #: state are 0 (elementwise rules; weight decay, coupled or decoupled, multiplies the weight). Under
 #: them, masking the gradients before each step keeps pruned weights exactly 0 by itself, so the
-#: pass that re-masks the weights after the step is skipped: it costs as much memory traffic as
-#: the gradient pass, about 4% of a SAC step at 109M parameters (benchmarks/masking_overhead.py).
+#: pass that re-masks the weights after the step is skipped (as much memory traffic as the gradient
+#: pass: a masked SAC step at 108M parameters took 1.018x the unmasked one with it, 1.003x without;
+#: benchmarks/README.md).
 #: Exact types only: a subclass may change the rule.
 ZERO_PRESERVING_OPTIMIZERS: tuple[type[torch.optim.Optimizer], ...] = (
     torch.optim.SGD,
