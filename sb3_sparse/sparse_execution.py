@@ -23,7 +23,7 @@ import warnings
 import torch
 from torch import nn
 
-from sb3_sparse.sparsity import MASK_SUFFIX
+from sb3_sparse.sparsity import MASK_SUFFIX, prune_erdos_renyi_
 
 # Built from indices this module computes itself (so invariant checks are off); torch's notice that
 # CSR support is "beta" would otherwise print on the first forward pass of every process.
@@ -305,6 +305,40 @@ def to_sparse_execution_(module: nn.Module, backend: str = "auto") -> list[str]:
         parent = module.get_submodule(parent_name) if parent_name else module
         setattr(parent, leaf, SparseLinear.from_masked_linear(getattr(parent, leaf)))
     return chosen
+
+
+def prune_for_execution_(
+    module: nn.Module,
+    sparsity: float,
+    generator: torch.Generator | None = None,
+    exact: bool = False,
+    backend: str = "auto",
+) -> dict[str, float]:
+    """
+    :func:`sb3_sparse.sparsity.prune_erdos_renyi_` followed by :func:`to_sparse_execution_`, with
+    each chosen layer converted as soon as its weight is masked: the same masks and weights, but the
+    dense weight and float mask of a converted layer are freed before the next layer's mask is drawn,
+    which lowers the peak memory of building a large sparse network.
+
+    :param module: the network
+    :param sparsity: target fraction of removed parameters, in [0, 1)
+    :param generator: random generator for the masks
+    :param exact: exact-count masks instead of Bernoulli draws
+    :param backend: ``"masked"``, ``"csr"`` or ``"auto"``
+    :return: parameter name -> target density
+    """
+    if backend not in SPARSE_BACKENDS:
+        raise ValueError(f"sparse_backend must be one of {SPARSE_BACKENDS}, got {backend!r}")
+
+    def convert(name: str) -> None:
+        parent_name, _, leaf = name.rpartition(".")
+        layer = module.get_submodule(parent_name) if parent_name else module
+        if leaf == "weight" and layer is not module and isinstance(layer, nn.Linear) and use_sparse_kernels(layer, backend):
+            grandparent_name, _, layer_name = parent_name.rpartition(".")
+            grandparent = module.get_submodule(grandparent_name) if grandparent_name else module
+            setattr(grandparent, layer_name, SparseLinear.from_masked_linear(layer))
+
+    return prune_erdos_renyi_(module, sparsity, generator, exact, after_each=convert)
 
 
 #: The index buffers of a :class:`SparseLinear` (everything but its values and bias).

@@ -12,7 +12,7 @@ and ``load`` carry it for free. Float rather than bool: re-masking multiplies 2.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -157,6 +157,7 @@ def prune_erdos_renyi_(
     sparsity: float,
     generator: torch.Generator | None = None,
     exact: bool = False,
+    after_each: Callable[[str], None] | None = None,
 ) -> dict[str, float]:
     """
     Prune ``module`` at random, once, with Erdős–Rényi densities over all its parameters.
@@ -168,6 +169,8 @@ def prune_erdos_renyi_(
     :param sparsity: target fraction of removed parameters, in [0, 1)
     :param generator: random generator for the masks (same seed, same masks)
     :param exact: keep exactly ``round(d * N)`` weights per tensor instead of Bernoulli draws
+    :param after_each: called with each pruned parameter's name right after its mask is attached
+        (it may replace the owning layer; the masks still to come do not depend on it)
     :return: parameter name -> target density
     """
     shapes = {name: tuple(parameter.shape) for name, parameter in module.named_parameters()}
@@ -175,6 +178,8 @@ def prune_erdos_renyi_(
     for name, density in densities.items():
         if density < 1.0:
             attach_mask(module, name, sample_mask(shapes[name], density, generator, exact))
+            if after_each is not None:
+                after_each(name)
     return densities
 
 

@@ -9,8 +9,9 @@ from stable_baselines3 import SAC, TD3
 
 import sb3_sparse  # registers the policies
 from sb3_sparse import sparse_execution
-from sb3_sparse.sparse_execution import SparseLinear, to_sparse_execution_, use_sparse_kernels
-from sb3_sparse.sparsity import attach_mask, density_report, sample_mask
+from sb3_sparse.networks import SimBaCritic
+from sb3_sparse.sparse_execution import SparseLinear, prune_for_execution_, to_sparse_execution_, use_sparse_kernels
+from sb3_sparse.sparsity import attach_mask, density_report, prune_erdos_renyi_, sample_mask
 
 TINY = dict(actor_hidden_dim=32, critic_hidden_dim=64, n_critics=1, actor_sparsity=0.9, critic_sparsity=0.9)
 
@@ -63,6 +64,31 @@ def test_backends_choose_layers():
         use_sparse_kernels(large, "sparse")
     with pytest.raises(ValueError, match=r"sparse_backend must be one of \('masked', 'csr', 'auto'\), got 'fast'"):
         SAC("SparseSimBaPolicy", "Pendulum-v1", policy_kwargs=dict(sparse_backend="fast"))
+
+
+def test_prune_for_execution_matches_prune_then_convert():
+    """Converting each layer as soon as it is masked gives the same masks, weights and layers."""
+    networks = []
+    for prune in ("then_convert", "for_execution"):
+        torch.manual_seed(0)
+        network = SimBaCritic(10, 2, 64, 2)
+        generator = torch.Generator().manual_seed(1)
+        if prune == "then_convert":
+            densities = prune_erdos_renyi_(network, 0.9, generator)
+            to_sparse_execution_(network, "csr")
+        else:
+            densities = prune_for_execution_(network, 0.9, generator, backend="csr")
+        networks.append((network, densities))
+    (first, first_densities), (second, second_densities) = networks
+    assert first_densities == second_densities
+    assert [type(m) for m in first.modules()] == [type(m) for m in second.modules()]
+    assert sum(isinstance(m, SparseLinear) for m in second.modules()) == 5  # embedding and residual kernels
+    first_tensors, second_tensors = first.state_dict(), second.state_dict()
+    assert first_tensors.keys() == second_tensors.keys()
+    for name in first_tensors:
+        assert torch.equal(first_tensors[name], second_tensors[name]), name
+    with pytest.raises(ValueError, match="sparse_backend must be one of"):
+        prune_for_execution_(SimBaCritic(10, 2, 64, 1), 0.9, backend="sparse")
 
 
 def dense_equivalent(network):

@@ -22,8 +22,8 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from sb3_sparse.networks import RunningObservationNormalizer, SimBaCritic, SimBaGaussianActor, check_positive_int
-from sb3_sparse.sparse_execution import SPARSE_BACKENDS, share_index_structures_, to_sparse_execution_
-from sb3_sparse.sparsity import MaskEnforcer, check_sparsity, format_density_report, keep_masks_static, prune_erdos_renyi_
+from sb3_sparse.sparse_execution import SPARSE_BACKENDS, prune_for_execution_, share_index_structures_
+from sb3_sparse.sparsity import MaskEnforcer, check_sparsity, format_density_report, keep_masks_static
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ class SimBaSquashedGaussianActor(BasePolicy):
     :param sparsity: fraction of parameters pruned (Erdős–Rényi)
     :param mask_seed: seed of the masks
     :param exact_masks: exact-count masks instead of Bernoulli draws
-    :param sparse_backend: ``"masked"``, ``"csr"`` or ``"auto"`` (:func:`sb3_sparse.sparse_execution.to_sparse_execution_`)
+    :param sparse_backend: ``"masked"``, ``"csr"`` or ``"auto"`` (:func:`sb3_sparse.sparse_execution.prune_for_execution_`)
     """
 
     action_space: spaces.Box
@@ -192,8 +192,8 @@ class SimBaSquashedGaussianActor(BasePolicy):
         super().__init__(observation_space, action_space, features_extractor=features_extractor, squash_output=True)
         action_dim = get_action_dim(self.action_space)
         self.network = SimBaGaussianActor(features_dim, action_dim, hidden_dim, num_blocks)
-        self.densities = prune_erdos_renyi_(self.network, sparsity, th.Generator().manual_seed(mask_seed), exact_masks)
-        to_sparse_execution_(self.network, sparse_backend)
+        generator = th.Generator().manual_seed(mask_seed)
+        self.densities = prune_for_execution_(self.network, sparsity, generator, exact_masks, sparse_backend)
         self.action_dist = SquashedDiagGaussianDistribution(action_dim)
 
     def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
@@ -236,7 +236,7 @@ class SimBaContinuousCritic(BaseModel):
     :param n_critics: number of critics (1 = the paper's DMC setup, 2 = clipped double Q)
     :param exact_masks: exact-count masks instead of Bernoulli draws
     :param num_outputs: outputs of each critic's head (1 Q-value, or several quantiles)
-    :param sparse_backend: ``"masked"``, ``"csr"`` or ``"auto"`` (:func:`sb3_sparse.sparse_execution.to_sparse_execution_`)
+    :param sparse_backend: ``"masked"``, ``"csr"`` or ``"auto"`` (:func:`sb3_sparse.sparse_execution.prune_for_execution_`)
     """
 
     def __init__(
@@ -258,12 +258,12 @@ class SimBaContinuousCritic(BaseModel):
         action_dim = get_action_dim(self.action_space)
         self.n_critics = check_positive_int("n_critics", n_critics)
         generator = th.Generator().manual_seed(mask_seed)
-        self.q_networks = nn.ModuleList(
-            SimBaCritic(features_dim, action_dim, hidden_dim, num_blocks, num_outputs) for _ in range(n_critics)
-        )
-        self.densities = [prune_erdos_renyi_(q_net, sparsity, generator, exact_masks) for q_net in self.q_networks]
-        for q_net in self.q_networks:
-            to_sparse_execution_(q_net, sparse_backend)
+        # Each critic is pruned (and converted) before the next is built: one dense network at a time.
+        self.q_networks, self.densities = nn.ModuleList(), []
+        for _ in range(n_critics):
+            q_net = SimBaCritic(features_dim, action_dim, hidden_dim, num_blocks, num_outputs)
+            self.densities.append(prune_for_execution_(q_net, sparsity, generator, exact_masks, sparse_backend))
+            self.q_networks.append(q_net)
 
     def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
         features = self.extract_features(obs, self.features_extractor)

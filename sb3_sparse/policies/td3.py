@@ -15,8 +15,7 @@ from stable_baselines3.td3.policies import TD3Policy
 
 from sb3_sparse.networks import SimBaDeterministicActor
 from sb3_sparse.policies.common import SimBaContinuousCritic, SparseSimBaMixin, prefer_fused_optimizer
-from sb3_sparse.sparse_execution import to_sparse_execution_
-from sb3_sparse.sparsity import prune_erdos_renyi_
+from sb3_sparse.sparse_execution import prune_for_execution_
 
 
 class SimBaDeterministicActorPolicy(BasePolicy):
@@ -32,7 +31,7 @@ class SimBaDeterministicActorPolicy(BasePolicy):
     :param sparsity: fraction of parameters pruned (Erdős–Rényi)
     :param mask_seed: seed of the masks (the target actor, built with the same seed, gets the same masks)
     :param exact_masks: exact-count masks instead of Bernoulli draws
-    :param sparse_backend: ``"masked"``, ``"csr"`` or ``"auto"`` (:func:`sb3_sparse.sparse_execution.to_sparse_execution_`)
+    :param sparse_backend: ``"masked"``, ``"csr"`` or ``"auto"`` (:func:`sb3_sparse.sparse_execution.prune_for_execution_`)
     """
 
     def __init__(
@@ -50,8 +49,8 @@ class SimBaDeterministicActorPolicy(BasePolicy):
     ) -> None:
         super().__init__(observation_space, action_space, features_extractor=features_extractor, squash_output=True)
         self.network = SimBaDeterministicActor(features_dim, get_action_dim(action_space), hidden_dim, num_blocks)
-        self.densities = prune_erdos_renyi_(self.network, sparsity, th.Generator().manual_seed(mask_seed), exact_masks)
-        to_sparse_execution_(self.network, sparse_backend)
+        generator = th.Generator().manual_seed(mask_seed)
+        self.densities = prune_for_execution_(self.network, sparsity, generator, exact_masks, sparse_backend)
 
     def forward(self, obs: th.Tensor) -> th.Tensor:
         return self.network(self.extract_features(obs, self.features_extractor))
