@@ -263,6 +263,19 @@ def _csr_blocks(
     return crow, cols % block_columns
 
 
+def check_sparse_backend(backend: str) -> str:
+    """
+    Validate a ``sparse_backend`` value.
+
+    :param backend: the value to check
+    :return: the backend
+    :raises ValueError: when it is not one of :data:`SPARSE_BACKENDS`
+    """
+    if backend not in SPARSE_BACKENDS:
+        raise ValueError(f"sparse_backend must be one of {SPARSE_BACKENDS}, got {backend!r}")
+    return backend
+
+
 def use_sparse_kernels(linear: nn.Linear, backend: str) -> bool:
     """
     Whether a masked linear layer should run as a :class:`SparseLinear` with the sparse kernels.
@@ -274,8 +287,7 @@ def use_sparse_kernels(linear: nn.Linear, backend: str) -> bool:
         is the GPU when there is one, where the masked dense layers are the faster choice)
     :return: the decision
     """
-    if backend not in SPARSE_BACKENDS:
-        raise ValueError(f"sparse_backend must be one of {SPARSE_BACKENDS}, got {backend!r}")
+    check_sparse_backend(backend)
     mask = getattr(linear, "weight" + MASK_SUFFIX, None)
     if backend == "masked" or mask is None:
         return False
@@ -301,10 +313,15 @@ def to_sparse_execution_(module: nn.Module, backend: str = "auto") -> list[str]:
         name for name, layer in module.named_modules() if isinstance(layer, nn.Linear) and use_sparse_kernels(layer, backend)
     ]
     for name in chosen:
-        parent_name, _, leaf = name.rpartition(".")
-        parent = module.get_submodule(parent_name) if parent_name else module
-        setattr(parent, leaf, SparseLinear.from_masked_linear(getattr(parent, leaf)))
+        _replace_with_sparse_linear(module, name)
     return chosen
+
+
+def _replace_with_sparse_linear(module: nn.Module, layer_name: str) -> None:
+    """Swap the masked linear submodule ``layer_name`` of ``module`` for its :class:`SparseLinear`."""
+    parent_name, _, leaf = layer_name.rpartition(".")
+    parent = module.get_submodule(parent_name) if parent_name else module
+    setattr(parent, leaf, SparseLinear.from_masked_linear(getattr(parent, leaf)))
 
 
 def prune_for_execution_(
@@ -327,16 +344,13 @@ def prune_for_execution_(
     :param backend: ``"masked"``, ``"csr"`` or ``"auto"``
     :return: parameter name -> target density
     """
-    if backend not in SPARSE_BACKENDS:
-        raise ValueError(f"sparse_backend must be one of {SPARSE_BACKENDS}, got {backend!r}")
+    check_sparse_backend(backend)
 
     def convert(name: str) -> None:
-        parent_name, _, leaf = name.rpartition(".")
-        layer = module.get_submodule(parent_name) if parent_name else module
+        layer_name, _, leaf = name.rpartition(".")
+        layer = module.get_submodule(layer_name) if layer_name else module
         if leaf == "weight" and layer is not module and isinstance(layer, nn.Linear) and use_sparse_kernels(layer, backend):
-            grandparent_name, _, layer_name = parent_name.rpartition(".")
-            grandparent = module.get_submodule(grandparent_name) if grandparent_name else module
-            setattr(grandparent, layer_name, SparseLinear.from_masked_linear(layer))
+            _replace_with_sparse_linear(module, layer_name)
 
     return prune_erdos_renyi_(module, sparsity, generator, exact, after_each=convert)
 

@@ -22,7 +22,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from sb3_sparse.networks import RunningObservationNormalizer, SimBaCritic, SimBaGaussianActor, check_positive_int
-from sb3_sparse.sparse_execution import SPARSE_BACKENDS, prune_for_execution_, share_index_structures_
+from sb3_sparse.sparse_execution import check_sparse_backend, prune_for_execution_, share_index_structures_
 from sb3_sparse.sparsity import MaskEnforcer, check_sparsity, format_density_report, keep_masks_static
 
 
@@ -64,8 +64,7 @@ class SimBaArchitecture:
         check_positive_int("critic_num_blocks", self.critic_num_blocks, minimum=0)
         object.__setattr__(self, "actor_sparsity", check_sparsity("actor_sparsity", self.actor_sparsity))
         object.__setattr__(self, "critic_sparsity", check_sparsity("critic_sparsity", self.critic_sparsity))
-        if self.sparse_backend not in SPARSE_BACKENDS:
-            raise ValueError(f"sparse_backend must be one of {SPARSE_BACKENDS}, got {self.sparse_backend!r}")
+        check_sparse_backend(self.sparse_backend)
         for name in ("normalize_observations", "exact_masks"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
