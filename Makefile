@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install train test test-fast lint format benchmark docs clean
+.PHONY: install train test test-fast lint type format benchmark docs clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,11 @@ test-fast: install
 lint: install
 	$(PY) -m ruff check sb3_sparse tests benchmarks examples docs
 	$(PY) -m ruff format --check sb3_sparse tests benchmarks examples docs
+	$(PY) -m mypy
+
+# Type checking of the package (also part of lint): mypy, configured in pyproject.toml.
+type: install
+	$(PY) -m mypy
 
 format: install
 	$(PY) -m ruff format sb3_sparse tests benchmarks examples docs

@@ -1,7 +1,7 @@
 """The sparsity tools on any torch module, outside SB3.
 
 Prune a plain MLP with Erdős–Rényi densities, then train it on a regression task with two
-optimizers (SGD with momentum and AdamW with weight decay). ``keep_masks_static`` hooks the
+optimizers (SGD with momentum and AdamW with weight decay). ``MaskEnforcer`` hooks the
 optimizer so that pruned weights are exactly 0 after every step, whatever the optimizer does.
 Takes about 10 seconds; ``--smoke`` runs fewer steps.
 
@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from sb3_sparse.sparsity import (
+    MaskEnforcer,
     erdos_renyi_densities,
     format_density_report,
-    keep_masks_static,
     overall_density,
     prune_erdos_renyi_,
     pruned_weights_are_zero,
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             optimizer = torch.optim.SGD(mlp.parameters(), lr=0.05, momentum=0.9)
         else:
             optimizer = torch.optim.AdamW(mlp.parameters(), lr=1e-3, weight_decay=1e-2)
-        keep_masks_static(optimizer, mlp)  # zero pruned gradients before each step (and weights after, if needed)
+        MaskEnforcer(optimizer, mlp)  # zero pruned gradients before each step (and weights after, if needed)
         for _ in range(steps):
             loss = nn.functional.mse_loss(mlp(inputs), targets)
             optimizer.zero_grad()

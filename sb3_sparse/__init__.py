@@ -4,11 +4,13 @@
 ``"SparseSimBaCnnPolicy"``, for images, with SAC, TD3 and DDPG), makes ``learn()`` update the
 policy's observation statistics, and registers the DeepMind Control suite tasks as
 ``sb3_sparse/dmc-<domain>-<task>-v0`` gymnasium ids (``sb3_sparse/dmc-pixels-<domain>-<task>-v0``
-from pixels). ``StreamAC`` is a streaming actor-critic (Stream AC(lambda)) for the same masks.
+from pixels). ``ReferenceSAC`` and ``ReferenceDDPG`` perform the paper's reference code's own
+updates. ``StreamAC`` is a streaming actor-critic (Stream AC(lambda)) for the same masks.
 """
 
 from sb3_sparse.buffers import DrQReplayBuffer
 from sb3_sparse.callbacks import ObservationNormalizerCallback, PlasticityCallback, ResetCallback
+from sb3_sparse.distributions import ExactSquashedDiagGaussianDistribution
 from sb3_sparse.envs import dmc_env_id, dmc_pixel_env_id, make_dmc_env, make_dmc_pixel_env, register_dmc_envs
 from sb3_sparse.policies import (
     SimBaArchitecture,
@@ -19,6 +21,7 @@ from sb3_sparse.policies import (
     SparseSimBaTD3Policy,
     SparseSimBaTQCPolicy,
 )
+from sb3_sparse.reference import ReferenceDDPG, ReferenceSAC
 from sb3_sparse.registration import install_observation_normalizer_hook, register_policies
 from sb3_sparse.sparsity import (
     MaskEnforcer,
@@ -26,7 +29,6 @@ from sb3_sparse.sparsity import (
     density_report,
     erdos_renyi_densities,
     format_density_report,
-    keep_masks_static,
     named_masks,
     overall_density,
     prune_erdos_renyi_,
@@ -44,9 +46,12 @@ register_dmc_envs()
 
 __all__ = [
     "DrQReplayBuffer",
+    "ExactSquashedDiagGaussianDistribution",
     "MaskEnforcer",
     "ObservationNormalizerCallback",
     "PlasticityCallback",
+    "ReferenceDDPG",
+    "ReferenceSAC",
     "ResetCallback",
     "SimBaArchitecture",
     "SparseSimBaCnnPolicy",
@@ -64,7 +69,6 @@ __all__ = [
     "dmc_pixel_env_id",
     "erdos_renyi_densities",
     "format_density_report",
-    "keep_masks_static",
     "make_dmc_env",
     "make_dmc_pixel_env",
     "named_masks",

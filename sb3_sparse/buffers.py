@@ -15,6 +15,8 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
+from sb3_sparse.checks import check_fraction, check_int
+
 
 def random_shift(images: th.Tensor, pad: int, generator: th.Generator | None = None) -> th.Tensor:
     """
@@ -44,9 +46,8 @@ class DrQReplayBuffer(ReplayBuffer):
     Replay buffer for stacked image observations, ``(3 * frame_stack, height, width)`` uint8 (the
     ``sb3_sparse/dmc-pixels-*`` ids): each transition stores only the newest frame of its
     observation; stacks are rebuilt at sampling time from the frames before it in its episode (the
-    first frame repeated at an episode's start, as the environments do). 1M transitions of 84x84
-    RGB frames take 21.2 GB, a third of SB3's ``ReplayBuffer`` with ``optimize_memory_usage``
-    (63.5 GB for 9 x 84 x 84 stacks) and a sixth of it without (127 GB).
+    first frame repeated at an episode's start, as the environments do): ``1 / frame_stack`` of the
+    memory of SB3's ``ReplayBuffer`` with ``optimize_memory_usage``, ``1 / (2 frame_stack)`` without.
 
     At sampling, observations and next observations are shifted at random by up to ``pad`` pixels
     (:func:`random_shift`, independently for each image, as DrQ-v2), and with ``n_steps > 1`` the
@@ -82,12 +83,13 @@ class DrQReplayBuffer(ReplayBuffer):
     ) -> None:
         if optimize_memory_usage:
             raise ValueError("DrQReplayBuffer stores each frame once already: optimize_memory_usage must be False")
-        for name, value, minimum in (("frame_stack", frame_stack, 1), ("pad", pad, 0), ("n_steps", n_steps, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-        if not 0.0 <= gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {gamma!r}")
-        shape = getattr(observation_space, "shape", ())
+        frame_stack, pad, n_steps = (
+            check_int("frame_stack", frame_stack),
+            check_int("pad", pad, 0),
+            check_int("n_steps", n_steps),
+        )
+        gamma = check_fraction("gamma", gamma, include_one=True)
+        shape: tuple[int, ...] = getattr(observation_space, "shape", ())
         if observation_space.dtype != np.uint8 or len(shape) != 3 or shape[0] != 3 * frame_stack:
             raise ValueError(
                 f"DrQReplayBuffer needs uint8 observations of shape (3 * frame_stack, height, width) = "

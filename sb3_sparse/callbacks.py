@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch as th
+from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from torch import nn
 
+from sb3_sparse.algorithms import entry_of
+from sb3_sparse.checks import check_fraction, check_int
 from sb3_sparse.diagnostics import (
+    NetworkProbe,
     cosine_matrix,
     dormant_ratios,
     feature_norm,
@@ -26,6 +29,7 @@ from sb3_sparse.diagnostics import (
     total_gradient_norm,
 )
 from sb3_sparse.networks import reset_parameters_
+from sb3_sparse.probes import network_probes
 from sb3_sparse.sparse_execution import SparseLinear
 from sb3_sparse.sparsity import apply_masks_, overall_density
 
@@ -55,90 +59,6 @@ class ObservationNormalizerCallback(BaseCallback):
     def _on_step(self) -> bool:
         self.model.policy.update_observation_statistics(self.model._last_obs)  # type: ignore[operator]
         return True
-
-
-ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Softplus)
-
-
-@dataclass
-class NetworkProbe:
-    """
-    Where to read the diagnostics of one network of a policy.
-
-    :param module: the network (parameters for norms and gradients; ``actor`` or ``critic``)
-    :param post_activation: hidden activation modules (dormant ratio, original definition)
-    :param pre_activation: hidden linear layers (dormant ratio on their outputs, reference code's definition)
-    :param features: module whose output is the final hidden features (srank, feature norm)
-    :param encoder: a convolutional encoder that runs inside ``module`` (pixel policies: the critic's),
-        measured too: dormant channels after each ReLU, srank and norm of its flattened output
-    """
-
-    module: nn.Module
-    post_activation: list[nn.Module]
-    pre_activation: list[nn.Module]
-    features: nn.Module | None
-    encoder: nn.Module | None = None
-
-
-def _mlp_probe_parts(mlp: nn.Module, hidden_only: bool) -> tuple[list[nn.Module], list[nn.Module], nn.Module | None]:
-    """Hidden activations, hidden linears and feature module of an SB3 ``nn.Sequential`` MLP."""
-    layers = list(mlp.children())
-    if not hidden_only:  # the last linear (and what follows) is the head
-        last_linear = max(i for i, layer in enumerate(layers) if isinstance(layer, nn.Linear))
-        layers = layers[:last_linear]
-    post = [layer for layer in layers if isinstance(layer, ACTIVATIONS)]
-    pre = [layer for layer in layers if isinstance(layer, nn.Linear)]
-    return post, pre, (layers[-1] if layers else None)
-
-
-def network_probes(policy: nn.Module) -> dict[str, NetworkProbe]:
-    """
-    Probes for the actor and the critic of a sparse SimBa policy or of an SB3/sb3-contrib MLP policy
-    (SAC, TD3, DDPG, TQC, CrossQ). The dormant ratio pools the layers of all critics; srank and the
-    feature norm read the first critic.
-
-    :param policy: the policy
-    :return: ``{"actor": ..., "critic": ...}``
-    """
-    actor, critic = policy.actor, policy.critic
-    if hasattr(actor, "network"):  # sparse SimBa policies
-        encoders = {"actor": [actor.network.encoder], "critic": [q.encoder for q in critic.q_networks]}
-        probes = {}
-        for name, module in (("actor", actor), ("critic", critic)):
-            blocks = [block for encoder in encoders[name] for block in encoder.blocks]
-            probes[name] = NetworkProbe(
-                module=module,
-                post_activation=[block.activation for block in blocks],
-                pre_activation=[m for encoder in encoders[name] for m in encoder.modules() if isinstance(m, nn.Linear)],
-                features=encoders[name][0],
-            )
-        # Pixel policies: the critic owns the convolutional encoder (the actor sees it detached).
-        extractor = getattr(critic, "features_extractor", None)
-        probes["critic"].encoder = getattr(extractor, "encoder", None)
-        return probes
-    if hasattr(actor, "latent_pi"):  # SAC, TQC, CrossQ MLP actors: latent_pi is all hidden
-        actor_parts = _mlp_probe_parts(actor.latent_pi, hidden_only=True)
-    elif hasattr(actor, "mu"):  # TD3/DDPG MLP actors: mu ends with the action head
-        actor_parts = _mlp_probe_parts(actor.mu, hidden_only=False)
-    else:
-        raise ValueError(f"PlasticityCallback does not know the actor of {type(policy).__name__}")
-    critic_parts = [_mlp_probe_parts(q_net, hidden_only=False) for q_net in critic.q_networks]
-    return {
-        "actor": NetworkProbe(actor, *actor_parts),
-        "critic": NetworkProbe(
-            critic,
-            [m for parts in critic_parts for m in parts[0]],
-            [m for parts in critic_parts for m in parts[1]],
-            critic_parts[0][2],
-        ),
-    }
-
-
-def _min_or_mean_q(q_values: th.Tensor | tuple[th.Tensor, ...]) -> th.Tensor:
-    """Per-sample Q estimate: min over critics (SAC/TD3 tuples) or mean over critics and quantiles (TQC)."""
-    if isinstance(q_values, tuple):
-        return th.cat(q_values, dim=1).min(dim=1).values
-    return q_values.reshape(q_values.shape[0], -1).mean(dim=1)
 
 
 class PlasticityCallback(BaseCallback):
@@ -195,19 +115,13 @@ class PlasticityCallback(BaseCallback):
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
-        for name, value, minimum in (
-            ("freq", freq, 1),
-            ("batch_size", batch_size, 2),
-            ("interference_samples", interference_samples, 0),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        freq, batch_size = check_int("freq", freq), check_int("batch_size", batch_size, minimum=2)
+        interference_samples = check_int("interference_samples", interference_samples, minimum=0)
         if interference_samples == 1:
             raise ValueError("interference_samples must be 0 (off) or >= 2, got 1")
         if not taus or any(not 0.0 <= tau < 1.0 for tau in taus):
             raise ValueError(f"taus must be thresholds in [0, 1), got {taus!r}")
-        if not 0.0 <= srank_delta < 1.0:
-            raise ValueError(f"srank_delta must be in [0, 1), got {srank_delta!r}")
+        srank_delta = check_fraction("srank_delta", srank_delta)
         self.freq = freq
         self.batch_size = batch_size
         self.taus = tuple(taus)
@@ -227,18 +141,26 @@ class PlasticityCallback(BaseCallback):
                 f"PlasticityCallback needs an off-policy algorithm with a replay buffer, got {type(self.model).__name__}"
             )
         self.probes = network_probes(self.model.policy)
+        entry = entry_of(type(self.model))
+        self.losses = entry.losses if entry is not None else None
         if self.save_interference_dir is not None:
             self.save_interference_dir.mkdir(parents=True, exist_ok=True)
 
     def _on_training_start(self) -> None:
         for name, probe in self.probes.items():
-            optimizer = probe.module.optimizer
+            optimizer: th.optim.Optimizer = cast(Any, probe.module).optimizer
             parameters = [p for group in optimizer.param_groups for p in group["params"]]
             # Registered after the policy's mask hooks, so it reads the masked gradient.
             handle = optimizer.register_step_pre_hook(
                 lambda *_, name=name, parameters=parameters: self._record_gradient_norm(name, parameters)
             )
             self._hook_handles.append(handle)
+
+    @property
+    def _replay_buffer(self) -> ReplayBuffer:
+        buffer = cast(OffPolicyAlgorithm, self.model).replay_buffer
+        assert buffer is not None  # learn() made it before the first callback call
+        return buffer
 
     def _record_gradient_norm(self, name: str, parameters: list[th.nn.Parameter]) -> None:
         self._grad_norm_sums[name] = self._grad_norm_sums[name] + total_gradient_norm(parameters)
@@ -250,48 +172,28 @@ class PlasticityCallback(BaseCallback):
         self._hook_handles = []
 
     def _on_step(self) -> bool:
-        if self.n_calls % self.freq == 0 and self.model.replay_buffer.size() >= 2:
+        if self.n_calls % self.freq == 0 and self._replay_buffer.size() >= 2:
             self.log_diagnostics()
         return True
 
     def _sample(self, batch_size: int) -> Any:
         state = np.random.get_state()
         try:
-            return self.model.replay_buffer.sample(batch_size, env=self.model._vec_normalize_env)
+            return self._replay_buffer.sample(batch_size, env=self.model._vec_normalize_env)
         finally:
             np.random.set_state(state)
 
-    def _actor_losses(self, observations: th.Tensor) -> th.Tensor:
-        policy, model = self.model.policy, self.model
-        if hasattr(policy.actor, "action_log_prob"):
-            actions, log_prob = policy.actor.action_log_prob(observations)
-            log_ent_coef = getattr(model, "log_ent_coef", None)
-            alpha = th.exp(log_ent_coef.detach()) if log_ent_coef is not None else model.ent_coef_tensor
-            return alpha * log_prob.reshape(-1) - _min_or_mean_q(policy.critic(observations, actions))
-        return -policy.critic.q1_forward(observations, policy.actor(observations)).reshape(-1)
-
-    def _td_targets(self, batch: Any) -> th.Tensor:
-        policy, model = self.model.policy, self.model
-        with th.no_grad():
-            next_actions = policy.actor._predict(batch.next_observations, deterministic=True)
-            target_critic = getattr(policy, "critic_target", policy.critic)
-            next_q = _min_or_mean_q(target_critic(batch.next_observations, next_actions))
-            return batch.rewards.reshape(-1) + (1 - batch.dones.reshape(-1)) * model.gamma * next_q
-
-    def _critic_losses(self, batch: Any, targets: th.Tensor) -> th.Tensor:
-        q_values = self.model.policy.critic(batch.observations, batch.actions)
-        q_values = th.cat(q_values, dim=1) if isinstance(q_values, tuple) else q_values.reshape(len(targets), -1)
-        return (q_values - targets[:, None]).square().mean(dim=1)
-
     def _interference(self, name: str, batch: Any) -> tuple[float, th.Tensor | None]:
-        module = self.probes[name].module
+        module, model, losses = self.probes[name].module, self.model, self.losses
+        if losses is None:
+            return float("nan"), None
         try:
             if name == "actor":
-                gram = per_sample_gradient_gram(module, lambda: self._actor_losses(batch.observations))
+                gram = per_sample_gradient_gram(module, lambda: losses.actor(model, batch.observations))
             else:
                 # Targets first, outside the Gram's hooks: CrossQ has no target critic and reuses the critic.
-                targets = self._td_targets(batch)
-                gram = per_sample_gradient_gram(module, lambda: self._critic_losses(batch, targets))
+                targets = losses.targets(model, batch)
+                gram = per_sample_gradient_gram(module, lambda: losses.critic(model, batch, targets))
         except ValueError:  # layers the exact Gram does not cover (e.g. BatchRenorm)
             return float("nan"), None
         cosines = cosine_matrix(gram)
@@ -344,10 +246,11 @@ class PlasticityCallback(BaseCallback):
         if probe.encoder is not None:
             watched += [*encoder_layers, probe.encoder]
         with record_outputs(watched) as outputs:
+            network = cast(Any, probe.module)
             if name == "actor":
-                probe.module._predict(batch.observations, deterministic=True)
+                network._predict(batch.observations, deterministic=True)
             else:
-                probe.module(batch.observations, batch.actions)
+                network(batch.observations, batch.actions)
         prefix = f"plasticity/{name}"
         values: dict[str, float] = {}
         layer_outputs = [outputs[layer][0] for layer in layers]
@@ -393,8 +296,7 @@ class ResetCallback(BaseCallback):
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
-        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-            raise ValueError(f"interval must be an integer >= 1, got {interval!r}")
+        interval = check_int("interval", interval)
         unknown = [name for name in networks if name not in ("actor", "critic")]
         if not networks or unknown:
             raise ValueError(f"networks must be a non-empty subset of ('actor', 'critic'), got {tuple(networks)!r}")

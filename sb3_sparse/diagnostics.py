@@ -9,12 +9,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from sb3_sparse.sparsity import named_masks
+
+
+@dataclass
+class NetworkProbe:
+    """
+    Where to read the diagnostics of one network: a policy describes its networks with these
+    (``diagnostic_probes()``), and the plasticity callback measures through them.
+
+    :param module: the network (parameters for norms and gradients, optimizer for gradient norms)
+    :param post_activation: hidden activation modules (dormant ratio, original definition)
+    :param pre_activation: hidden linear layers (dormant ratio on their outputs, the reference code's definition)
+    :param features: module whose output is the final hidden features (srank, feature norm)
+    :param encoder: a convolutional encoder that runs inside ``module`` (pixel policies: the critic's),
+        measured too: dormant channels after each ReLU, srank and norm of its flattened output
+    """
+
+    module: nn.Module
+    post_activation: list[nn.Module]
+    pre_activation: list[nn.Module]
+    features: nn.Module | None
+    encoder: nn.Module | None = None
 
 
 def dormant_ratios(activations: Sequence[torch.Tensor], taus: Sequence[float]) -> dict[float, float]:

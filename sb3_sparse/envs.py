@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ctypes.util
 import os
+from typing import cast
 
 import gymnasium as gym
 import numpy as np
@@ -39,12 +40,12 @@ from gymnasium.wrappers import (
     TransformObservation,
 )
 
+from sb3_sparse.checks import check_int
+
 NAMESPACE = "sb3_sparse"
 ACTION_REPEAT = 2
 PIXEL_SIZE = 84
 FRAME_STACK = 3
-#: The visual RL tasks of the paper and of DrQ-v2's easy/medium set that sb3_sparse's pixel yml covers.
-VISUAL_RL_TASKS = ("quadruped-run", "hopper-hop", "cheetah-run", "walker-walk")
 
 # The paper's hard tasks (observation and action sizes after flattening).
 DMC_HARD_TASKS = (
@@ -162,11 +163,6 @@ def _load_suite_task(task: str, render_mode: str | None, render_kwargs: dict | N
     return DmControlCompatibilityV0(suite.load(domain, task_name), render_mode=render_mode, render_kwargs=render_kwargs)
 
 
-def _check_action_repeat(action_repeat: int) -> None:
-    if isinstance(action_repeat, bool) or not isinstance(action_repeat, int) or action_repeat < 1:
-        raise ValueError(f"action_repeat must be an integer >= 1, got {action_repeat!r}")
-
-
 def make_dmc_env(task: str, action_repeat: int = ACTION_REPEAT, render_mode: str | None = None) -> gym.Env:
     """
     Build a dm_control suite task with the reference wrappers (see the module docstring).
@@ -176,12 +172,12 @@ def make_dmc_env(task: str, action_repeat: int = ACTION_REPEAT, render_mode: str
     :param render_mode: shimmy's render mode (``None``, ``"rgb_array"``, ...); needs ``MUJOCO_GL``
     :return: a gymnasium environment with flat float32 observations and actions in [-1, 1]
     """
-    _check_action_repeat(action_repeat)
-    env = FlattenObservation(_load_suite_task(task, render_mode))
+    action_repeat = check_int("action_repeat", action_repeat)
+    env: gym.Env = FlattenObservation(_load_suite_task(task, render_mode))
     # float32 halves replay memory; the space is built directly (casting the float64 bounds only warns).
     float32_space = spaces.Box(-np.inf, np.inf, shape=env.observation_space.shape, dtype=np.float32)
     env = TransformObservation(env, lambda observation: observation.astype(np.float32), float32_space)
-    env = RescaleAction(env, -1.0, 1.0)
+    env = RescaleAction(env, np.float32(-1.0), np.float32(1.0))
     return RepeatAction(env, num_repeats=action_repeat)
 
 
@@ -199,7 +195,8 @@ class PixelObservation(gym.ObservationWrapper):
         self.observation_space = spaces.Box(0, 255, shape=(3, size, size), dtype=np.uint8)
 
     def observation(self, observation: object) -> np.ndarray:
-        return np.ascontiguousarray(self.env.render().transpose(2, 0, 1))
+        frame = cast(np.ndarray, self.env.render())
+        return np.ascontiguousarray(frame.transpose(2, 0, 1))
 
 
 def make_dmc_pixel_env(
@@ -219,10 +216,8 @@ def make_dmc_pixel_env(
     :param camera_id: camera (``None``: 2 for quadruped, 0 otherwise, as DrQ-v2)
     :return: a gymnasium environment with uint8 observations of shape ``(3 * frame_stack, size, size)``
     """
-    _check_action_repeat(action_repeat)
-    for name, value in (("size", size), ("frame_stack", frame_stack)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    action_repeat = check_int("action_repeat", action_repeat)
+    size, frame_stack = check_int("size", size), check_int("frame_stack", frame_stack)
     if camera_id is None:
         camera_id = 2 if task.startswith("quadruped-") else 0
     env = _load_suite_task(task, "rgb_array", dict(height=size, width=size, camera_id=camera_id))
@@ -232,7 +227,7 @@ def make_dmc_pixel_env(
             "so); install an EGL library (Debian: apt install libegl1) or set MUJOCO_GL=egl or osmesa before "
             "anything imports dm_control"
         )
-    env = RescaleAction(env, -1.0, 1.0)
+    env = RescaleAction(env, np.float32(-1.0), np.float32(1.0))
     # Repeat first, then render: one frame per agent step, not per physics step.
     env = PixelObservation(RepeatAction(env, num_repeats=action_repeat), size)
     return stack_frames(env, frame_stack)
@@ -247,7 +242,7 @@ def stack_frames(env: gym.Env, frame_stack: int) -> gym.Env:
     :param frame_stack: frames per observation
     :return: an environment with ``(frame_stack * channels, height, width)`` observations
     """
-    channels, height, width = env.observation_space.shape
+    channels, height, width = cast(tuple[int, int, int], env.observation_space.shape)
     env = FrameStackObservation(env, frame_stack)  # (frame_stack, channels, h, w); padding: the reset frame
     stacked = spaces.Box(0, 255, shape=(frame_stack * channels, height, width), dtype=np.uint8)
     return TransformObservation(env, lambda frames: frames.reshape(stacked.shape), stacked)
@@ -261,6 +256,6 @@ def register_dmc_envs() -> None:
     for task in DMC_SUITE_TASKS:
         # No max_episode_steps: dm_control truncates after 1000 environment steps itself.
         if dmc_env_id(task) not in gym.registry:
-            gym.register(dmc_env_id(task), entry_point=make_dmc_env, kwargs=dict(task=task))
+            gym.register(dmc_env_id(task), entry_point=make_dmc_env, kwargs=dict(task=task))  # type: ignore[arg-type]
         if dmc_pixel_env_id(task) not in gym.registry:
-            gym.register(dmc_pixel_env_id(task), entry_point=make_dmc_pixel_env, kwargs=dict(task=task))
+            gym.register(dmc_pixel_env_id(task), entry_point=make_dmc_pixel_env, kwargs=dict(task=task))  # type: ignore[arg-type]

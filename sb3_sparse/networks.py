@@ -8,9 +8,12 @@ Nothing here imports Stable-Baselines3.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
+
+from sb3_sparse.checks import check_int
 
 LAYER_NORM_EPS = 1e-6
 LOG_STD_MIN = -10.0
@@ -18,21 +21,6 @@ LOG_STD_MAX = 2.0
 # Standard deviation of a standard normal truncated to [-2, 2]: dividing by it makes the
 # truncated draw have the untruncated variance (jax.nn.initializers.he_normal does the same).
 _TRUNCATED_NORMAL_STD = 0.87962566103423978
-
-
-def check_positive_int(name: str, value: int, minimum: int = 1) -> int:
-    """
-    Validate an integer size.
-
-    :param name: argument name used in the error message
-    :param value: the value to check
-    :param minimum: smallest allowed value
-    :return: the value
-    :raises ValueError: when ``value`` is not an integer >= ``minimum``
-    """
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def he_normal_truncated_(weight: torch.Tensor) -> torch.Tensor:
@@ -66,18 +54,6 @@ class OrthogonalLinear(nn.Linear):
         nn.init.zeros_(self.bias)
 
 
-def orthogonal_linear(in_features: int, out_features: int, gain: float = 1.0) -> nn.Linear:
-    """
-    A linear layer with an orthogonal kernel and a zero bias.
-
-    :param in_features: input size
-    :param out_features: output size
-    :param gain: scale of the orthogonal matrix
-    :return: the layer
-    """
-    return OrthogonalLinear(in_features, out_features, gain)
-
-
 class RunningObservationNormalizer(nn.Module):
     r"""
     Running mean/variance of observations and the normalization :math:`(x - \mu) / \sqrt{\sigma^2 + \varepsilon}`.
@@ -97,7 +73,7 @@ class RunningObservationNormalizer(nn.Module):
 
     def __init__(self, size: int, epsilon: float = 1e-8, initial_count: float = 1e-4) -> None:
         super().__init__()
-        self.size = check_positive_int("size", size)
+        self.size = check_int("size", size)
         self.epsilon = epsilon
         self.initial_count = initial_count
         self.register_buffer("obs_mean", torch.zeros(size, dtype=torch.float64))
@@ -181,10 +157,10 @@ class SimBaEncoder(nn.Module):
 
     def __init__(self, input_dim: int, hidden_dim: int, num_blocks: int) -> None:
         super().__init__()
-        check_positive_int("input_dim", input_dim)
-        check_positive_int("hidden_dim", hidden_dim)
-        check_positive_int("num_blocks", num_blocks, minimum=0)
-        self.embedding = orthogonal_linear(input_dim, hidden_dim)
+        check_int("input_dim", input_dim)
+        check_int("hidden_dim", hidden_dim)
+        check_int("num_blocks", num_blocks, minimum=0)
+        self.embedding = OrthogonalLinear(input_dim, hidden_dim)
         self.blocks = nn.Sequential(*(ResidualBlock(hidden_dim) for _ in range(num_blocks)))
         self.final_norm = nn.LayerNorm(hidden_dim, eps=LAYER_NORM_EPS)
         self.hidden_dim = hidden_dim
@@ -208,7 +184,7 @@ def rescale_log_std(
     return log_std_min + 0.5 * (log_std_max - log_std_min) * (1.0 + torch.tanh(raw_log_std))
 
 
-class SimBaGaussianActor(nn.Module):
+class GaussianActorNetwork(nn.Module):
     """
     SimBa actor for a tanh-squashed Gaussian policy: encoder, then two orthogonal
     linear heads giving the mean and the log standard deviation (rescaled into [-10, 2]).
@@ -222,8 +198,8 @@ class SimBaGaussianActor(nn.Module):
     def __init__(self, observation_dim: int, action_dim: int, hidden_dim: int, num_blocks: int) -> None:
         super().__init__()
         self.encoder = SimBaEncoder(observation_dim, hidden_dim, num_blocks)
-        self.mean = orthogonal_linear(hidden_dim, action_dim)
-        self.log_std = orthogonal_linear(hidden_dim, action_dim)
+        self.mean = OrthogonalLinear(hidden_dim, action_dim)
+        self.log_std = OrthogonalLinear(hidden_dim, action_dim)
 
     def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """
@@ -234,7 +210,7 @@ class SimBaGaussianActor(nn.Module):
         return self.mean(features), rescale_log_std(self.log_std(features))
 
 
-class SimBaDeterministicActor(nn.Module):
+class DeterministicActorNetwork(nn.Module):
     """
     SimBa actor for a deterministic policy (DDPG/TD3): encoder, an orthogonal linear
     head and ``tanh``, so actions lie in [-1, 1].
@@ -248,13 +224,13 @@ class SimBaDeterministicActor(nn.Module):
     def __init__(self, observation_dim: int, action_dim: int, hidden_dim: int, num_blocks: int) -> None:
         super().__init__()
         self.encoder = SimBaEncoder(observation_dim, hidden_dim, num_blocks)
-        self.action = orthogonal_linear(hidden_dim, action_dim)
+        self.action = OrthogonalLinear(hidden_dim, action_dim)
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.action(self.encoder(observations)))
 
 
-class SimBaCritic(nn.Module):
+class CriticNetwork(nn.Module):
     """
     SimBa state-action value network: encoder over ``concat(observation, action)`` and an
     orthogonal linear head with ``num_outputs`` values (1 for a Q-value, more for quantiles).
@@ -269,7 +245,7 @@ class SimBaCritic(nn.Module):
     def __init__(self, observation_dim: int, action_dim: int, hidden_dim: int, num_blocks: int, num_outputs: int = 1) -> None:
         super().__init__()
         self.encoder = SimBaEncoder(observation_dim + action_dim, hidden_dim, num_blocks)
-        self.value = orthogonal_linear(hidden_dim, check_positive_int("num_outputs", num_outputs))
+        self.value = OrthogonalLinear(hidden_dim, check_int("num_outputs", num_outputs))
 
     def forward(self, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return self.value(self.encoder(torch.cat([observations, actions], dim=-1)))
@@ -327,10 +303,9 @@ class DrQConvEncoder(nn.Module):
 
     def __init__(self, in_channels: int, image_size: int = 84, channels: int = 32) -> None:
         super().__init__()
-        check_positive_int("in_channels", in_channels)
-        check_positive_int("channels", channels)
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 9:
-            raise ValueError(f"image_size must be an integer >= 9 (four 3x3 convolutions), got {image_size!r}")
+        check_int("in_channels", in_channels)
+        check_int("channels", channels)
+        check_int("image_size", image_size, minimum=15)  # four 3x3 convolutions, the first with stride 2
         layers: list[nn.Module] = []
         for index in range(4):
             first = index == 0
@@ -344,7 +319,7 @@ class DrQConvEncoder(nn.Module):
         for layer in self.convolutions:
             if isinstance(layer, nn.Conv2d):
                 nn.init.orthogonal_(layer.weight, gain=nn.init.calculate_gain("relu"))
-                nn.init.zeros_(layer.bias)
+                nn.init.zeros_(cast(torch.Tensor, layer.bias))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.convolutions(images - 0.5).flatten(start_dim=1)
@@ -361,8 +336,8 @@ class PixelTrunk(nn.Module):
 
     def __init__(self, input_dim: int, feature_dim: int = 50) -> None:
         super().__init__()
-        check_positive_int("input_dim", input_dim)
-        self.linear = orthogonal_linear(input_dim, check_positive_int("feature_dim", feature_dim))
+        check_int("input_dim", input_dim)
+        self.linear = OrthogonalLinear(input_dim, check_int("feature_dim", feature_dim))
         self.norm = nn.LayerNorm(feature_dim)
         self.activation = nn.Tanh()
 

@@ -21,12 +21,13 @@ import math
 from collections.abc import Mapping, Sequence
 from functools import reduce
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
-
-matplotlib.use("Agg")  # headless: figures go to files
-import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure  # not pyplot: no backend is chosen, none is changed
+from matplotlib.image import AxesImage
 
 STEP_KEY = "time/total_timesteps"
 # The return panel reads the evaluation return (EvalCallback) and falls back to the training return.
@@ -98,7 +99,12 @@ def _return_key(runs: Sequence[Progress]) -> str | None:
     return None
 
 
-def _draw(axis: plt.Axes, curves: list[Curve], label: str, color: str) -> None:
+def _present(curve: Curve | None) -> Curve:
+    assert curve is not None  # _return_key chose a key every run logged
+    return curve
+
+
+def _draw(axis: Axes, curves: list[Curve], label: str, color: str) -> None:
     """Mean over the runs of one label at their common steps, with a min-max band."""
     steps = reduce(np.intersect1d, [curve_steps for curve_steps, _ in curves])
     if steps.size == 0:
@@ -161,20 +167,20 @@ def plot_diagnostics(
         raise ValueError(f"no run logged plasticity diagnostics (e.g. {missing[0]!r}): train with PlasticityCallback")
 
     columns = list(metrics)
-    mosaic = [["return"] * len(columns)] + [[f"{net}/{metric}" for metric in columns] for net in networks]
-    figure, axes = plt.subplot_mosaic(
-        mosaic, figsize=(4 * len(columns), 2.2 + 3 * len(networks)), dpi=110, height_ratios=[0.8] + [1] * len(networks)
-    )
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    mosaic: list[Any] = [["return"] * len(columns)] + [[f"{net}/{metric}" for metric in columns] for net in networks]
+    figure = Figure(figsize=(4 * len(columns), 2.2 + 3 * len(networks)), dpi=110)
+    axes = figure.subplot_mosaic(mosaic, height_ratios=[0.8] + [1] * len(networks))
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     return_key = _return_key(all_logs)
     for index, (label, group) in enumerate(logs.items()):
         color = colors[index % len(colors)]
         if return_key is not None:
-            _draw(axes["return"], [metric_curve(log, return_key) for log in group], label, color)
+            _draw(axes["return"], [_present(metric_curve(log, return_key)) for log in group], label, color)
         for net in networks:
             for metric in columns:
-                curves = [metric_curve(log, f"plasticity/{net}/{metric}") for log in group]
-                if all(curve is not None for curve in curves):
+                found = [metric_curve(log, f"plasticity/{net}/{metric}") for log in group]
+                curves = [curve for curve in found if curve is not None]
+                if len(curves) == len(found):
                     _draw(axes[f"{net}/{metric}"], curves, label, color)
     if return_key is None:
         message = f"no run logged a return ({' or '.join(RETURN_KEYS)})"
@@ -197,7 +203,6 @@ def plot_diagnostics(
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output)
-    plt.close(figure)
     return output
 
 
@@ -217,22 +222,22 @@ def plot_interference(matrices: Mapping[str, np.ndarray | str | Path], output: s
     for label, matrix in loaded.items():
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 2:
             raise ValueError(f"{label!r}: expected a square N x N matrix with N >= 2, got shape {matrix.shape}")
-    figure, axes = plt.subplots(1, len(loaded), figsize=(4.2 * len(loaded), 4), dpi=110, squeeze=False, layout="constrained")
-    image = None
+    figure = Figure(figsize=(4.2 * len(loaded), 4), dpi=110, layout="constrained")
+    axes = figure.subplots(1, len(loaded), squeeze=False)
+    images: list[AxesImage] = []
     for axis, (label, matrix) in zip(axes[0], loaded.items(), strict=True):
         n = matrix.shape[0]
         off_diagonal = (matrix.sum() - np.trace(matrix)) / (n * (n - 1))
-        image = axis.imshow(matrix, cmap="RdBu_r", vmin=-1.0, vmax=1.0, interpolation="nearest")
+        images.append(axis.imshow(matrix, cmap="RdBu_r", vmin=-1.0, vmax=1.0, interpolation="nearest"))
         axis.set_title(f"{label}: mean off-diagonal {off_diagonal:.3f}", fontsize=9)
         axis.set_xlabel("state j", fontsize=8)
         axis.set_ylabel("state i", fontsize=8)
-    figure.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="cosine of per-sample gradients")
+    figure.colorbar(images[-1], ax=axes[0].tolist(), shrink=0.8, label="cosine of per-sample gradients")
     if title:
         figure.suptitle(title, fontsize=11)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output)
-    plt.close(figure)
     return output
 
 

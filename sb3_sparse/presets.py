@@ -1,10 +1,12 @@
 """Network sizes for the scaling study, and their exact parameter counts before anything is built.
 
 The paper scales the default SimBa networks (actor 128 wide with 1 block, critic 512 wide with
-2 blocks) by width, actor ``128 k`` and critic ``512 k``, or by depth, actor ``m`` blocks and
-critic ``2 m`` blocks. :func:`scaled_architecture` gives the policy_kwargs of any ``(k, m)``;
-:data:`SIZE_PRESETS` names the common ones. On DMC dog with one critic, widths 1, 2 and 5 give
-4.5M, 17.7M and 109M parameters (:func:`parameter_count`).
+2 blocks) by width or by depth. Its exact large configurations were not recovered, so the scaling
+here is derived: actor ``128 k`` and critic ``512 k`` wide, or actor ``m`` and critic ``2 m``
+blocks. It is well supported: on DMC dog with one critic, widths 1, 2 and 5 give 4.5M, 17.7M and
+109,046,477 parameters (:func:`parameter_count`), the paper's quoted "17M" and "109M".
+:func:`scaled_architecture` gives the policy_kwargs of any ``(k, m)``; :data:`SIZE_PRESETS` names
+the common ones.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from dataclasses import dataclass
 import gymnasium as gym
 from gymnasium import spaces
 
-from sb3_sparse.networks import check_positive_int, simba_parameter_count
+from sb3_sparse.algorithms import ALGORITHM_TABLE, algorithm_entry
+from sb3_sparse.checks import check_int
+from sb3_sparse.networks import simba_parameter_count
 
 BASE_ACTOR_HIDDEN_DIM, BASE_CRITIC_HIDDEN_DIM = 128, 512
 BASE_ACTOR_NUM_BLOCKS, BASE_CRITIC_NUM_BLOCKS = 1, 2
@@ -32,8 +36,12 @@ SIZE_PRESETS: dict[str, tuple[float, int]] = {
     "depth3": (1, 3),
     "depth4": (1, 4),
 }
-# Algorithm -> actor head outputs per action dimension (Gaussian mean and log-std, or the action).
-ACTOR_HEADS_PER_ACTION = {"sac": 2, "tqc": 2, "crossq": 2, "td3": 1, "ddpg": 1}
+# Algorithm -> actor head outputs per action dimension, from the algorithm table; stochastic actors first.
+ACTOR_HEADS_PER_ACTION = {
+    entry.name: entry.actor_heads_per_action
+    for entry in sorted(ALGORITHM_TABLE, key=lambda entry: -(entry.actor_heads_per_action or 0))
+    if entry.actor_heads_per_action is not None
+}
 
 
 def scaled_architecture(width_scale: float = 1, depth_scale: int = 1) -> dict[str, int]:
@@ -47,7 +55,7 @@ def scaled_architecture(width_scale: float = 1, depth_scale: int = 1) -> dict[st
     actor_width = BASE_ACTOR_HIDDEN_DIM * width_scale
     if isinstance(width_scale, bool) or not isinstance(width_scale, (int, float)) or width_scale <= 0 or actor_width % 1:
         raise ValueError(f"width_scale must be > 0 with 128 * width_scale a whole number, got {width_scale!r}")
-    m = check_positive_int("depth_scale", depth_scale)
+    m = check_int("depth_scale", depth_scale)
     return dict(
         actor_hidden_dim=int(actor_width),
         actor_num_blocks=BASE_ACTOR_NUM_BLOCKS * m,
@@ -118,8 +126,8 @@ def parameter_count(
     if algorithm not in ACTOR_HEADS_PER_ACTION:
         raise ValueError(f"unknown algorithm {algorithm!r}; valid algorithms: {', '.join(ACTOR_HEADS_PER_ACTION)}")
     for name, value in (("observation_dim", observation_dim), ("action_dim", action_dim), ("n_critics", n_critics)):
-        check_positive_int(name, value)
-    critic_outputs = check_positive_int("n_quantiles", n_quantiles) if algorithm == "tqc" else 1
+        check_int(name, value)
+    critic_outputs = check_int("n_quantiles", n_quantiles) if algorithm_entry(algorithm).critic_outputs_kwarg else 1
     actor = simba_parameter_count(
         observation_dim, actor_hidden_dim, actor_num_blocks, ACTOR_HEADS_PER_ACTION[algorithm] * action_dim
     )

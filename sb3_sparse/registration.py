@@ -4,56 +4,19 @@ observation-statistics callback added to ``learn()``. Run once by ``import sb3_s
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any
 
-import sb3_contrib
-import stable_baselines3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback
-from stable_baselines3.common.policies import BasePolicy
 
+from sb3_sparse.algorithms import ALGORITHM_TABLE, CNN_POLICY_NAME, POLICY_NAME, UNSUPPORTED_ALGORITHMS, supported_names
 from sb3_sparse.callbacks import ObservationNormalizerCallback
-from sb3_sparse.policies import (
-    SparseSimBaCnnPolicy,
-    SparseSimBaCnnTD3Policy,
-    SparseSimBaCrossQPolicy,
-    SparseSimBaPolicy,
-    SparseSimBaTD3Policy,
-    SparseSimBaTQCPolicy,
-)
-
-POLICY_NAME = "SparseSimBaPolicy"
-
-#: The algorithms ``"SparseSimBaPolicy"`` works with, and the policy class each one gets.
-#: DDPG shares TD3's alias dict (it is a TD3 subclass), so registering TD3 registers DDPG.
-SUPPORTED_ALGORITHMS: dict[type[BaseAlgorithm], type[BasePolicy]] = {
-    stable_baselines3.SAC: SparseSimBaPolicy,
-    stable_baselines3.TD3: SparseSimBaTD3Policy,
-    sb3_contrib.TQC: SparseSimBaTQCPolicy,
-    sb3_contrib.CrossQ: SparseSimBaCrossQPolicy,
-}
-SUPPORTED_NAMES = "SAC, TD3, DDPG, TQC and CrossQ"
-CNN_POLICY_NAME = "SparseSimBaCnnPolicy"
-#: The algorithms ``"SparseSimBaCnnPolicy"`` (image observations) works with.
-CNN_SUPPORTED_ALGORITHMS: dict[type[BaseAlgorithm], type[BasePolicy]] = {
-    stable_baselines3.SAC: SparseSimBaCnnPolicy,
-    stable_baselines3.TD3: SparseSimBaCnnTD3Policy,
-}
-CNN_SUPPORTED_NAMES = "SAC, TD3 and DDPG"
-UNSUPPORTED_ALGORITHMS: tuple[type[BaseAlgorithm], ...] = (
-    stable_baselines3.A2C,
-    stable_baselines3.PPO,
-    stable_baselines3.DQN,
-    sb3_contrib.ARS,
-    sb3_contrib.MaskablePPO,
-    sb3_contrib.QRDQN,
-    sb3_contrib.RecurrentPPO,
-    sb3_contrib.TRPO,
-)
 
 
-def _unsupported_policy(algorithm: type[BaseAlgorithm], name: str = POLICY_NAME, supported: str = SUPPORTED_NAMES) -> type:
+def _unsupported_policy(algorithm: type[BaseAlgorithm], name: str) -> type:
     """A stand-in whose construction explains that ``algorithm`` has no policy called ``name``."""
+    supported = supported_names(name)
 
     class UnsupportedSparseSimBaPolicy:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -67,19 +30,17 @@ def _unsupported_policy(algorithm: type[BaseAlgorithm], name: str = POLICY_NAME,
 
 def register_policies() -> None:
     """
-    Make ``"SparseSimBaPolicy"`` (and ``"SparseSimBaCnnPolicy"`` for images) a valid policy string of
-    the supported algorithms, and a clear ``ValueError`` at construction for the other SB3 and
-    sb3-contrib algorithms.
+    Make the policy names of :data:`sb3_sparse.algorithms.ALGORITHM_TABLE` valid policy strings of
+    their algorithms, and a clear ``ValueError`` at construction for the other SB3 and sb3-contrib
+    algorithms. Never replaces a name the algorithm already has.
     """
-    for algorithm, policy in SUPPORTED_ALGORITHMS.items():
-        algorithm.policy_aliases.setdefault(POLICY_NAME, policy)
-    for algorithm in UNSUPPORTED_ALGORITHMS:
-        algorithm.policy_aliases.setdefault(POLICY_NAME, _unsupported_policy(algorithm))  # type: ignore[arg-type]
-    for algorithm, policy in CNN_SUPPORTED_ALGORITHMS.items():
-        algorithm.policy_aliases.setdefault(CNN_POLICY_NAME, policy)
-    for algorithm in (*UNSUPPORTED_ALGORITHMS, sb3_contrib.TQC, sb3_contrib.CrossQ):
-        stand_in = _unsupported_policy(algorithm, CNN_POLICY_NAME, CNN_SUPPORTED_NAMES)
-        algorithm.policy_aliases.setdefault(CNN_POLICY_NAME, stand_in)  # type: ignore[arg-type]
+    for entry in ALGORITHM_TABLE:
+        for name, policy in entry.policies.items():
+            entry.algorithm.policy_aliases.setdefault(name, policy)
+    sb3_algorithms = [entry.algorithm for entry in ALGORITHM_TABLE if entry.policies]
+    for name in (POLICY_NAME, CNN_POLICY_NAME):
+        for algorithm in (*UNSUPPORTED_ALGORITHMS, *sb3_algorithms):
+            algorithm.policy_aliases.setdefault(name, _unsupported_policy(algorithm, name))
 
 
 def _contains_normalizer_callback(callback: Any) -> bool:
@@ -110,6 +71,12 @@ def install_observation_normalizer_hook() -> None:
     original = BaseAlgorithm._init_callback
     if getattr(original, "_sb3_sparse_hook", False):
         return
+    parameters = list(inspect.signature(original).parameters)
+    if parameters != ["self", "callback", "progress_bar"]:  # the hook passes exactly these through
+        raise RuntimeError(
+            f"sb3-sparse cannot hook BaseAlgorithm._init_callback{inspect.signature(original)} of this "
+            "stable-baselines3 version (expected (self, callback, progress_bar)): please report it"
+        )
 
     @functools.wraps(original)
     def _init_callback(self: BaseAlgorithm, callback: Any = None, progress_bar: bool = False) -> BaseCallback:

@@ -19,15 +19,13 @@ Nothing here imports Stable-Baselines3.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import torch
 from torch import nn
 
+from sb3_sparse.checks import check_choice, check_int
 from sb3_sparse.sparsity import MASK_SUFFIX, prune_erdos_renyi_
-
-# Built from indices this module computes itself (so invariant checks are off); torch's notice that
-# CSR support is "beta" would otherwise print on the first forward pass of every process.
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
 
 #: Choices of the ``sparse_backend`` policy argument.
 SPARSE_BACKENDS = ("masked", "csr", "auto")
@@ -48,9 +46,7 @@ class CSRLinearFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, values: torch.Tensor, layer: SparseLinear
-    ) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, values: torch.Tensor, layer: SparseLinear) -> torch.Tensor:
         # Row-major x^T: each column block of W reads a contiguous band of its rows.
         x_t = x.t().contiguous()
         ctx.save_for_backward(x_t, values)
@@ -58,7 +54,7 @@ class CSRLinearFunction(torch.autograd.Function):
         return _blocked_product(layer.column_blocks(values), x_t).t()
 
     @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x_t, values = ctx.saved_tensors
         layer: SparseLinear = ctx.layer
         grad_x = grad_values = None
@@ -95,8 +91,8 @@ class SparseLinear(nn.Module):
     order: block by block, then row by row, columns ascending), and its transpose, for the backward
     pass, as blocks of at most ``block_columns`` output rows. A sparse-dense product reads the rows
     of the dense operand named by the nonzero columns; when that operand is larger than the caches
-    (beyond ~2,500 rows at batch 256), blocks that each read one band of it run faster: 25% per
-    product at 10,240 columns, no change at 4,096 and below (measured on the CI-class machine).
+    (thousands of rows at batch 256), blocks that each read one band of it run faster (figures:
+    benchmarks/README.md, "SAC gradient step").
 
     :param in_features: input size
     :param out_features: output size
@@ -128,8 +124,7 @@ class SparseLinear(nn.Module):
                 f"mask must be a bool tensor of shape {(out_features, in_features)}, got {mask.dtype} {tuple(mask.shape)}"
             )
         block_columns = BLOCK_COLUMNS if block_columns is None else block_columns
-        if isinstance(block_columns, bool) or not isinstance(block_columns, int) or block_columns < 1:
-            raise ValueError(f"block_columns must be an integer >= 1, got {block_columns!r}")
+        block_columns = check_int("block_columns", block_columns)
         self.in_features, self.out_features, self.use_sparse_kernels = in_features, out_features, use_sparse_kernels
         self.block_columns = block_columns
         rows, cols = mask.nonzero(as_tuple=True)
@@ -211,9 +206,12 @@ class SparseLinear(nn.Module):
             first = index * self.block_columns
             width = min(self.block_columns, num_columns - first)
             entries = slice(start, start + count)
-            matrix = torch.sparse_csr_tensor(
-                crow[index], cols[entries], values[entries], (num_rows, width), check_invariants=False
-            )
+            with warnings.catch_warnings():  # torch's "CSR support is in beta" notice, here and nowhere else
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+                # Built from indices this module computes itself, so the invariant checks are off.
+                matrix = torch.sparse_csr_tensor(
+                    crow[index], cols[entries], values[entries], (num_rows, width), check_invariants=False
+                )
             blocks.append((matrix, slice(first, first + width)))
             start += count
         return blocks
@@ -271,9 +269,7 @@ def check_sparse_backend(backend: str) -> str:
     :return: the backend
     :raises ValueError: when it is not one of :data:`SPARSE_BACKENDS`
     """
-    if backend not in SPARSE_BACKENDS:
-        raise ValueError(f"sparse_backend must be one of {SPARSE_BACKENDS}, got {backend!r}")
-    return backend
+    return check_choice("sparse_backend", backend, SPARSE_BACKENDS)
 
 
 def use_sparse_kernels(linear: nn.Linear, backend: str) -> bool:
@@ -299,7 +295,7 @@ def use_sparse_kernels(linear: nn.Linear, backend: str) -> bool:
     return min(linear.in_features, linear.out_features) >= AUTO_MIN_FEATURES and density <= AUTO_MAX_DENSITY
 
 
-def to_sparse_execution_(module: nn.Module, backend: str = "auto") -> list[str]:
+def _to_sparse_execution_(module: nn.Module, backend: str = "auto") -> list[str]:
     """
     Replace, in place, the masked ``nn.Linear`` submodules of ``module`` chosen by
     :func:`use_sparse_kernels` with equivalent :class:`SparseLinear` layers. Call it after pruning
@@ -332,7 +328,7 @@ def prune_for_execution_(
     backend: str = "auto",
 ) -> dict[str, float]:
     """
-    :func:`sb3_sparse.sparsity.prune_erdos_renyi_` followed by :func:`to_sparse_execution_`, with
+    :func:`sb3_sparse.sparsity.prune_erdos_renyi_` followed by :func:`_to_sparse_execution_`, with
     each chosen layer converted as soon as its weight is masked: the same masks and weights, but the
     dense weight and float mask of a converted layer are freed before the next layer's mask is drawn,
     which lowers the peak memory of building a large sparse network.

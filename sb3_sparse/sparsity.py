@@ -6,7 +6,7 @@ Nothing here knows about Stable-Baselines3 or reinforcement learning.
 A mask is a buffer named ``<parameter>_mask`` holding 1.0 (kept) and 0.0 (pruned) in the
 parameter's dtype, registered on the module that owns the parameter (the naming of
 ``torch.nn.utils.prune``), so ``state_dict``, ``load_state_dict``, ``.to(device)``, ``save``
-and ``load`` carry it for free. Float rather than bool: re-masking multiplies 2.4x faster.
+and ``load`` carry it for free. Float rather than bool: re-masking multiplies faster (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -14,25 +14,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
 
+from sb3_sparse.checks import check_sparsity
+
 MASK_SUFFIX = "_mask"
-
-
-def check_sparsity(name: str, sparsity: float) -> float:
-    """
-    Validate a sparsity level.
-
-    :param name: argument name used in the error message
-    :param sparsity: fraction of weights removed, in [0, 1)
-    :return: the sparsity as a float
-    :raises ValueError: when the value is not a number in [0, 1)
-    """
-    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0.0 <= sparsity < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {sparsity!r}")
-    return float(sparsity)
 
 
 def erdos_renyi_densities(shapes: Mapping[str, Sequence[int]], sparsity: float) -> dict[str, float]:
@@ -163,7 +152,7 @@ def prune_erdos_renyi_(
     Prune ``module`` at random, once, with Erdős–Rényi densities over all its parameters.
 
     Masks are attached with :func:`attach_mask` to every parameter whose density is below 1;
-    pruned weights are set to 0. Call :func:`keep_masks_static` on the optimizer afterwards.
+    pruned weights are set to 0. Attach a :class:`MaskEnforcer` to the optimizer afterwards.
 
     :param module: the network (its parameters form the budget of :func:`erdos_renyi_densities`)
     :param sparsity: target fraction of removed parameters, in [0, 1)
@@ -231,9 +220,8 @@ def apply_masks_(module: nn.Module) -> None:
 #: torch optimizers whose update of a weight is exactly 0 when the weight, its gradient and its
 #: state are 0 (elementwise rules; weight decay, coupled or decoupled, multiplies the weight). Under
 #: them, masking the gradients before each step keeps pruned weights exactly 0 by itself, so the
-#: pass that re-masks the weights after the step is skipped (as much memory traffic as the gradient
-#: pass: a masked SAC step at 108M parameters took 1.018x the unmasked one with it, 1.003x without;
-#: benchmarks/README.md).
+#: pass that re-masks the weights after the step is skipped: it costs as much memory traffic as the
+#: gradient pass (figures: benchmarks/README.md, "Masking overhead").
 #: Exact types only: a subclass may change the rule.
 ZERO_PRESERVING_OPTIMIZERS: tuple[type[torch.optim.Optimizer], ...] = (
     torch.optim.SGD,
@@ -290,31 +278,20 @@ class MaskEnforcer:
     @torch.no_grad()
     def _mask_gradients(self, *_: object) -> None:
         for owner, leaf in self._owners:
-            grad = owner._parameters[leaf].grad
+            grad = cast(torch.Tensor, owner._parameters[leaf]).grad
             if grad is not None:
-                grad.mul_(owner._buffers[leaf + MASK_SUFFIX])
+                grad.mul_(cast(torch.Tensor, owner._buffers[leaf + MASK_SUFFIX]))
 
     @torch.no_grad()
     def _mask_weights(self, *_: object) -> None:
         for owner, leaf in self._owners:
-            owner._parameters[leaf].mul_(owner._buffers[leaf + MASK_SUFFIX])
+            cast(torch.Tensor, owner._parameters[leaf]).mul_(cast(torch.Tensor, owner._buffers[leaf + MASK_SUFFIX]))
 
     def remove(self) -> None:
         """Detach the hooks from the optimizer."""
         for handle in self._handles:
             handle.remove()
         self._handles = []
-
-
-def keep_masks_static(optimizer: torch.optim.Optimizer, module: nn.Module) -> MaskEnforcer:
-    """
-    Attach a :class:`MaskEnforcer` so that every ``optimizer.step()`` keeps ``module``'s masks.
-
-    :param optimizer: optimizer over (some of) ``module``'s parameters
-    :param module: the masked network
-    :return: the enforcer (``.remove()`` detaches it)
-    """
-    return MaskEnforcer(optimizer, module)
 
 
 @dataclass(frozen=True)
@@ -352,13 +329,24 @@ def density_report(module: nn.Module) -> list[TensorDensity]:
     for name, parameter in module.named_parameters():
         owner, leaf = _owner(module, name)
         if leaf == "values" and hasattr(owner, "dense_weight_shape"):  # a SparseLinear: its nonzero weights
-            shape = tuple(owner.dense_weight_shape)
+            shape = tuple(cast(tuple[int, int], owner.dense_weight_shape))
             rows.append(TensorDensity(name.removesuffix("values") + "weight", shape, math.prod(shape), parameter.numel()))
             continue
         mask = masks.get(name)
         kept = int(mask.sum()) if mask is not None else parameter.numel()
         rows.append(TensorDensity(name, tuple(parameter.shape), parameter.numel(), kept))
     return rows
+
+
+def parameter_count(module: nn.Module) -> int:
+    """
+    Number of parameters of ``module`` as a dense network: a pruned weight counts at its full
+    shape, also when a :class:`sb3_sparse.sparse_execution.SparseLinear` stores only its kept values.
+
+    :param module: any module
+    :return: the count
+    """
+    return sum(row.numel for row in density_report(module))
 
 
 def overall_density(module: nn.Module) -> float:

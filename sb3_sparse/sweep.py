@@ -38,6 +38,7 @@ import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
+from sb3_sparse.checks import check_int, check_seed, is_fraction
 from sb3_sparse.hyperparams import ALGORITHMS, ZOO_ALGORITHMS
 from sb3_sparse.presets import SIZE_PRESETS
 from sb3_sparse.train import write_csv_rows
@@ -129,15 +130,16 @@ class Sweep:
             raise ValueError(f"unknown presets {unknown}; valid presets: {', '.join(SIZE_PRESETS)}")
         for name in ("sparsities", "actor_sparsities", "critic_sparsities"):
             levels = getattr(self, name) or []
-            bad = [s for s in levels if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.0 <= s < 1.0]
+            bad = [s for s in levels if not is_fraction(s)]
             if bad:
                 raise ValueError(f"{name} must be in [0, 1), got {bad}")
-        if any(isinstance(seed, bool) or not isinstance(seed, int) for seed in self.seeds):
-            raise ValueError(f"seeds must be integers, got {self.seeds!r}")
-        for name in ("timesteps", "checkpoint_freq"):
-            value, minimum = getattr(self, name), 1 if name == "timesteps" else 0
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
-                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        try:
+            self.seeds = [check_seed("seed", seed) for seed in self.seeds]  # type: ignore[misc]
+        except ValueError as error:
+            raise ValueError(f"seeds must be integers in [0, 2**63 - 2], got {self.seeds!r}") from error
+        if self.timesteps is not None:
+            self.timesteps = check_int("timesteps", self.timesteps)
+        self.checkpoint_freq = check_int("checkpoint_freq", self.checkpoint_freq, minimum=0)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Sweep:
@@ -413,10 +415,16 @@ def aggregate(runs: Sequence[dict[str, Any]], reps: int = 2000, seed: int = 0) -
         per_env = [[normalized_score(env, run["final_mean_return"]) for run in members if run["env"] == env] for env in envs]
         n_seeds = min(len(scores) for scores in per_env)  # rliable needs a full runs x tasks matrix
         score_matrices[key] = np.array([scores[:n_seeds] for scores in per_env]).T
-    np.random.seed(seed)  # rliable's stratified bootstrap draws from numpy's global generator
-    point, intervals = library.get_interval_estimates(
-        score_matrices, lambda scores: np.array([metrics.aggregate_iqm(scores)]), reps=reps
-    )
+    # rliable's stratified bootstrap draws from numpy's global generator: seed it, then give the
+    # caller's random stream back untouched.
+    caller_state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        point, intervals = library.get_interval_estimates(
+            score_matrices, lambda scores: np.array([metrics.aggregate_iqm(scores)]), reps=reps
+        )
+    finally:
+        np.random.set_state(caller_state)
     rows = []
     for key, members in groups.items():
         rows.append(
@@ -445,10 +453,7 @@ def plot_sweep(aggregates: Sequence[dict[str, Any]], runs_root: Path, output_dir
     :param output_dir: where the PNGs go
     :return: the written files
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no backend is chosen, none is changed
 
     from sb3_sparse.plots import plot_diagnostics
 
@@ -466,7 +471,8 @@ def plot_sweep(aggregates: Sequence[dict[str, Any]], runs_root: Path, output_dir
         ("return_vs_nonzero_parameters.png", "nonzero_parameters", lines, "nonzero parameters", True),
     )
     for filename, x_key, line_of, xlabel, log_x in figures:
-        figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), dpi=110, squeeze=False)
+        figure = Figure(figsize=(5.5 * len(panels), 4), dpi=110)
+        axes = figure.subplots(1, len(panels), squeeze=False)
         for axis, (algo, env) in zip(axes[0], panels, strict=True):
             rows = [row for row in aggregates if row["algo"] == algo and row.get("env", "all tasks") == env]
             for line in sorted({line_of[id(row)] for row in rows}):
@@ -483,7 +489,6 @@ def plot_sweep(aggregates: Sequence[dict[str, Any]], runs_root: Path, output_dir
             axis.legend(fontsize=8)
         figure.tight_layout()
         figure.savefig(output_dir / filename)
-        plt.close(figure)
         written.append(output_dir / filename)
     # Diagnostics over training, one figure per size: sparsities overlaid, seeds averaged.
     runs, _ = collect_results(runs_root)
@@ -560,8 +565,8 @@ def main(argv: list[str] | None = None) -> dict[str, Path] | list[dict[str, Any]
         return report(args.root, reps=args.reps)
     if args.command == "execute":
         sweep = Sweep(**json.loads(args.sweep_json.read_text()))
-        (run,) = [run for run in sweep.runs() if run.name == args.run_name]
-        result = execute_run(sweep, run, args.threads)
+        (spec,) = [spec for spec in sweep.runs() if spec.name == args.run_name]
+        result = execute_run(sweep, spec, args.threads)
         print(json.dumps(result))  # the last line of stdout: read by the sweep's process
         return result
     try:

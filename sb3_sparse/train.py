@@ -1,12 +1,14 @@
 """Train from the package's hyperparameter files, evaluate, and save the model, the evaluation curve
 (CSV and PNG) and the plasticity diagnostics.
 
-With no arguments it runs the README's main job: the ``Pendulum-v1`` entry of ``sac.yml``, a small
-sparse (0.8) SimBa SAC that trains for 6,000 steps in a few minutes on 2 CPU cores::
+The default algorithm is ``reference_sac``, the paper's own SAC update
+(:class:`sb3_sparse.reference.ReferenceSAC`); ``--algo sac`` trains SB3's. With no arguments it runs
+the README's main job: the ``Pendulum-v1`` entry of ``reference_sac.yml``, a small sparse (0.8)
+SimBa SAC that trains for 6,000 steps in a few minutes on 2 CPU cores::
 
     python -m sb3_sparse.train
     python -m sb3_sparse.train --env sb3_sparse/dmc-dog-run-v0 --preset width2
-    python -m sb3_sparse.train --algo ddpg --env sb3_sparse/dmc-humanoid-run-v0 --critic-sparsity 0.9
+    python -m sb3_sparse.train --algo reference_ddpg --env sb3_sparse/dmc-humanoid-run-v0 --critic-sparsity 0.9
     python -m sb3_sparse.train --algo stream_ac --env Hopper-v5 --timesteps 100000
 
 The reference protocol: deterministic evaluation every 10,000 environment steps (agent steps
@@ -23,12 +25,12 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
-import matplotlib
 import numpy as np
 from gymnasium.wrappers import RepeatAction
+from matplotlib.figure import Figure
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -36,6 +38,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.preprocessing import get_action_dim
+from torch import nn
 
 import sb3_sparse  # noqa: F401  (registers the policies and the DMC ids)
 from sb3_sparse.callbacks import PlasticityCallback
@@ -43,9 +46,7 @@ from sb3_sparse.envs import DMC_HARD_TASKS, dmc_env_id
 from sb3_sparse.hyperparams import ALGORITHMS, algorithm_kwargs, hyperparams_path, load_hyperparams
 from sb3_sparse.plots import plot_diagnostics
 from sb3_sparse.presets import SIZE_PRESETS, size_preset
-
-matplotlib.use("Agg")  # headless: the plot goes to a file
-import matplotlib.pyplot as plt
+from sb3_sparse.sparsity import parameter_count
 
 EVAL_FREQ_ENV_STEPS = 10_000
 DIAGNOSTICS_FREQ = 5_000
@@ -84,7 +85,8 @@ def plot_evaluations(rows: list[EvaluationRow], path: Path, title: str) -> None:
     steps = np.array([row.env_steps for row in rows])
     mean = np.array([row.mean_return for row in rows])
     std = np.array([row.std_return for row in rows])
-    figure, axis = plt.subplots(figsize=(6, 4), dpi=120)
+    figure = Figure(figsize=(6, 4), dpi=120)  # not pyplot: no backend is chosen, none is changed
+    axis = figure.subplots()
     axis.plot(steps, mean, marker="o", color="tab:blue")
     axis.fill_between(steps, mean - std, mean + std, color="tab:blue", alpha=0.2)
     axis.set_xlabel("environment steps")
@@ -93,7 +95,6 @@ def plot_evaluations(rows: list[EvaluationRow], path: Path, title: str) -> None:
     axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
 
 
 def action_repeat_of(env: gym.Env) -> int:
@@ -193,7 +194,7 @@ def write_csv_rows(rows: list[dict[str, Any]], path: Path) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--algo", default="sac", choices=list(ALGORITHMS))
+    parser.add_argument("--algo", default="reference_sac", choices=list(ALGORITHMS))
     parser.add_argument("--env", default="Pendulum-v1", help="gymnasium id with an entry in the hyperparameter file")
     parser.add_argument("--conf", type=Path, default=None, help="zoo-format YAML (default: the package's <algo>.yml)")
     parser.add_argument("--timesteps", type=int, default=None, help="agent steps (default: the entry's n_timesteps)")
@@ -276,8 +277,9 @@ def main(argv: list[str] | None = None) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
 
     # Trainable parameters (targets are copies); sb3_sparse.presets.parameter_count gives it before building.
-    parameters = sum(p.numel() for net in (model.policy.actor, model.policy.critic) for p in net.parameters())
-    density_text = model.policy.format_density_report()
+    networks = [cast(nn.Module, getattr(model.policy, name)) for name in ("actor", "critic")]
+    parameters = sum(parameter_count(network) for network in networks)  # dense shapes, also of SparseLinear layers
+    density_text = cast(Any, model.policy).format_density_report()
     print(f"{args.algo.upper()} + {type(model.policy).__name__} on {args.env}: {parameters:,} parameters")
     print(density_text)
     (output_dir / "density.txt").write_text(density_text + "\n")
@@ -340,7 +342,10 @@ def main(argv: list[str] | None = None) -> Path:
         EvaluationRow(int(step), int(step) * repeat, float(np.mean(returns)), float(np.std(returns)), len(returns))
         for step, returns in zip(eval_callback.evaluations_timesteps, eval_callback.evaluations_results, strict=True)
     ]
-    final_returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=args.final_eval_episodes, return_episode_rewards=True)
+    final_returns = cast(
+        list[float],
+        evaluate_policy(model, eval_env, n_eval_episodes=args.final_eval_episodes, return_episode_rewards=True)[0],
+    )
     rows.append(
         EvaluationRow(
             model.num_timesteps,
@@ -371,7 +376,7 @@ def main(argv: list[str] | None = None) -> Path:
         "parameters": parameters,
     }
     (output_dir / "config.json").write_text(json.dumps(config, indent=2))
-    nonzero = sum(int((p != 0).sum()) for net in (model.policy.actor, model.policy.critic) for p in net.parameters())
+    nonzero = sum(int((p != 0).sum()) for network in networks for p in network.parameters())
     result = {
         "final_mean_return": rows[-1].mean_return,
         "final_std_return": rows[-1].std_return,

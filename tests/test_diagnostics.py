@@ -19,7 +19,7 @@ from sb3_sparse.diagnostics import (
     singular_values,
     stable_rank,
 )
-from sb3_sparse.networks import SimBaCritic
+from sb3_sparse.networks import CriticNetwork
 from sb3_sparse.sparsity import prune_erdos_renyi_
 
 
@@ -140,7 +140,7 @@ def explicit_per_sample_gradients(module: nn.Module, losses: torch.Tensor) -> to
 
 def test_gram_shortcut_equals_explicit_per_sample_gradients_on_a_sparse_simba_critic():
     torch.manual_seed(0)
-    critic = SimBaCritic(observation_dim=3, action_dim=2, hidden_dim=8, num_blocks=2)
+    critic = CriticNetwork(observation_dim=3, action_dim=2, hidden_dim=8, num_blocks=2)
     prune_erdos_renyi_(critic, sparsity=0.7, generator=torch.Generator().manual_seed(0))
     observations, actions, targets = torch.randn(6, 3), torch.randn(6, 2), torch.randn(6)
 

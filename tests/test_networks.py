@@ -6,11 +6,11 @@ import torch
 
 from sb3_sparse.networks import (
     LAYER_NORM_EPS,
+    CriticNetwork,
+    DeterministicActorNetwork,
+    GaussianActorNetwork,
     RunningObservationNormalizer,
-    SimBaCritic,
-    SimBaDeterministicActor,
     SimBaEncoder,
-    SimBaGaussianActor,
     rescale_log_std,
     simba_parameter_count,
 )
@@ -50,11 +50,11 @@ def test_normalizer_forward_does_not_update():
 
 def test_parameter_count_of_paper_defaults():
     # PAPER.md: default actor 128x1 + single critic 512x2 on dog (obs 223, act 38).
-    actor, critic = SimBaGaussianActor(223, 38, 128, 1), SimBaCritic(223, 38, 512, 2)
+    actor, critic = GaussianActorNetwork(223, 38, 128, 1), CriticNetwork(223, 38, 512, 2)
     assert count(actor) + count(critic) == 4_507_853
     assert count(actor) == simba_parameter_count(223, 128, 1, 2 * 38)
     assert count(critic) == simba_parameter_count(223 + 38, 512, 2, 1)
-    humanoid = count(SimBaGaussianActor(67, 21, 128, 1)) + count(SimBaCritic(67, 21, 512, 2))
+    humanoid = count(GaussianActorNetwork(67, 21, 128, 1)) + count(CriticNetwork(67, 21, 512, 2))
     assert round(humanoid / 1e6, 2) == 4.39
 
 
@@ -80,17 +80,17 @@ def test_log_std_lies_in_reference_range():
     raw = torch.tensor([-1e4, -1.0, 0.0, 1.0, 1e4])
     log_std = rescale_log_std(raw)
     assert float(log_std[0]) == -10.0 and float(log_std[-1]) == 2.0 and float(log_std[2]) == pytest.approx(-4.0)
-    actor = SimBaGaussianActor(5, 3, 16, 1)
+    actor = GaussianActorNetwork(5, 3, 16, 1)
     mean, log_std = actor(torch.randn(7, 5) * 100)
     assert mean.shape == log_std.shape == (7, 3)
     assert bool((log_std >= -10).all() and (log_std <= 2).all())
 
 
 def test_deterministic_actor_and_critic_shapes():
-    actions = SimBaDeterministicActor(5, 3, 16, 1)(torch.randn(4, 5) * 100)
+    actions = DeterministicActorNetwork(5, 3, 16, 1)(torch.randn(4, 5) * 100)
     assert actions.shape == (4, 3) and bool((actions.abs() <= 1).all())
-    assert SimBaCritic(5, 3, 16, 1)(torch.randn(4, 5), actions).shape == (4, 1)
-    assert SimBaCritic(5, 3, 16, 1, num_outputs=25)(torch.randn(4, 5), actions).shape == (4, 25)
+    assert CriticNetwork(5, 3, 16, 1)(torch.randn(4, 5), actions).shape == (4, 1)
+    assert CriticNetwork(5, 3, 16, 1, num_outputs=25)(torch.randn(4, 5), actions).shape == (4, 25)
 
 
 @pytest.mark.parametrize(

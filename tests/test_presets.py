@@ -54,5 +54,8 @@ def test_bad_input_names_the_valid_choices():
         scaled_architecture(width_scale=0)
     with pytest.raises(ValueError, match=r"got 0\.3"):
         scaled_architecture(width_scale=0.3)
-    with pytest.raises(ValueError, match="unknown algorithm 'ppo'; valid algorithms: sac, tqc, crossq, td3, ddpg"):
+    with pytest.raises(
+        ValueError,
+        match="unknown algorithm 'ppo'; valid algorithms: sac, tqc, crossq, reference_sac, td3, ddpg, reference_ddpg",
+    ):
         parameter_count(3, 1, algorithm="ppo")

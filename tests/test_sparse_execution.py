@@ -9,8 +9,8 @@ from stable_baselines3 import SAC, TD3
 
 import sb3_sparse  # registers the policies
 from sb3_sparse import sparse_execution
-from sb3_sparse.networks import SimBaCritic
-from sb3_sparse.sparse_execution import SparseLinear, prune_for_execution_, to_sparse_execution_, use_sparse_kernels
+from sb3_sparse.networks import CriticNetwork
+from sb3_sparse.sparse_execution import SparseLinear, _to_sparse_execution_, prune_for_execution_, use_sparse_kernels
 from sb3_sparse.sparsity import attach_mask, density_report, prune_erdos_renyi_, sample_mask
 
 TINY = dict(actor_hidden_dim=32, critic_hidden_dim=64, n_critics=1, actor_sparsity=0.9, critic_sparsity=0.9)
@@ -55,7 +55,7 @@ def test_backends_choose_layers():
     assert not use_sparse_kernels(small[0], "masked") and use_sparse_kernels(small[0], "csr")
     assert not use_sparse_kernels(small[0], "auto")  # too small to pay
     assert not use_sparse_kernels(small[2], "csr")  # no mask: stays dense
-    assert to_sparse_execution_(small, "csr") == ["0"] and isinstance(small[0], SparseLinear)
+    assert _to_sparse_execution_(small, "csr") == ["0"] and isinstance(small[0], SparseLinear)
     large = masked_linear(512, 2048, density=0.05)
     # auto: large and very sparse layers, on machines without a GPU (where SB3 trains on the CPU)
     assert use_sparse_kernels(large, "auto") == (not torch.cuda.is_available())
@@ -71,11 +71,11 @@ def test_prune_for_execution_matches_prune_then_convert():
     networks = []
     for prune in ("then_convert", "for_execution"):
         torch.manual_seed(0)
-        network = SimBaCritic(10, 2, 64, 2)
+        network = CriticNetwork(10, 2, 64, 2)
         generator = torch.Generator().manual_seed(1)
         if prune == "then_convert":
             densities = prune_erdos_renyi_(network, 0.9, generator)
-            to_sparse_execution_(network, "csr")
+            _to_sparse_execution_(network, "csr")
         else:
             densities = prune_for_execution_(network, 0.9, generator, backend="csr")
         networks.append((network, densities))
@@ -88,7 +88,7 @@ def test_prune_for_execution_matches_prune_then_convert():
     for name in first_tensors:
         assert torch.equal(first_tensors[name], second_tensors[name]), name
     with pytest.raises(ValueError, match="sparse_backend must be one of"):
-        prune_for_execution_(SimBaCritic(10, 2, 64, 1), 0.9, backend="sparse")
+        prune_for_execution_(CriticNetwork(10, 2, 64, 1), 0.9, backend="sparse")
 
 
 def dense_equivalent(network):

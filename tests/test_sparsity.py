@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from sb3_sparse.networks import SimBaCritic, SimBaGaussianActor
+from sb3_sparse.networks import CriticNetwork, GaussianActorNetwork
 from sb3_sparse.sparsity import (
     ZERO_PRESERVING_OPTIMIZERS,
+    MaskEnforcer,
     density_report,
     erdos_renyi_densities,
     format_density_report,
-    keep_masks_static,
     named_masks,
     overall_density,
     prune_erdos_renyi_,
@@ -27,11 +27,11 @@ def shapes_of(module: nn.Module) -> dict[str, tuple[int, ...]]:
 
 # PAPER.md, "Kernel densities the reference produces": (network, S, input layer, residual kernel, heads)
 REFERENCE_DENSITIES = [
-    (SimBaGaussianActor(67, 21, 128, 1), 0.8, 0.359, 0.154, 0.874),
-    (SimBaCritic(67, 21, 512, 2), 0.8, 1.000, 0.190, 1.000),
-    (SimBaCritic(67, 21, 512, 2), 0.9, 0.511, 0.094, 1.000),
-    (SimBaCritic(223, 38, 512, 2), 0.8, 0.451, 0.190, 1.000),
-    (SimBaGaussianActor(223, 38, 128, 1), 0.8, 0.205, 0.163, 0.570),
+    (GaussianActorNetwork(67, 21, 128, 1), 0.8, 0.359, 0.154, 0.874),
+    (CriticNetwork(67, 21, 512, 2), 0.8, 1.000, 0.190, 1.000),
+    (CriticNetwork(67, 21, 512, 2), 0.9, 0.511, 0.094, 1.000),
+    (CriticNetwork(223, 38, 512, 2), 0.8, 0.451, 0.190, 1.000),
+    (GaussianActorNetwork(223, 38, 128, 1), 0.8, 0.205, 0.163, 0.570),
 ]
 
 
@@ -50,7 +50,7 @@ def test_erdos_renyi_matches_reference_table(network, sparsity, input_density, r
 
 @pytest.mark.parametrize("sparsity", [0.1, 0.5, 0.8, 0.9, 0.95])
 def test_erdos_renyi_budget_is_met(sparsity):
-    shapes = shapes_of(SimBaCritic(223, 38, 512, 2))
+    shapes = shapes_of(CriticNetwork(223, 38, 512, 2))
     densities = erdos_renyi_densities(shapes, sparsity)
     kept = sum(densities[name] * math.prod(shape) for name, shape in shapes.items())
     total = sum(math.prod(shape) for shape in shapes.values())
@@ -87,7 +87,7 @@ def test_only_one_dimensional_tensors_are_pruned_evenly():
 
 
 def test_realized_density_of_sampled_masks():
-    critic = SimBaCritic(223, 38, 512, 2)
+    critic = CriticNetwork(223, 38, 512, 2)
     prune_erdos_renyi_(critic, 0.8, torch.Generator().manual_seed(0))
     assert overall_density(critic) == pytest.approx(0.2, abs=0.01)
     assert pruned_weights_are_zero(critic)
@@ -98,7 +98,7 @@ def test_realized_density_of_sampled_masks():
 def test_exact_masks_keep_round_d_times_n():
     mask = sample_mask((64, 32), 0.3, torch.Generator().manual_seed(1), exact=True)
     assert mask.dtype == torch.bool and int(mask.sum()) == round(0.3 * 64 * 32)
-    actor = SimBaGaussianActor(17, 6, 64, 1)
+    actor = GaussianActorNetwork(17, 6, 64, 1)
     densities = prune_erdos_renyi_(actor, 0.7, torch.Generator().manual_seed(0), exact=True)
     for row in density_report(actor):
         assert row.kept == (round(densities[row.name] * row.numel) if densities[row.name] < 1 else row.numel)
@@ -106,7 +106,7 @@ def test_exact_masks_keep_round_d_times_n():
 
 def test_same_generator_seed_same_masks():
     def masks(seed):
-        net = SimBaCritic(11, 3, 32, 1)
+        net = CriticNetwork(11, 3, 32, 1)
         prune_erdos_renyi_(net, 0.8, torch.Generator().manual_seed(seed))
         return [mask for _, _, mask in named_masks(net)]
 
@@ -145,11 +145,11 @@ class DriftingSGD(torch.optim.SGD):
 )
 def test_masks_stay_static_under_any_optimizer(make_optimizer):
     torch.manual_seed(0)
-    net = SimBaGaussianActor(9, 2, 32, 2)
+    net = GaussianActorNetwork(9, 2, 32, 2)
     prune_erdos_renyi_(net, 0.8, torch.Generator().manual_seed(0))
     kept_before = [row.kept for row in density_report(net)]
     optimizer = make_optimizer(net.parameters())
-    enforcer = keep_masks_static(optimizer, net)
+    enforcer = MaskEnforcer(optimizer, net)
     assert enforcer.num_masked_tensors == len(list(named_masks(net))) > 0
     # Only optimizers outside the list need the weights re-masked after the step.
     assert enforcer.masks_weights_after_step == (type(optimizer) not in ZERO_PRESERVING_OPTIMIZERS)
@@ -171,7 +171,7 @@ def test_masks_stay_static_under_any_optimizer(make_optimizer):
 def test_without_enforcer_masks_drift():
     """The check above can fail: a plain optimizer with weight updates revives pruned weights."""
     torch.manual_seed(0)
-    net = SimBaGaussianActor(9, 2, 32, 1)
+    net = GaussianActorNetwork(9, 2, 32, 1)
     prune_erdos_renyi_(net, 0.8, torch.Generator().manual_seed(0))
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
     mean, _ = net(torch.randn(32, 9))
@@ -183,14 +183,14 @@ def test_without_enforcer_masks_drift():
 def test_enforcer_clears_optimizer_state_of_weights_pruned_later():
     """Moments left from dense training would move freshly pruned weights under a zero-preserving optimizer."""
     torch.manual_seed(0)
-    net = SimBaGaussianActor(9, 2, 32, 1)
+    net = GaussianActorNetwork(9, 2, 32, 1)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
     for _ in range(3):
         optimizer.zero_grad()
         net(torch.randn(32, 9))[0].square().mean().backward()
         optimizer.step()
     prune_erdos_renyi_(net, 0.8, torch.Generator().manual_seed(0))
-    keep_masks_static(optimizer, net)
+    MaskEnforcer(optimizer, net)
     optimizer.zero_grad()
     net(torch.randn(32, 9))[0].square().mean().backward()
     optimizer.step()
@@ -201,7 +201,7 @@ def test_enforcer_remove_detaches_hooks():
     net = nn.Sequential(nn.Linear(50, 50), nn.Linear(50, 50))
     prune_erdos_renyi_(net, 0.9, torch.Generator().manual_seed(0))
     optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
-    enforcer = keep_masks_static(optimizer, net)
+    enforcer = MaskEnforcer(optimizer, net)
     enforcer.remove()
     net(torch.randn(4, 50)).sum().backward()
     optimizer.step()

@@ -79,7 +79,7 @@ def test_preset_and_sparsity_overrides(tmp_path):
     args = train.parse_args(["--preset", "width2", "--critic-sparsity", "0.9", "--actor-sparsity", "0.5"])
     env = train.Monitor(train.gym.make("Pendulum-v1"))
     model, timesteps, _ = train.build_model(args, env)
-    assert timesteps == 6000  # the sac.yml entry's budget
+    assert timesteps == 6000  # the reference_sac.yml entry's budget
     architecture = model.policy.architecture
     assert (architecture.actor_hidden_dim, architecture.critic_hidden_dim) == (256, 1024)
     assert (architecture.actor_num_blocks, architecture.critic_num_blocks) == (1, 2)
@@ -104,11 +104,11 @@ def test_runner_rejects_bad_arguments(argv, message, capsys):
 
 def test_runner_names_valid_env_ids(tmp_path):
     with pytest.raises(
-        SystemExit, match=r"unknown environment id 'NoSuchEnv-v0'\. Ids with an entry in sac\.yml: .*Pendulum-v1"
+        SystemExit, match=r"unknown environment id 'NoSuchEnv-v0'\. Ids with an entry in reference_sac\.yml: .*Pendulum-v1"
     ):
         train.main(["--env", "NoSuchEnv-v0", "--output-dir", str(tmp_path)])
     with pytest.raises(
-        SystemExit, match=r"sac\.yml has no entry for 'CartPole-v1'; entries: sb3_sparse/dmc-humanoid-stand-v0"
+        SystemExit, match=r"reference_sac\.yml has no entry for 'CartPole-v1'; entries: sb3_sparse/dmc-humanoid-stand-v0"
     ):
         train.main(["--env", "CartPole-v1", "--output-dir", str(tmp_path)])
 

@@ -6,7 +6,9 @@ import sys
 import pytest
 from stable_baselines3 import SAC
 
+from sb3_sparse import zoo
 from sb3_sparse.hyperparams import hyperparams_path
+from sb3_sparse.reference import ReferenceDDPG, ReferenceSAC
 from sb3_sparse.sparsity import pruned_weights_are_zero
 
 TINY_POLICY = "dict(actor_hidden_dim=16, critic_hidden_dim=32, critic_num_blocks=1, actor_sparsity=0.8, critic_sparsity=0.8)"
@@ -31,3 +33,27 @@ def test_rl_zoo_trains_from_the_package_yml(env_id, tmp_path):
     assert model.policy.observation_normalizer.has_statistics  # learn() updated the statistics
     assert all(pruned_weights_are_zero(net) for net in (model.policy.actor, model.policy.critic, model.policy.critic_target))
     assert list(tmp_path.glob(f"sac/{run_name}_1/evaluations.npz"))
+
+
+@pytest.mark.parametrize(
+    ("algo", "env_id"), [("reference_sac", "sb3_sparse/dmc-humanoid-run-v0"), ("reference_ddpg", "Pendulum-v1")]
+)
+def test_zoo_trains_the_reference_algorithms_through_sb3_sparse_zoo(algo, env_id, tmp_path):
+    """The docs' command: the zoo with sb3-sparse's algorithms added to its --algo choices."""
+    command = [
+        sys.executable, "-m", "sb3_sparse.zoo", "train", "--algo", algo, "--env", env_id,
+        "-conf", str(hyperparams_path(algo)), "-n", "300", "--seed", "0", "--log-folder", str(tmp_path),
+        "--eval-freq", "-1", "-params", "learning_starts:100", "buffer_size:1000", f"policy_kwargs:{TINY_POLICY}",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_name = env_id.replace("/", "-")
+    (saved,) = tmp_path.glob(f"{algo}/{run_name}_1/{run_name}.zip")
+    algorithm = ReferenceSAC if algo == "reference_sac" else ReferenceDDPG
+    model = algorithm.load(saved)
+    assert model.num_timesteps == 300 and pruned_weights_are_zero(model.policy)
+
+
+def test_sb3_sparse_zoo_names_its_commands():
+    with pytest.raises(SystemExit, match=r"usage: python -m sb3_sparse.zoo \{train,enjoy\}"):
+        zoo.main(["optimize"])

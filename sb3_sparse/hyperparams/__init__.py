@@ -16,18 +16,16 @@ from typing import Any
 import numpy as np
 import torch as th
 import yaml
-from sb3_contrib import TQC, CrossQ
-from stable_baselines3 import DDPG, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise
 from torch import nn
 
-from sb3_sparse.stream_ac import StreamAC
+from sb3_sparse.algorithms import ALGORITHM_TABLE
 
+#: Every algorithm with a hyperparameter file (the package's runner trains them all), from the algorithm table.
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {entry.name: entry.algorithm for entry in ALGORITHM_TABLE}
 #: The algorithms the RL Baselines3 Zoo can train from these files.
-ZOO_ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"sac": SAC, "td3": TD3, "ddpg": DDPG, "tqc": TQC, "crossq": CrossQ}
-#: Every algorithm with a hyperparameter file (the package's runner trains them all).
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {**ZOO_ALGORITHMS, "stream_ac": StreamAC}
+ZOO_ALGORITHMS: dict[str, type[BaseAlgorithm]] = {entry.name: entry.algorithm for entry in ALGORITHM_TABLE if entry.zoo}
 # Keys the zoo reads itself instead of passing them to the algorithm (the subset these files use).
 ZOO_KEYS = ("n_timesteps", "policy", "noise_type", "noise_std")
 

@@ -1,5 +1,5 @@
-"""Sparse SimBa policies, one module per algorithm family; shared parts in ``common.py``, image
-observations in ``pixels.py``."""
+"""Sparse SimBa policies, one module per algorithm family; the shared construction path in
+``common.py``, image observations in ``pixels.py``."""
 
 from sb3_sparse.policies.common import SimBaArchitecture
 from sb3_sparse.policies.crossq import SparseSimBaCrossQPolicy

@@ -1,15 +1,17 @@
-"""What every sparse SimBa policy shares, whatever the algorithm: argument validation, the
-shared observation normalizer, the SB3 actor and critic wrappers around :mod:`sb3_sparse.networks`,
-masks drawn from a seed, and the optimizer hooks that keep them static.
+"""What every sparse SimBa policy shares, whatever the algorithm: the architecture settings, the
+observation normalizer, the SB3 actor and critic wrappers around :mod:`sb3_sparse.networks`, and
+the one construction path (:meth:`SparseSimBaMixin._build`): build each network, prune it through
+one call with its role name, then the targets, the optimizers and the mask enforcers.
 
-The per-algorithm modules (``sac.py``, ...) only say what differs.
+The per-algorithm modules (``sac.py``, ...) only say what differs: which actor and critic
+classes, which networks have targets, and the extra arguments of their SB3 parent.
 """
 
 from __future__ import annotations
 
-import inspect
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch as th
@@ -21,9 +23,15 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, Flatten
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
-from sb3_sparse.networks import RunningObservationNormalizer, SimBaCritic, SimBaGaussianActor, check_positive_int
+from sb3_sparse.checks import check_bool, check_flat_box_spaces, check_int, check_seed, check_sparsity
+from sb3_sparse.diagnostics import NetworkProbe
+from sb3_sparse.distributions import ExactSquashedDiagGaussianDistribution
+from sb3_sparse.networks import CriticNetwork, GaussianActorNetwork, RunningObservationNormalizer, SimBaEncoder
 from sb3_sparse.sparse_execution import check_sparse_backend, prune_for_execution_, share_index_structures_
-from sb3_sparse.sparsity import MaskEnforcer, check_sparsity, format_density_report, keep_masks_static
+from sb3_sparse.sparsity import MaskEnforcer, format_density_report
+
+#: Prunes one network in place and returns its parameter densities (see :class:`NetworkPruner`).
+Prune = Callable[[nn.Module], dict[str, float]]
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,9 @@ class SimBaArchitecture:
         weights), ``"csr"`` (every pruned layer stores and trains its nonzero weights only, sparse
         kernels on the CPU) or ``"auto"`` (the default: ``csr`` for large, very sparse layers when
         no GPU is present, else ``masked``; see :mod:`sb3_sparse.sparse_execution`)
+    :param exact_log_prob: squashed-Gaussian actors (SAC, TQC, CrossQ) compute the exact tanh
+        log-density of the reference code instead of SB3's, which adds ``1e-6`` inside the log
+        (:class:`~sb3_sparse.distributions.ExactSquashedDiagGaussianDistribution`)
     """
 
     actor_hidden_dim: int = 128
@@ -56,39 +67,101 @@ class SimBaArchitecture:
     mask_seed: int | None = None
     exact_masks: bool = False
     sparse_backend: str = "auto"
+    exact_log_prob: bool = False
 
     def __post_init__(self) -> None:
-        check_positive_int("actor_hidden_dim", self.actor_hidden_dim)
-        check_positive_int("critic_hidden_dim", self.critic_hidden_dim)
-        check_positive_int("actor_num_blocks", self.actor_num_blocks, minimum=0)
-        check_positive_int("critic_num_blocks", self.critic_num_blocks, minimum=0)
-        object.__setattr__(self, "actor_sparsity", check_sparsity("actor_sparsity", self.actor_sparsity))
-        object.__setattr__(self, "critic_sparsity", check_sparsity("critic_sparsity", self.critic_sparsity))
-        check_sparse_backend(self.sparse_backend)
-        for name in ("normalize_observations", "exact_masks"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if self.mask_seed is None:
+        checked: dict[str, Any] = dict(
+            actor_hidden_dim=check_int("actor_hidden_dim", self.actor_hidden_dim),
+            critic_hidden_dim=check_int("critic_hidden_dim", self.critic_hidden_dim),
+            actor_num_blocks=check_int("actor_num_blocks", self.actor_num_blocks, minimum=0),
+            critic_num_blocks=check_int("critic_num_blocks", self.critic_num_blocks, minimum=0),
+            actor_sparsity=check_sparsity("actor_sparsity", self.actor_sparsity),
+            critic_sparsity=check_sparsity("critic_sparsity", self.critic_sparsity),
+            sparse_backend=check_sparse_backend(self.sparse_backend),
+            normalize_observations=check_bool("normalize_observations", self.normalize_observations),
+            exact_masks=check_bool("exact_masks", self.exact_masks),
+            exact_log_prob=check_bool("exact_log_prob", self.exact_log_prob),
+            mask_seed=check_seed("mask_seed", self.mask_seed, optional=True),
+        )
+        if checked["mask_seed"] is None:
             # Drawn from the global generator, which SB3 seeds with the model's seed before
             # building the policy: same model seed, same masks.
-            object.__setattr__(self, "mask_seed", int(th.randint(0, 2**62, (1,)).item()))
-        elif isinstance(self.mask_seed, bool) or not isinstance(self.mask_seed, int) or self.mask_seed < 0:
-            raise ValueError(f"mask_seed must be None or an integer >= 0, got {self.mask_seed!r}")
+            checked["mask_seed"] = int(th.randint(0, 2**62, (1,)).item())
+        for name, value in checked.items():  # plain Python values, also from numpy scalars
+            object.__setattr__(self, name, value)
 
     def network_seed(self, role: str) -> int:
         """
-        Seed of the masks of one network, derived from ``mask_seed``.
+        Seed of the masks of the networks of one role, derived from ``mask_seed``. The derivations
+        are those of sb3-sparse 0.1.0, so the same ``mask_seed`` still draws the same masks.
 
-        :param role: ``"actor"`` or ``"critic"`` (a critic and its target get the same masks)
+        :param role: ``"actor"`` or ``"critic"`` (a network and its target share the role, hence the
+            masks), ``"actor_trunk"`` or ``"critic_trunk"`` (pixel policies' trunks), ``"encoder"``
+            (the pixel policies' convolutions)
         :return: the seed
         """
-        roles = ("actor", "critic")
-        seeds = th.randint(0, 2**62, (len(roles),), generator=th.Generator().manual_seed(self.mask_seed))
-        return int(seeds[roles.index(role)])
+        assert self.mask_seed is not None  # set in __post_init__
+        if role == "encoder":
+            return int(th.randint(0, 2**62, (1,), generator=th.Generator().manual_seed(self.mask_seed + 1)))
+        network, _, part = role.partition("_")
+        networks = ("actor", "critic")
+        if network not in networks or part not in ("", "trunk"):
+            raise ValueError(f"unknown mask role {role!r}; valid roles: actor, critic, actor_trunk, critic_trunk, encoder")
+        seeds = th.randint(0, 2**62, (len(networks),), generator=th.Generator().manual_seed(self.mask_seed))
+        return int(seeds[networks.index(network)]) + (1 if part == "trunk" else 0)
 
-    def as_kwargs(self) -> dict[str, Any]:
-        """The settings as policy_kwargs."""
-        return asdict(self)
+
+class NetworkPruner:
+    """
+    Prunes the networks of one role with Erdős–Rényi masks: one generator, seeded from the role,
+    continues across the networks it prunes (the critics of a critic ensemble draw different masks,
+    a target built with a fresh pruner of the same role draws the same ones). Each chosen layer is
+    converted for the sparse backend as soon as it is masked
+    (:func:`sb3_sparse.sparse_execution.prune_for_execution_`). Sparsity 0 leaves a network untouched.
+
+    :param sparsity: fraction of each network's parameters pruned, in [0, 1)
+    :param seed: seed of the generator
+    :param exact_masks: exact-count masks instead of Bernoulli draws
+    :param sparse_backend: ``"masked"``, ``"csr"`` or ``"auto"``
+    """
+
+    def __init__(self, sparsity: float, seed: int, exact_masks: bool, sparse_backend: str) -> None:
+        self.sparsity, self.exact_masks, self.sparse_backend = sparsity, exact_masks, sparse_backend
+        self.generator = th.Generator().manual_seed(seed)
+
+    def __call__(self, network: nn.Module) -> dict[str, float]:
+        if self.sparsity == 0:
+            return {name: 1.0 for name, _ in network.named_parameters()}
+        return prune_for_execution_(network, self.sparsity, self.generator, self.exact_masks, self.sparse_backend)
+
+
+@dataclass(frozen=True)
+class SimBaSpec:
+    """
+    What an actor or critic wrapper needs to build its SimBa network(s): sizes and the pruner.
+
+    :param input_dim: size of the features extractor's output
+    :param hidden_dim: encoder width
+    :param num_blocks: encoder residual blocks
+    :param prune: prunes each network built (a :class:`NetworkPruner` of the network's role)
+    """
+
+    input_dim: int
+    hidden_dim: int
+    num_blocks: int
+    prune: Prune
+
+    def build(self, network_class: Callable[..., nn.Module], *head_args: int) -> tuple[Any, dict[str, float]]:
+        """
+        Build one network ``network_class(input_dim, *head_args, hidden_dim, num_blocks)`` and prune it.
+
+        :param network_class: e.g. :class:`~sb3_sparse.networks.GaussianActorNetwork`
+        :param head_args: the head sizes after the input size (action size, then critic outputs)
+        :return: the network and its parameter densities
+        """
+        action_dim, *outputs = head_args
+        network = network_class(self.input_dim, action_dim, self.hidden_dim, self.num_blocks, *outputs)
+        return network, self.prune(network)
 
 
 def prefer_fused_optimizer(
@@ -99,9 +172,8 @@ def prefer_fused_optimizer(
     an implementation (``fused`` or ``foreach``).
 
     Why: pruned weights keep exactly-zero second moments, and on x86 CPUs torch's default
-    (for-loop) Adam computes ``sqrt`` of exact zeros about 7x slower than of normal numbers,
-    which alone made a default-size sparse SAC step ~8% slower than a dense one. The fused
-    kernels are indifferent to zeros and faster in general (benchmarks/masking_overhead.py).
+    (for-loop) Adam computes ``sqrt`` of exact zeros much more slowly than of normal numbers; the
+    fused kernels are indifferent to zeros (figures: benchmarks/README.md, masking overhead).
 
     :param optimizer_class: the optimizer class
     :param optimizer_kwargs: the user's keyword arguments (not modified)
@@ -111,32 +183,6 @@ def prefer_fused_optimizer(
     if issubclass(optimizer_class, (th.optim.Adam, th.optim.AdamW)) and not {"fused", "foreach"} & kwargs.keys():
         kwargs["fused"] = True
     return kwargs
-
-
-def check_simba_spaces(observation_space: spaces.Space, action_space: spaces.Space, policy_name: str) -> None:
-    """
-    Raise a ValueError unless the observations are a flat Box and the actions a Box.
-
-    :param observation_space: the environment's observation space
-    :param action_space: the environment's action space
-    :param policy_name: the policy named in the message
-    """
-    if isinstance(observation_space, spaces.Dict):
-        raise ValueError(
-            f"{policy_name} needs a flat Box observation space, got a Dict space with keys {list(observation_space.spaces)}; "
-            "flatten it with gymnasium.wrappers.FlattenObservation"
-        )
-    if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
-        shape = getattr(observation_space, "shape", None)
-        raise ValueError(
-            f"{policy_name} needs a flat (1-D) Box observation space, got {type(observation_space).__name__} "
-            f"of shape {shape}; flatten it with gymnasium.wrappers.FlattenObservation (image observations are not supported)"
-        )
-    if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
-        raise ValueError(
-            f"{policy_name} needs a 1-D Box (continuous) action space, got {type(action_space).__name__} "
-            f"of shape {getattr(action_space, 'shape', None)}"
-        )
 
 
 class ObservationNormalizerExtractor(BaseFeaturesExtractor):
@@ -157,43 +203,45 @@ class ObservationNormalizerExtractor(BaseFeaturesExtractor):
         return self.normalizer(observations)
 
 
-class SimBaSquashedGaussianActor(BasePolicy):
+class SimBaActorBase(BasePolicy):
     """
-    SB3 actor (SAC, TQC, CrossQ) around :class:`sb3_sparse.networks.SimBaGaussianActor`, pruned at construction.
+    An SB3 actor around one SimBa actor network (``network_class``), pruned at construction.
 
     :param observation_space: observation space
     :param action_space: action space
-    :param features_extractor: the (shared) observation normalizer or a flatten layer
-    :param features_dim: observation size after the extractor
-    :param hidden_dim: encoder width
-    :param num_blocks: encoder residual blocks
-    :param sparsity: fraction of parameters pruned (Erdős–Rényi)
-    :param mask_seed: seed of the masks
-    :param exact_masks: exact-count masks instead of Bernoulli draws
-    :param sparse_backend: ``"masked"``, ``"csr"`` or ``"auto"`` (:func:`sb3_sparse.sparse_execution.prune_for_execution_`)
+    :param features_extractor: the (shared) observation normalizer, a flatten layer or pixel features
+    :param spec: sizes of the SimBa network and its pruner (a target actor's has the same seed: the same masks)
     """
 
-    action_space: spaces.Box
+    network_class: ClassVar[type[nn.Module]]
 
     def __init__(
         self,
         observation_space: spaces.Space,
         action_space: spaces.Box,
         features_extractor: BaseFeaturesExtractor,
-        features_dim: int,
-        hidden_dim: int,
-        num_blocks: int,
-        sparsity: float,
-        mask_seed: int,
-        exact_masks: bool = False,
-        sparse_backend: str = "masked",
+        spec: SimBaSpec,
     ) -> None:
         super().__init__(observation_space, action_space, features_extractor=features_extractor, squash_output=True)
-        action_dim = get_action_dim(self.action_space)
-        self.network = SimBaGaussianActor(features_dim, action_dim, hidden_dim, num_blocks)
-        generator = th.Generator().manual_seed(mask_seed)
-        self.densities = prune_for_execution_(self.network, sparsity, generator, exact_masks, sparse_backend)
-        self.action_dist = SquashedDiagGaussianDistribution(action_dim)
+        self.network, self.densities = spec.build(self.network_class, get_action_dim(action_space))
+
+    def simba_encoders(self) -> list[SimBaEncoder]:
+        """The SimBa encoder of the actor network (for diagnostics)."""
+        return [self.network.encoder]
+
+
+class SimBaActor(SimBaActorBase):
+    """
+    SB3's SAC ``Actor`` (for SAC, TQC and CrossQ) around :class:`sb3_sparse.networks.GaussianActorNetwork`,
+    pruned at construction; the arguments are those of :class:`SimBaActorBase`.
+    """
+
+    network_class = GaussianActorNetwork
+    action_space: spaces.Box
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.action_dist = SquashedDiagGaussianDistribution(get_action_dim(self.action_space))
 
     def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
         """
@@ -221,155 +269,275 @@ class SimBaSquashedGaussianActor(BasePolicy):
 
 class SimBaContinuousCritic(BaseModel):
     """
-    SB3 critic (SAC, TD3, DDPG) of ``n_critics`` independent :class:`sb3_sparse.networks.SimBaCritic`
-    networks, each pruned with its own Erdős–Rényi masks. Same interface as SB3's ``ContinuousCritic``.
+    SB3's ``ContinuousCritic`` (SAC, TD3, DDPG, CrossQ) of ``n_critics`` independent
+    :class:`sb3_sparse.networks.CriticNetwork` networks, each pruned with its own Erdős–Rényi masks.
 
     :param observation_space: observation space
     :param action_space: action space
-    :param features_extractor: the (shared) observation normalizer or a flatten layer
-    :param features_dim: observation size after the extractor
-    :param hidden_dim: encoder width
-    :param num_blocks: encoder residual blocks
-    :param sparsity: fraction of each critic's parameters pruned (Erdős–Rényi)
-    :param mask_seed: seed of the masks (the target critic, built with the same seed, gets the same masks)
+    :param spec: sizes of each SimBa critic network and the pruner, which prunes them in turn
+    :param features_extractor: the (shared) observation normalizer, a flatten layer or pixel features
     :param n_critics: number of critics (1 = the paper's DMC setup, 2 = clipped double Q)
-    :param exact_masks: exact-count masks instead of Bernoulli draws
     :param num_outputs: outputs of each critic's head (1 Q-value, or several quantiles)
-    :param sparse_backend: ``"masked"``, ``"csr"`` or ``"auto"`` (:func:`sb3_sparse.sparse_execution.prune_for_execution_`)
     """
 
     def __init__(
         self,
         observation_space: spaces.Space,
         action_space: spaces.Box,
+        spec: SimBaSpec,
         features_extractor: BaseFeaturesExtractor,
-        features_dim: int,
-        hidden_dim: int,
-        num_blocks: int,
-        sparsity: float,
-        mask_seed: int,
         n_critics: int = 2,
-        exact_masks: bool = False,
         num_outputs: int = 1,
-        sparse_backend: str = "masked",
     ) -> None:
         super().__init__(observation_space, action_space, features_extractor=features_extractor)
         action_dim = get_action_dim(self.action_space)
-        self.n_critics = check_positive_int("n_critics", n_critics)
-        generator = th.Generator().manual_seed(mask_seed)
+        self.n_critics = check_int("n_critics", n_critics)
         # Each critic is pruned (and converted) before the next is built: one dense network at a time.
         self.q_networks, self.densities = nn.ModuleList(), []
         for _ in range(n_critics):
-            q_net = SimBaCritic(features_dim, action_dim, hidden_dim, num_blocks, num_outputs)
-            self.densities.append(prune_for_execution_(q_net, sparsity, generator, exact_masks, sparse_backend))
+            q_net, densities = spec.build(CriticNetwork, action_dim, num_outputs)
+            self.densities.append(densities)
             self.q_networks.append(q_net)
 
     def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
-        features = self.extract_features(obs, self.features_extractor)
+        features = self.extract_features(obs, self.features_extractor)  # type: ignore[arg-type]
         return tuple(q_net(features, actions) for q_net in self.q_networks)
 
     def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """Q-value of the first critic only (TD3's actor loss)."""
-        return self.q_networks[0](self.extract_features(obs, self.features_extractor), actions)
+        return self.q_networks[0](self.extract_features(obs, self.features_extractor), actions)  # type: ignore[arg-type]
+
+    def simba_encoders(self) -> list[SimBaEncoder]:
+        """The SimBa encoders of the critic networks, in order (for diagnostics)."""
+        return [cast(SimBaEncoder, q_net.encoder) for q_net in self.q_networks]
+
+
+def simba_probe(network: SimBaActor | SimBaContinuousCritic | nn.Module) -> NetworkProbe:
+    """
+    The diagnostics probe of a SimBa actor or critic wrapper: the residual blocks' activations, the
+    encoders' linear layers and the (first) encoder's output as features.
+
+    :param network: a wrapper with ``simba_encoders()``
+    :return: the probe
+    """
+    encoders: list[SimBaEncoder] = network.simba_encoders()  # type: ignore[operator]
+    return NetworkProbe(
+        module=network,
+        post_activation=[cast(nn.Module, block.activation) for encoder in encoders for block in encoder.blocks],
+        pre_activation=[layer for encoder in encoders for layer in encoder.modules() if isinstance(layer, nn.Linear)],
+        features=encoders[0],
+    )
 
 
 class SparseSimBaMixin:
     """
-    Behaviour shared by the sparse SimBa policies, mixed in before the SB3 policy class.
+    The sparse SimBa policy behaviour, mixed in before an SB3 actor-critic policy class (SACPolicy,
+    TD3Policy, TQCPolicy, CrossQPolicy). A subclass says what differs in class attributes:
 
-    Subclasses call :meth:`_init_simba` before the SB3 constructor (which calls ``_build``), and build
-    their networks with :meth:`make_features_extractor` and ``self.architecture``. The networks
-    ``self.actor`` (with ``.network``) and ``self.critic`` (with ``.q_networks``) each have an ``optimizer``.
+    * ``actor_class`` and ``critic_class``: the SB3 wrappers of its networks;
+    * ``target_networks``: which of ``"actor"`` and ``"critic"`` have Polyak targets;
+    * ``sb3_policy_kwargs``: further arguments of the SB3 parent with their defaults (TQC: ``n_quantiles``);
+    * ``architecture_class``: the settings dataclass (pixel policies add theirs).
+
+    Construction is SB3's: the parent's ``__init__`` calls :meth:`_build`, the one place where
+    networks are made (:meth:`_make_network`), pruned, copied into targets and given optimizers
+    whose hooks keep the masks static.
+
+    :param observation_space: observation space
+    :param action_space: action space
+    :param lr_schedule: learning rate schedule
+    :param n_critics: number of critics
+    :param optimizer_class: optimizer of actor and critic
+    :param optimizer_kwargs: keyword arguments of the optimizer, without the learning rate (Adam
+        and AdamW get ``fused=True`` unless ``fused`` or ``foreach`` is given, see ``prefer_fused_optimizer``)
+    :param use_sde: must be False (gSDE is not supported)
+    :param kwargs: the fields of ``architecture_class`` and the ``sb3_policy_kwargs``
     """
 
-    architecture: SimBaArchitecture
-    observation_space: spaces.Box
-    action_space: spaces.Box
-    _mask_enforcers: list[MaskEnforcer]
-    _shared_extractor: dict[str, BaseFeaturesExtractor]
+    actor_class: ClassVar[type[BasePolicy]]
+    critic_class: ClassVar[type[BaseModel]]
+    target_networks: ClassVar[tuple[str, ...]] = ("critic",)
+    sb3_policy_kwargs: ClassVar[dict[str, Any]] = {}
+    architecture_class: ClassVar[type[SimBaArchitecture]] = SimBaArchitecture
 
-    def _init_simba(
+    architecture: SimBaArchitecture
+    observation_space: spaces.Space
+    action_space: spaces.Space
+    optimizer_class: type[th.optim.Optimizer]
+    optimizer_kwargs: dict[str, Any]
+    device: th.device
+    actor: Any
+    critic: Any
+    _mask_enforcers: list[MaskEnforcer]
+    _extra_sb3_kwargs: dict[str, Any]
+
+    def __init__(
         self,
         observation_space: spaces.Space,
         action_space: spaces.Space,
-        n_critics: int,
-        use_sde: bool,
-        architecture_kwargs: dict[str, Any],
-        check_spaces: bool = True,
+        lr_schedule: Schedule,
+        n_critics: int = 2,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        use_sde: bool = False,
+        **kwargs: Any,
     ) -> None:
-        """
-        Validate the spaces and arguments and store the architecture; runs before the SB3 constructor,
-        so only plain (non-Module) attributes are set here.
-
-        :param observation_space: observation space (must be a flat Box)
-        :param action_space: action space (must be a Box)
-        :param n_critics: number of critics (>= 1)
-        :param use_sde: must be False
-        :param architecture_kwargs: the fields of :class:`SimBaArchitecture`
-        :param check_spaces: check for a flat Box observation space (the pixel policies check theirs)
-        """
         policy_name = type(self).__name__
         if use_sde:
             raise ValueError(f"{policy_name} does not support gSDE: use_sde must be False, got {use_sde!r}")
-        if check_spaces:
-            check_simba_spaces(observation_space, action_space, policy_name)
-        check_positive_int("n_critics", n_critics)
-        unknown = sorted(set(architecture_kwargs) - {field.name for field in fields(SimBaArchitecture)})
+        self._check_spaces(observation_space, action_space)
+        n_critics = check_int("n_critics", n_critics)
+        self._extra_sb3_kwargs = {name: kwargs.pop(name, default) for name, default in self.sb3_policy_kwargs.items()}
+        unknown = sorted(set(kwargs) - {field.name for field in fields(self.architecture_class)})
         if unknown:
             raise TypeError(f"{policy_name} got unknown policy_kwargs {unknown}; valid ones: {', '.join(self.valid_kwargs())}")
-        self.architecture = SimBaArchitecture(**architecture_kwargs)
-        self._shared_extractor = {}
+        self.architecture = self.architecture_class(**kwargs)
+        self._check_sb3_policy_kwargs(self._extra_sb3_kwargs)
+        super().__init__(  # type: ignore[call-arg]
+            observation_space,
+            action_space,
+            lr_schedule,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=prefer_fused_optimizer(
+                optimizer_class, self._default_optimizer_kwargs(optimizer_class, optimizer_kwargs)
+            ),
+            n_critics=n_critics,
+            **self._extra_sb3_kwargs,
+        )
+
+    def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+        """Raise a ValueError for spaces this policy cannot handle (here: anything but flat Boxes)."""
+        check_flat_box_spaces(observation_space, action_space, type(self).__name__)
+
+    def _check_sb3_policy_kwargs(self, extra_kwargs: dict[str, Any]) -> None:
+        """Validate the ``sb3_policy_kwargs`` before the SB3 parent sees them (none by default)."""
+
+    def _default_optimizer_kwargs(
+        self, optimizer_class: type[th.optim.Optimizer], optimizer_kwargs: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The optimizer arguments when the user gave none (the SB3 parent's defaults)."""
+        return optimizer_kwargs
 
     @classmethod
     def valid_kwargs(cls) -> list[str]:
         """
-        The policy_kwargs this policy accepts: the :class:`SimBaArchitecture` fields and the
-        SB3 arguments of its constructor.
+        The policy_kwargs this policy accepts: the architecture fields and the SB3 arguments.
 
         :return: sorted names
         """
-        positional = ("self", "observation_space", "action_space", "lr_schedule")
-        parameters = inspect.signature(cls.__init__).parameters.values()
-        sb3_arguments = [p.name for p in parameters if p.name not in positional and p.kind is not p.VAR_KEYWORD]
-        return sorted({field.name for field in fields(SimBaArchitecture)} | set(sb3_arguments))
+        sb3_arguments = {"n_critics", "optimizer_class", "optimizer_kwargs", "use_sde", *cls.sb3_policy_kwargs}
+        return sorted({field.name for field in fields(cls.architecture_class)} | sb3_arguments)
 
-    def _network_kwargs(self, role: str) -> dict[str, Any]:
+    # --- construction -------------------------------------------------------------------------
+
+    def _pruner(self, role: str, sparse_backend: str | None = None) -> NetworkPruner:
         """
-        Constructor arguments shared by the actor and critic wrappers.
+        The pruner of the networks of one role: the role's sparsity and seed (see
+        :meth:`SimBaArchitecture.network_seed`).
 
-        :param role: ``"actor"`` or ``"critic"``
-        :return: keyword arguments for :class:`SimBaSquashedGaussianActor`, :class:`SimBaContinuousCritic` and kin
+        :param role: ``"actor"``, ``"critic"``, ``"actor_trunk"``, ``"critic_trunk"`` or ``"encoder"``
+        :param sparse_backend: override of the architecture's backend (pixel trunks and encoders stay masked)
+        :return: the pruner
         """
         arch = self.architecture
-        return dict(
+        sparsity = getattr(arch, f"{role.partition('_')[0]}_sparsity")  # a trunk prunes at its network's sparsity
+        backend = arch.sparse_backend if sparse_backend is None else sparse_backend
+        return NetworkPruner(sparsity, arch.network_seed(role), arch.exact_masks, backend)
+
+    def _shared_modules(self) -> dict[str, nn.Module]:
+        """Modules every network uses, made once per build: the observation normalizer, when normalizing."""
+        if not self.architecture.normalize_observations:
+            return {}
+        return {"normalizer": ObservationNormalizerExtractor(cast(spaces.Box, self.observation_space))}
+
+    def _features(self, role: str, target: bool, shared: dict[str, nn.Module]) -> tuple[BaseFeaturesExtractor, int]:
+        """
+        The features extractor of one network and its output size.
+
+        :param role: ``"actor"`` or ``"critic"``
+        :param target: whether the network is a target
+        :param shared: the modules of :meth:`_shared_modules`
+        :return: ``(extractor, features_dim)``
+        """
+        normalizer = shared.get("normalizer")
+        extractor = normalizer if isinstance(normalizer, BaseFeaturesExtractor) else FlattenExtractor(self.observation_space)
+        return extractor, int(np.prod(cast(tuple[int, ...], self.observation_space.shape)))
+
+    def _make_network(self, role: str, target: bool, shared: dict[str, nn.Module]) -> Any:
+        """
+        Build and prune one network (a target gets the same masks as its online network: same role, same seed).
+
+        :param role: ``"actor"`` or ``"critic"``
+        :param target: whether it is a target network
+        :param shared: the modules of :meth:`_shared_modules`
+        :return: the network, on the policy's device
+        """
+        features_extractor, features_dim = self._features(role, target, shared)
+        network_class: type[nn.Module] = self.actor_class if role == "actor" else self.critic_class
+        extra = {} if role == "actor" else dict(n_critics=self.critic_kwargs["n_critics"], **self._critic_kwargs())  # type: ignore[attr-defined]
+        return network_class(
             observation_space=self.observation_space,
             action_space=self.action_space,
-            features_extractor=self.make_features_extractor(),
-            features_dim=self.observation_space.shape[0],
-            hidden_dim=getattr(arch, f"{role}_hidden_dim"),
-            num_blocks=getattr(arch, f"{role}_num_blocks"),
-            sparsity=getattr(arch, f"{role}_sparsity"),
-            mask_seed=arch.network_seed(role),
-            exact_masks=arch.exact_masks,
-            sparse_backend=arch.sparse_backend,
-        )
+            features_extractor=features_extractor,
+            spec=SimBaSpec(
+                features_dim,
+                getattr(self.architecture, f"{role}_hidden_dim"),
+                getattr(self.architecture, f"{role}_num_blocks"),
+                self._pruner(role),
+            ),
+            **extra,
+        ).to(self.device)
 
-    def make_features_extractor(self) -> BaseFeaturesExtractor:
-        """The shared observation normalizer (one per policy), or a flatten layer when not normalizing."""
-        if not self.architecture.normalize_observations:
-            return FlattenExtractor(self.observation_space)
-        # Kept in a plain dict, not as a registered submodule: the networks that use it
-        # register it, and a fourth copy in the state dict would add nothing.
-        if "extractor" not in self._shared_extractor:
-            self._shared_extractor["extractor"] = ObservationNormalizerExtractor(self.observation_space)
-        return self._shared_extractor["extractor"]
+    def _critic_kwargs(self) -> dict[str, Any]:
+        """Further arguments of ``critic_class`` (TQC: the number of quantiles)."""
+        return {}
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        shared = self._shared_modules()
+        # SB3's order (actor, its target, critic, its target), so the global generator draws the
+        # same initial weights as SB3's own _build would.
+        for role in ("actor", "critic"):
+            network = self._make_network(role, target=False, shared=shared)
+            setattr(self, role, network)
+            if role in self.target_networks:
+                target = self._make_network(role, target=True, shared=shared)
+                target.load_state_dict(network.state_dict())
+                target.set_training_mode(False)
+                share_index_structures_(target, network)  # same masks: one copy of the sparse indices
+                setattr(self, f"{role}_target", target)
+            network.optimizer = self.optimizer_class(network.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+        if self.architecture.exact_log_prob:
+            self._use_exact_log_prob()
+        # SB3 re-runs _build on load, so the hooks are attached again there. Each hook touches
+        # only its own optimizer's network; targets stay masked as Polyak averages of masked weights.
+        self._mask_enforcers = [MaskEnforcer(network.optimizer, network) for network in (self.actor, self.critic)]
+
+    def _use_exact_log_prob(self) -> None:
+        action_dist = getattr(self.actor, "action_dist", None)
+        if not isinstance(action_dist, SquashedDiagGaussianDistribution):
+            raise ValueError(
+                f"exact_log_prob=True needs a squashed Gaussian actor (SAC, TQC, CrossQ); {type(self).__name__} "
+                "has a deterministic one: exact_log_prob must be False"
+            )
+        self.actor.action_dist = ExactSquashedDiagGaussianDistribution(action_dist.action_dim)
+
+    # --- what the policy says about itself ------------------------------------------------------
+
+    def diagnostic_probes(self) -> dict[str, NetworkProbe]:
+        """
+        Where the plasticity diagnostics read this policy's networks. The dormant ratio pools the
+        layers of all critics; srank and the feature norm read the first critic.
+
+        :return: ``{"actor": ..., "critic": ...}``
+        """
+        return {"actor": simba_probe(self.actor), "critic": simba_probe(self.critic)}
 
     @property
     def observation_normalizer(self) -> RunningObservationNormalizer | None:
         """The running observation statistics shared by all networks, or ``None`` when not normalizing."""
         if not self.architecture.normalize_observations:
             return None
-        return self._shared_extractor["extractor"].normalizer  # type: ignore[return-value]
+        return self.actor.features_extractor.normalizer
 
     def update_observation_statistics(self, observations: np.ndarray | th.Tensor) -> None:
         """
@@ -383,18 +551,6 @@ class SparseSimBaMixin:
         if normalizer is None:
             raise RuntimeError("this policy was built with normalize_observations=False: it keeps no observation statistics")
         normalizer.update(th.as_tensor(observations))
-
-    def _build(self, lr_schedule: Schedule) -> None:
-        super()._build(lr_schedule)  # type: ignore[misc]
-        for target, online in (("critic_target", "critic"), ("actor_target", "actor")):
-            if hasattr(self, target):  # a target has its online network's masks: one copy of the indices
-                share_index_structures_(getattr(self, target), getattr(self, online))
-        # SB3 re-runs _build on load, so the hooks are attached again there. Each hook touches
-        # only its own optimizer's network; targets stay masked as Polyak averages of masked weights.
-        self._mask_enforcers = [
-            keep_masks_static(network.optimizer, network)  # type: ignore[attr-defined]
-            for network in (self.actor, self.critic)  # type: ignore[attr-defined]
-        ]
 
     def set_training_mode(self, mode: bool) -> None:
         """Put the networks in training or evaluation mode; refuses to train on never-updated observation statistics."""
@@ -412,19 +568,22 @@ class SparseSimBaMixin:
                 "the policy acts on, or build the policy with normalize_observations=False"
             )
 
-    def _simba_constructor_parameters(self) -> dict[str, Any]:
+    def _get_constructor_parameters(self) -> dict[str, Any]:
         return dict(
             observation_space=self.observation_space,
             action_space=self.action_space,
             lr_schedule=self._dummy_schedule,  # type: ignore[attr-defined]  # not needed to load the policy alone
-            optimizer_class=self.optimizer_class,  # type: ignore[attr-defined]
-            optimizer_kwargs=self.optimizer_kwargs,  # type: ignore[attr-defined]
-            **self.architecture.as_kwargs(),
+            optimizer_class=self.optimizer_class,
+            optimizer_kwargs=self.optimizer_kwargs,
+            n_critics=self.critic_kwargs["n_critics"],  # type: ignore[attr-defined]
+            **self._extra_sb3_kwargs,
+            **asdict(self.architecture),
         )
+
+    def _density_networks(self) -> list[tuple[str, nn.Module]]:
+        """The networks of the density report, with their titles."""
+        return [("actor", self.actor.network)] + [(f"critic {i}", q) for i, q in enumerate(self.critic.q_networks)]
 
     def format_density_report(self) -> str:
         """Per-tensor density tables of the actor and of every critic network."""
-        tables = [format_density_report(self.actor.network, "actor")]  # type: ignore[attr-defined]
-        for index, q_net in enumerate(self.critic.q_networks):  # type: ignore[attr-defined]
-            tables.append(format_density_report(q_net, f"critic {index}"))
-        return "\n\n".join(tables)
+        return "\n\n".join(format_density_report(network, title) for title, network in self._density_networks())

@@ -15,16 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch as th
-from gymnasium import spaces
 from sb3_contrib.crossq.policies import CrossQPolicy
-from stable_baselines3.common.type_aliases import Schedule
 
-from sb3_sparse.policies.common import (
-    SimBaContinuousCritic,
-    SimBaSquashedGaussianActor,
-    SparseSimBaMixin,
-    prefer_fused_optimizer,
-)
+from sb3_sparse.policies.common import SimBaActor, SimBaContinuousCritic, SparseSimBaMixin
 
 
 class _NoBatchStatistics:
@@ -32,7 +25,7 @@ class _NoBatchStatistics:
         """CrossQ's switch for BatchRenorm statistics; SimBa's LayerNorm keeps none, so nothing changes."""
 
 
-class SimBaCrossQActor(_NoBatchStatistics, SimBaSquashedGaussianActor):
+class SimBaCrossQActor(_NoBatchStatistics, SimBaActor):
     """The SimBa squashed-Gaussian actor with CrossQ's ``set_bn_training_mode``."""
 
 
@@ -42,52 +35,21 @@ class SimBaCrossQCritic(_NoBatchStatistics, SimBaContinuousCritic):
 
 class SparseSimBaCrossQPolicy(SparseSimBaMixin, CrossQPolicy):
     """
-    CrossQ policy with SimBa actor and critics, pruned once with Erdős–Rényi densities and kept
-    static; registered as ``"SparseSimBaPolicy"`` for CrossQ. Without ``optimizer_kwargs``, Adam
-    and AdamW use CrossQ's ``betas=(0.5, 0.999)``, as sb3-contrib does.
-
-    :param observation_space: observation space (a flat Box)
-    :param action_space: action space (a Box)
-    :param lr_schedule: learning rate schedule
-    :param n_critics: number of critics
-    :param optimizer_class: optimizer of actor and critic
-    :param optimizer_kwargs: keyword arguments of the optimizer (Adam/AdamW get ``fused=True`` unless set)
-    :param use_sde: must be False (gSDE is not supported)
-    :param architecture_kwargs: the SimBa and sparsity settings of
-        :class:`~sb3_sparse.policies.common.SimBaArchitecture`
+    CrossQ policy with SimBa actor and critics (no targets), pruned once with Erdős–Rényi densities
+    and kept static; registered as ``"SparseSimBaPolicy"`` for CrossQ. The arguments are those of
+    :class:`~sb3_sparse.policies.sac.SparseSimBaPolicy`; without ``optimizer_kwargs``, Adam and
+    AdamW use CrossQ's ``betas=(0.5, 0.999)``, as sb3-contrib does.
     """
 
+    actor_class = SimBaCrossQActor
+    critic_class = SimBaCrossQCritic
+    target_networks = ()
     actor: SimBaCrossQActor  # type: ignore[assignment]
     critic: SimBaCrossQCritic  # type: ignore[assignment]
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Box,
-        lr_schedule: Schedule,
-        n_critics: int = 2,
-        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
-        optimizer_kwargs: dict[str, Any] | None = None,
-        use_sde: bool = False,
-        **architecture_kwargs: Any,
-    ) -> None:
-        self._init_simba(observation_space, action_space, n_critics, use_sde, architecture_kwargs)
+    def _default_optimizer_kwargs(
+        self, optimizer_class: type[th.optim.Optimizer], optimizer_kwargs: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
         if optimizer_kwargs is None and optimizer_class in (th.optim.Adam, th.optim.AdamW):
-            optimizer_kwargs = dict(betas=(0.5, 0.999))
-        super().__init__(
-            observation_space,
-            action_space,
-            lr_schedule,
-            optimizer_class=optimizer_class,
-            optimizer_kwargs=prefer_fused_optimizer(optimizer_class, optimizer_kwargs),
-            n_critics=n_critics,
-        )
-
-    def make_actor(self, features_extractor: Any = None) -> SimBaCrossQActor:
-        return SimBaCrossQActor(**self._network_kwargs("actor")).to(self.device)
-
-    def make_critic(self, features_extractor: Any = None) -> SimBaCrossQCritic:
-        return SimBaCrossQCritic(**self._network_kwargs("critic"), n_critics=self.critic_kwargs["n_critics"]).to(self.device)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return dict(self._simba_constructor_parameters(), n_critics=self.critic_kwargs["n_critics"])
+            return dict(betas=(0.5, 0.999))
+        return optimizer_kwargs

@@ -20,26 +20,22 @@ convolutions (default 0: dense, as in DrQ-v2).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import cast
 
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
-from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
-from sb3_sparse.networks import DrQConvEncoder, PixelTrunk, RunningObservationNormalizer, check_positive_int
-from sb3_sparse.policies.common import (
-    SimBaContinuousCritic,
-    SimBaSquashedGaussianActor,
-    SparseSimBaMixin,
-    prefer_fused_optimizer,
-)
-from sb3_sparse.policies.td3 import SimBaDeterministicActorPolicy
-from sb3_sparse.sparsity import check_sparsity, format_density_report, prune_erdos_renyi_
+from sb3_sparse.checks import check_int, check_sparsity
+from sb3_sparse.diagnostics import NetworkProbe
+from sb3_sparse.networks import DrQConvEncoder, PixelTrunk
+from sb3_sparse.policies.common import SimBaActor, SimBaArchitecture, SimBaContinuousCritic, SparseSimBaMixin
+from sb3_sparse.policies.td3 import SimBaTD3Actor
 
 DEFAULT_FEATURE_DIM = 50
 
@@ -53,13 +49,39 @@ def check_pixel_spaces(observation_space: spaces.Space, action_space: spaces.Spa
     :param policy_name: the policy named in the message
     """
     image = isinstance(observation_space, spaces.Box) and is_image_space(observation_space, check_channels=False)
-    if not image or observation_space.shape[0] > min(observation_space.shape[1:]):
+    shape = cast(tuple[int, ...], observation_space.shape)
+    if not image or shape[0] > min(shape[1:]):
         raise ValueError(
             f"{policy_name} needs channel-first uint8 images in [0, 255] (e.g. (9, 84, 84) from "
             f"sb3_sparse/dmc-pixels-* ids), got {observation_space}; for flat observations use SparseSimBaPolicy"
         )
     if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
         raise ValueError(f"{policy_name} needs a 1-D Box (continuous) action space, got {action_space}")
+
+
+@dataclass(frozen=True)
+class PixelSimBaArchitecture(SimBaArchitecture):
+    """
+    :class:`~sb3_sparse.policies.common.SimBaArchitecture` for image observations, which are scaled
+    to [-0.5, 0.5] instead of normalized (``normalize_observations`` must stay False), and:
+
+    :param feature_dim: trunk output size, the SimBa heads' input (DrQ-v2: 50)
+    :param encoder_sparsity: fraction of the convolutions' parameters pruned (default 0: dense, as DrQ-v2)
+    """
+
+    normalize_observations: bool = False
+    feature_dim: int = DEFAULT_FEATURE_DIM
+    encoder_sparsity: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.normalize_observations is not False:
+            raise ValueError(
+                "pixel policies do not normalize observations: pixels are scaled to [-0.5, 0.5]; "
+                f"normalize_observations must be False, got {self.normalize_observations!r}"
+            )
+        super().__post_init__()
+        object.__setattr__(self, "feature_dim", check_int("feature_dim", self.feature_dim))
+        object.__setattr__(self, "encoder_sparsity", check_sparsity("encoder_sparsity", self.encoder_sparsity))
 
 
 class PixelFeatures(BaseFeaturesExtractor):
@@ -93,111 +115,53 @@ class PixelFeatures(BaseFeaturesExtractor):
 
 class SparseSimBaPixelMixin(SparseSimBaMixin):
     """
-    What the pixel policies add to :class:`~sb3_sparse.policies.common.SparseSimBaMixin`: image
-    spaces, the shared encoder and per-network trunks. Mixed in before the SB3 policy class.
+    What the pixel policies change in :class:`~sb3_sparse.policies.common.SparseSimBaMixin`: image
+    spaces, a convolutional encoder owned by the critic (the target critic owns a copy) and a
+    trunk per network. Mixed in before the SB3 policy class.
     """
 
-    feature_dim: int
-    encoder_sparsity: float
-    _critics_built: int
+    architecture_class = PixelSimBaArchitecture
+    architecture: PixelSimBaArchitecture
 
-    def _init_pixels(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        n_critics: int,
-        use_sde: bool,
-        feature_dim: int,
-        encoder_sparsity: float,
-        architecture_kwargs: dict[str, Any],
-    ) -> None:
+    def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
         check_pixel_spaces(observation_space, action_space, type(self).__name__)
-        if architecture_kwargs.get("normalize_observations", False):
-            raise ValueError(
-                f"{type(self).__name__} does not normalize observations: pixels are scaled to [-0.5, 0.5]; "
-                "normalize_observations must be False"
-            )
-        architecture_kwargs = dict(architecture_kwargs, normalize_observations=False)
-        self._init_simba(observation_space, action_space, n_critics, use_sde, architecture_kwargs, check_spaces=False)
-        self.feature_dim = check_positive_int("feature_dim", feature_dim)
-        self.encoder_sparsity = check_sparsity("encoder_sparsity", encoder_sparsity)
-        self._critics_built = 0
-
-    @classmethod
-    def valid_kwargs(cls) -> list[str]:
-        return sorted({*super().valid_kwargs(), "feature_dim", "encoder_sparsity"} - {"normalize_observations"})
 
     def _new_encoder(self) -> DrQConvEncoder:
-        shape = self.observation_space.shape
+        shape = cast(tuple[int, ...], self.observation_space.shape)
         encoder = DrQConvEncoder(shape[0], image_size=shape[1])
-        if self.encoder_sparsity > 0:
-            seed = th.randint(0, 2**62, (1,), generator=th.Generator().manual_seed(self.architecture.mask_seed + 1))
-            generator = th.Generator().manual_seed(int(seed))
-            prune_erdos_renyi_(encoder, self.encoder_sparsity, generator, self.architecture.exact_masks)
+        self._pruner("encoder", sparse_backend="masked")(encoder)
         return encoder
+
+    def _shared_modules(self) -> dict[str, nn.Module]:
+        return {"encoder": self._new_encoder()}
+
+    def _features(self, role: str, target: bool, shared: dict[str, nn.Module]) -> tuple[BaseFeaturesExtractor, int]:
+        # The target critic owns a copy of the encoder (loaded from the critic's right after);
+        # every other network uses the online one, which only the critic owns and trains.
+        encoder = self._new_encoder() if role == "critic" and target else shared["encoder"]
+        own = role == "critic"
+        features = PixelFeatures(self.observation_space, encoder, own_encoder=own, feature_dim=self.architecture.feature_dim)  # type: ignore[arg-type]
+        self._pruner(f"{role}_trunk", sparse_backend="masked")(features.trunk)
+        return features, self.architecture.feature_dim
 
     @property
     def conv_encoder(self) -> DrQConvEncoder:
         """The online convolutional encoder (the critic's, shared with the actor)."""
-        if "encoder" not in self._shared_extractor:
-            self._shared_extractor["encoder"] = self._new_encoder()  # type: ignore[assignment]
-        return self._shared_extractor["encoder"]  # type: ignore[return-value]
+        return self.critic.features_extractor.encoder
 
-    def _network_kwargs(self, role: str) -> dict[str, Any]:
-        if role == "critic":
-            # SB3 builds the critic, then the target critic: the first owns the online encoder, the
-            # target gets its own copy (loaded from the critic's state right after).
-            self._critics_built += 1
-            encoder = self.conv_encoder if self._critics_built == 1 else self._new_encoder()
-        else:
-            encoder = self.conv_encoder
-        features = PixelFeatures(self.observation_space, encoder, own_encoder=role == "critic", feature_dim=self.feature_dim)
-        arch = self.architecture
-        sparsity = getattr(arch, f"{role}_sparsity")
-        if sparsity > 0:
-            generator = th.Generator().manual_seed(arch.network_seed(role) + 1)  # not the head's masks
-            prune_erdos_renyi_(features.trunk, sparsity, generator, arch.exact_masks)
-        return dict(
-            observation_space=self.observation_space,
-            action_space=self.action_space,
-            features_extractor=features,
-            features_dim=self.feature_dim,
-            hidden_dim=getattr(arch, f"{role}_hidden_dim"),
-            num_blocks=getattr(arch, f"{role}_num_blocks"),
-            sparsity=sparsity,
-            mask_seed=arch.network_seed(role),
-            exact_masks=arch.exact_masks,
-            sparse_backend=arch.sparse_backend,
-        )
+    def diagnostic_probes(self) -> dict[str, NetworkProbe]:
+        probes = super().diagnostic_probes()
+        probes["critic"].encoder = self.conv_encoder  # runs inside the critic's pass
+        return probes
 
-    @property
-    def observation_normalizer(self) -> RunningObservationNormalizer | None:
-        """Pixel policies keep no observation statistics."""
-        return None
-
-    def make_critic(self, features_extractor: Any = None) -> SimBaContinuousCritic:
-        n_critics = self.critic_kwargs["n_critics"]  # type: ignore[attr-defined]
-        return SimBaContinuousCritic(**self._network_kwargs("critic"), n_critics=n_critics).to(self.device)  # type: ignore[attr-defined]
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return dict(
-            self._simba_constructor_parameters(),
-            feature_dim=self.feature_dim,
-            encoder_sparsity=self.encoder_sparsity,
-            n_critics=self.critic_kwargs["n_critics"],  # type: ignore[attr-defined]
-        )
-
-    def format_density_report(self) -> str:
-        """Per-tensor density tables of the encoder, the actor (trunk and head) and every critic (trunk and heads)."""
-        actor, critic = self.actor, self.critic  # type: ignore[attr-defined]
-        tables = [
-            format_density_report(self.conv_encoder, "encoder (convolutions, trained by the critic)"),
-            format_density_report(nn.ModuleDict(dict(trunk=actor.features_extractor.trunk, head=actor.network)), "actor"),
-            format_density_report(critic.features_extractor.trunk, "critic trunk"),
+    def _density_networks(self) -> list[tuple[str, nn.Module]]:
+        actor, critic = self.actor, self.critic
+        return [
+            ("encoder (convolutions, trained by the critic)", self.conv_encoder),
+            ("actor", nn.ModuleDict(dict(trunk=actor.features_extractor.trunk, head=actor.network))),
+            ("critic trunk", critic.features_extractor.trunk),
+            *[(f"critic {index}", q_net) for index, q_net in enumerate(critic.q_networks)],
         ]
-        for index, q_net in enumerate(critic.q_networks):
-            tables.append(format_density_report(q_net, f"critic {index}"))
-        return "\n\n".join(tables)
 
 
 class SparseSimBaCnnPolicy(SparseSimBaPixelMixin, SACPolicy):
@@ -211,42 +175,15 @@ class SparseSimBaCnnPolicy(SparseSimBaPixelMixin, SACPolicy):
     :param action_space: action space (a Box)
     :param lr_schedule: learning rate schedule
     :param n_critics: number of critics (DrQ-v2: 2)
-    :param feature_dim: trunk output size, the SimBa heads' input (DrQ-v2: 50)
-    :param encoder_sparsity: fraction of the convolutions' parameters pruned (default 0: dense, as DrQ-v2)
     :param optimizer_class: optimizer of actor and critic
     :param optimizer_kwargs: keyword arguments of the optimizer (Adam/AdamW get ``fused=True`` unless set)
     :param use_sde: must be False
-    :param architecture_kwargs: the SimBa and sparsity settings of
-        :class:`~sb3_sparse.policies.common.SimBaArchitecture` (``normalize_observations`` must stay False)
+    :param kwargs: the settings of :class:`PixelSimBaArchitecture` (``feature_dim=50``,
+        ``encoder_sparsity=0.0`` and the SimBa and sparsity settings)
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Box,
-        lr_schedule: Schedule,
-        n_critics: int = 2,
-        feature_dim: int = DEFAULT_FEATURE_DIM,
-        encoder_sparsity: float = 0.0,
-        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
-        optimizer_kwargs: dict[str, Any] | None = None,
-        use_sde: bool = False,
-        **architecture_kwargs: Any,
-    ) -> None:
-        self._init_pixels(
-            observation_space, action_space, n_critics, use_sde, feature_dim, encoder_sparsity, architecture_kwargs
-        )
-        super().__init__(
-            observation_space,
-            action_space,
-            lr_schedule,
-            optimizer_class=optimizer_class,
-            optimizer_kwargs=prefer_fused_optimizer(optimizer_class, optimizer_kwargs),
-            n_critics=n_critics,
-        )
-
-    def make_actor(self, features_extractor: Any = None) -> SimBaSquashedGaussianActor:
-        return SimBaSquashedGaussianActor(**self._network_kwargs("actor")).to(self.device)
+    actor_class = SimBaActor
+    critic_class = SimBaContinuousCritic
 
 
 class SparseSimBaCnnTD3Policy(SparseSimBaPixelMixin, TD3Policy):
@@ -259,37 +196,11 @@ class SparseSimBaCnnTD3Policy(SparseSimBaPixelMixin, TD3Policy):
     :param action_space: action space (a Box)
     :param lr_schedule: learning rate schedule
     :param n_critics: number of critics (TD3: 2, DDPG: 1)
-    :param feature_dim: trunk output size (DrQ-v2: 50)
-    :param encoder_sparsity: fraction of the convolutions' parameters pruned (default 0)
     :param optimizer_class: optimizer of actor and critic
     :param optimizer_kwargs: keyword arguments of the optimizer
-    :param architecture_kwargs: the SimBa and sparsity settings of
-        :class:`~sb3_sparse.policies.common.SimBaArchitecture`
+    :param kwargs: the settings of :class:`PixelSimBaArchitecture`
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Box,
-        lr_schedule: Schedule,
-        n_critics: int = 2,
-        feature_dim: int = DEFAULT_FEATURE_DIM,
-        encoder_sparsity: float = 0.0,
-        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
-        optimizer_kwargs: dict[str, Any] | None = None,
-        **architecture_kwargs: Any,
-    ) -> None:
-        self._init_pixels(
-            observation_space, action_space, n_critics, False, feature_dim, encoder_sparsity, architecture_kwargs
-        )
-        super().__init__(
-            observation_space,
-            action_space,
-            lr_schedule,
-            optimizer_class=optimizer_class,
-            optimizer_kwargs=prefer_fused_optimizer(optimizer_class, optimizer_kwargs),
-            n_critics=n_critics,
-        )
-
-    def make_actor(self, features_extractor: Any = None) -> SimBaDeterministicActorPolicy:
-        return SimBaDeterministicActorPolicy(**self._network_kwargs("actor")).to(self.device)
+    actor_class = SimBaTD3Actor
+    critic_class = SimBaContinuousCritic
+    target_networks = ("actor", "critic")

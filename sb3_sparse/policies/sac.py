@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch as th
-from gymnasium import spaces
-from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.sac.policies import SACPolicy
 
-from sb3_sparse.policies.common import (
-    SimBaContinuousCritic,
-    SimBaSquashedGaussianActor,
-    SparseSimBaMixin,
-    prefer_fused_optimizer,
-)
+from sb3_sparse.policies.common import SimBaActor, SimBaContinuousCritic, SparseSimBaMixin
 
 
 class SparseSimBaPolicy(SparseSimBaMixin, SACPolicy):
@@ -37,45 +27,15 @@ class SparseSimBaPolicy(SparseSimBaMixin, SACPolicy):
     :param optimizer_kwargs: keyword arguments of the optimizer, without the learning rate; Adam and
         AdamW get ``fused=True`` unless ``fused`` or ``foreach`` is given (see ``prefer_fused_optimizer``)
     :param use_sde: must be False (gSDE is not supported)
-    :param architecture_kwargs: the SimBa and sparsity settings, see
+    :param kwargs: the SimBa and sparsity settings, see
         :class:`~sb3_sparse.policies.common.SimBaArchitecture`: ``actor_hidden_dim=128``,
         ``actor_num_blocks=1``, ``critic_hidden_dim=512``, ``critic_num_blocks=2``,
         ``actor_sparsity=0.0``, ``critic_sparsity=0.0``, ``normalize_observations=True``,
-        ``mask_seed=None``, ``exact_masks=False``
+        ``mask_seed=None``, ``exact_masks=False``, ``sparse_backend="auto"``
     """
 
-    actor: SimBaSquashedGaussianActor  # type: ignore[assignment]
+    actor_class = SimBaActor
+    critic_class = SimBaContinuousCritic
+    actor: SimBaActor  # type: ignore[assignment]
     critic: SimBaContinuousCritic  # type: ignore[assignment]
     critic_target: SimBaContinuousCritic  # type: ignore[assignment]
-
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Box,
-        lr_schedule: Schedule,
-        n_critics: int = 2,
-        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
-        optimizer_kwargs: dict[str, Any] | None = None,
-        use_sde: bool = False,
-        **architecture_kwargs: Any,
-    ) -> None:
-        self._init_simba(observation_space, action_space, n_critics, use_sde, architecture_kwargs)
-        super().__init__(
-            observation_space,
-            action_space,
-            lr_schedule,
-            optimizer_class=optimizer_class,
-            optimizer_kwargs=prefer_fused_optimizer(optimizer_class, optimizer_kwargs),
-            n_critics=n_critics,
-        )
-
-    def make_actor(self, features_extractor: Any = None) -> SimBaSquashedGaussianActor:
-        return SimBaSquashedGaussianActor(**self._network_kwargs("actor")).to(self.device)
-
-    def make_critic(self, features_extractor: Any = None) -> SimBaContinuousCritic:
-        return SimBaContinuousCritic(**self._network_kwargs("critic"), n_critics=self.critic_kwargs["n_critics"]).to(
-            self.device
-        )
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return dict(self._simba_constructor_parameters(), n_critics=self.critic_kwargs["n_critics"])

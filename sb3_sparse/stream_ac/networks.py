@@ -14,8 +14,8 @@ import math
 import torch
 from torch import nn
 
-from sb3_sparse.networks import check_positive_int
-from sb3_sparse.sparsity import check_sparsity, sparse_init_
+from sb3_sparse.checks import check_int, check_sparsity
+from sb3_sparse.sparsity import sparse_init_
 
 
 class WelfordStatistics(nn.Module):
@@ -36,7 +36,7 @@ class WelfordStatistics(nn.Module):
 
     def __init__(self, size: int, epsilon: float = 1e-8) -> None:
         super().__init__()
-        self.size = check_positive_int("size", size)
+        self.size = check_int("size", size)
         self.epsilon = epsilon
         self.register_buffer("mean", torch.zeros(size, dtype=torch.float64))
         self.register_buffer("m2", torch.zeros(size, dtype=torch.float64))
@@ -137,8 +137,8 @@ class StreamingMLP(nn.Sequential):
     """
 
     def __init__(self, input_dim: int, hidden_dim: int, num_layers: int) -> None:
-        check_positive_int("hidden_dim", hidden_dim)
-        check_positive_int("num_layers", num_layers)
+        check_int("hidden_dim", hidden_dim)
+        check_int("num_layers", num_layers)
         layers: list[nn.Module] = []
         for index in range(num_layers):
             layers += [

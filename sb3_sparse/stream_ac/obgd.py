@@ -31,7 +31,7 @@ class ObGD(torch.optim.Optimizer):
     so an update can move the TD error by at most about :math:`1 / \kappa` of itself. The traces
     are the optimizer's state (``state[p]["eligibility_trace"]``), saved with ``state_dict``;
     ``reset=True`` zeroes them after the update, at the end of an episode. Masks kept by
-    :func:`sb3_sparse.sparsity.keep_masks_static` hold: its pre-step hook zeroes pruned gradients
+    :class:`sb3_sparse.sparsity.MaskEnforcer` hold: its pre-step hook zeroes pruned gradients
     before they enter the traces, so pruned entries of the traces stay 0.
 
     :param params: parameters (or parameter groups) to optimize

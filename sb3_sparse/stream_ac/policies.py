@@ -9,12 +9,12 @@ from typing import Any
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.preprocessing import get_action_dim, get_flattened_obs_dim
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch.distributions import Normal
 
-from sb3_sparse.networks import check_positive_int
-from sb3_sparse.policies.common import check_simba_spaces
-from sb3_sparse.sparsity import check_sparsity, format_density_report, prune_erdos_renyi_
+from sb3_sparse.checks import check_bool, check_flat_box_spaces, check_int, check_seed, check_sparsity
+from sb3_sparse.sparsity import format_density_report, prune_erdos_renyi_
 from sb3_sparse.stream_ac.networks import (
     StreamingCritic,
     StreamingGaussianActor,
@@ -70,28 +70,26 @@ class StreamACPolicy(BasePolicy):
         mask_seed: int | None = None,
         exact_masks: bool = False,
     ) -> None:
-        check_simba_spaces(observation_space, action_space, type(self).__name__)
-        self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
-        self.num_layers = check_positive_int("num_layers", num_layers)
+        check_flat_box_spaces(observation_space, action_space, type(self).__name__)
+        self.hidden_dim = check_int("hidden_dim", hidden_dim)
+        self.num_layers = check_int("num_layers", num_layers)
         self.actor_sparsity = check_sparsity("actor_sparsity", actor_sparsity)
         self.critic_sparsity = check_sparsity("critic_sparsity", critic_sparsity)
         if sparse_init is None:
             masked = self.actor_sparsity > 0 or self.critic_sparsity > 0
             sparse_init = 0.0 if masked else DEFAULT_SPARSE_INIT
         self.sparse_init = check_sparsity("sparse_init", sparse_init)
-        for name, value in (("normalize_observations", normalize_observations), ("exact_masks", exact_masks)):
-            if not isinstance(value, bool):
-                raise ValueError(f"{name} must be True or False, got {value!r}")
+        normalize_observations = check_bool("normalize_observations", normalize_observations)
+        exact_masks = check_bool("exact_masks", exact_masks)
+        mask_seed = check_seed("mask_seed", mask_seed, optional=True)
         if mask_seed is None:
             mask_seed = int(th.randint(0, 2**62, (1,)).item())
-        elif isinstance(mask_seed, bool) or not isinstance(mask_seed, int) or mask_seed < 0:
-            raise ValueError(f"mask_seed must be None or an integer >= 0, got {mask_seed!r}")
         self.normalize_observations, self.mask_seed, self.exact_masks = normalize_observations, mask_seed, exact_masks
         super().__init__(observation_space, action_space, squash_output=False)
         self._build(lr_schedule)
 
     def _build(self, lr_schedule: Schedule) -> None:
-        observation_dim, action_dim = self.observation_space.shape[0], self.action_space.shape[0]
+        observation_dim, action_dim = get_flattened_obs_dim(self.observation_space), get_action_dim(self.action_space)
         generator = th.Generator().manual_seed(self.mask_seed)
         self.observation_statistics = WelfordStatistics(observation_dim) if self.normalize_observations else None
         self.actor = StreamingGaussianActor(observation_dim, action_dim, self.hidden_dim, self.num_layers)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import numpy as np
 import torch as th
@@ -16,7 +16,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import safe_mean
 
-from sb3_sparse.sparsity import keep_masks_static
+from sb3_sparse.sparsity import MaskEnforcer
 from sb3_sparse.stream_ac.networks import RewardScaler
 from sb3_sparse.stream_ac.obgd import ObGD
 from sb3_sparse.stream_ac.policies import StreamACPolicy
@@ -129,16 +129,16 @@ class StreamAC(BaseAlgorithm):
     def _setup_model(self) -> None:
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
-        self.policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs)
-        self.policy = self.policy.to(self.device)
+        policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs)
+        self.policy = cast(StreamACPolicy, policy.to(self.device))
         learning_rate = self.lr_schedule(1.0)
         trace = dict(gamma=self.gamma, lamda=self.trace_lambda)
         self.actor_optimizer = ObGD(self.policy.actor.parameters(), lr=learning_rate, kappa=self.kappa_policy, **trace)
         self.critic_optimizer = ObGD(self.policy.critic.parameters(), lr=learning_rate, kappa=self.kappa_value, **trace)
         # load() re-runs _setup_model, so the hooks are attached again there.
         self._mask_enforcers = [
-            keep_masks_static(self.actor_optimizer, self.policy.actor),
-            keep_masks_static(self.critic_optimizer, self.policy.critic),
+            MaskEnforcer(self.actor_optimizer, self.policy.actor),
+            MaskEnforcer(self.critic_optimizer, self.policy.critic),
         ]
         self.reward_scaler = RewardScaler(self.gamma).to(self.device)
 
@@ -149,7 +149,7 @@ class StreamAC(BaseAlgorithm):
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_mask_enforcers"]
 
-    def _observation_tensor(self, observation: np.ndarray) -> th.Tensor:
+    def _observation_tensor(self, observation: Any) -> th.Tensor:
         return th.as_tensor(observation, dtype=th.float32, device=self.device).reshape(1, -1)
 
     def train_step(
@@ -222,7 +222,8 @@ class StreamAC(BaseAlgorithm):
         callback.on_training_start(locals(), globals())
         callback.on_rollout_start()
         self.policy.set_training_mode(True)
-        low, high = self.action_space.low, self.action_space.high  # type: ignore[union-attr]
+        action_space = cast(spaces.Box, self.action_space)
+        low, high = action_space.low, action_space.high
         while self.num_timesteps < total_timesteps:
             self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
             self._update_learning_rate([self.actor_optimizer, self.critic_optimizer])
@@ -255,7 +256,7 @@ class StreamAC(BaseAlgorithm):
             self._n_updates += 1
             for key, value in stats.items():
                 self.logger.record_mean(f"train/{key}", value)
-            self._last_obs = new_obs
+            self._last_obs = new_obs  # type: ignore[assignment]  # SB3 types VecEnv observations wider than _last_obs
             self._last_episode_starts = dones
             if done:
                 self.policy.update_observation_statistics(self._observation_tensor(new_obs))  # the next episode's first
@@ -271,6 +272,7 @@ class StreamAC(BaseAlgorithm):
         time_elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
         fps = int((self.num_timesteps - self._num_timesteps_at_start) / time_elapsed)
         self.logger.record("time/episodes", self._episode_num, exclude="tensorboard")
+        assert self.ep_info_buffer is not None  # made by _setup_learn
         if len(self.ep_info_buffer) > 0:
             self.logger.record("rollout/ep_rew_mean", safe_mean([info["r"] for info in self.ep_info_buffer]))
             self.logger.record("rollout/ep_len_mean", safe_mean([info["l"] for info in self.ep_info_buffer]))

@@ -1,0 +1,151 @@
+"""Argument checks shared by the whole package: each returns the value as a plain Python type
+(numpy scalars welcome) or raises a ``ValueError`` that names the argument, the valid range and
+the value. Nothing here imports torch or Stable-Baselines3.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Collection
+from typing import Any, TypeVar
+
+from gymnasium import spaces
+
+#: Largest seed accepted: torch generators take 64-bit seeds, and derived seeds add small offsets.
+MAX_SEED = 2**63 - 2
+
+T = TypeVar("T")
+
+
+def _is_int(value: Any) -> bool:
+    # numbers.Integral covers Python and numpy integers; bool is an int but never a size.
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+
+
+def check_int(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
+    """
+    Validate an integer (a size, a count, a frequency).
+
+    :param name: argument name used in the error message
+    :param value: the value to check (``int`` or a numpy integer)
+    :param minimum: smallest allowed value
+    :param maximum: largest allowed value (``None``: unbounded)
+    :return: the value as an ``int``
+    :raises ValueError: when ``value`` is not an integer in ``[minimum, maximum]``
+    """
+    if not _is_int(value) or value < minimum or (maximum is not None and value > maximum):
+        bound = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    return int(value)
+
+
+def check_fraction(name: str, value: Any, include_one: bool = False) -> float:
+    """
+    Validate a fraction in [0, 1) (or [0, 1] with ``include_one``), e.g. a sparsity.
+
+    :param name: argument name used in the error message
+    :param value: the value to check (Python or numpy number, not a bool)
+    :param include_one: accept 1.0
+    :return: the value as a ``float``
+    :raises ValueError: when ``value`` is not a number in the range
+    """
+    if not is_fraction(value, include_one):
+        raise ValueError(f"{name} must be in [0, {'1]' if include_one else '1)'}, got {value!r}")
+    return float(value)
+
+
+def is_fraction(value: Any, include_one: bool = False) -> bool:
+    """
+    Whether ``value`` is a number (not a bool) in [0, 1), or in [0, 1] with ``include_one``.
+
+    :param value: the value to test
+    :param include_one: accept 1.0
+    :return: the answer
+    """
+    if isinstance(value, bool) or type(value).__name__ == "bool_" or not isinstance(value, numbers.Real):
+        return False
+    return 0.0 <= float(value) <= 1.0 if include_one else 0.0 <= float(value) < 1.0
+
+
+def check_sparsity(name: str, value: Any) -> float:
+    """
+    Validate a sparsity level: the fraction of weights removed, in [0, 1).
+
+    :param name: argument name used in the error message
+    :param value: the value to check
+    :return: the sparsity as a ``float``
+    """
+    return check_fraction(name, value)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """
+    Validate a flag.
+
+    :param name: argument name used in the error message
+    :param value: ``True``/``False`` (or a numpy bool)
+    :return: the value as a ``bool``
+    :raises ValueError: for anything else (``0``, ``"yes"``, ``None``)
+    """
+    if not isinstance(value, bool) and type(value).__name__ != "bool_":
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_seed(name: str, value: Any, optional: bool = False) -> int | None:
+    """
+    Validate a random seed.
+
+    :param name: argument name used in the error message
+    :param value: an integer in ``[0, MAX_SEED]`` (or ``None`` when ``optional``)
+    :param optional: accept ``None`` (returned as is)
+    :return: the seed as an ``int``, or ``None``
+    """
+    if optional and value is None:
+        return None
+    either = "None or " if optional else ""
+    if not _is_int(value) or value < 0:
+        raise ValueError(f"{name} must be {either}an integer >= 0, got {value!r}")
+    if value > MAX_SEED:
+        raise ValueError(f"{name} must be {either}an integer <= {MAX_SEED} (2**63 - 2), got {value!r}")
+    return int(value)
+
+
+def check_choice(name: str, value: T, choices: Collection[T]) -> T:
+    """
+    Validate one of a fixed set of values.
+
+    :param name: argument name used in the error message
+    :param value: the value to check
+    :param choices: the valid values
+    :return: the value
+    """
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def check_flat_box_spaces(observation_space: spaces.Space, action_space: spaces.Space, owner: str) -> None:
+    """
+    Raise a ValueError unless the observations are a flat (1-D) Box and the actions a 1-D Box.
+
+    :param observation_space: the environment's observation space
+    :param action_space: the environment's action space
+    :param owner: the class named in the message (e.g. the policy)
+    """
+    if isinstance(observation_space, spaces.Dict):
+        raise ValueError(
+            f"{owner} needs a flat Box observation space, got a Dict space with keys {list(observation_space.spaces)}; "
+            "flatten it with gymnasium.wrappers.FlattenObservation"
+        )
+    if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
+        shape = getattr(observation_space, "shape", None)
+        raise ValueError(
+            f"{owner} needs a flat (1-D) Box observation space, got {type(observation_space).__name__} "
+            f"of shape {shape}; flatten it with gymnasium.wrappers.FlattenObservation (image observations are not supported)"
+        )
+    if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
+        raise ValueError(
+            f"{owner} needs a 1-D Box (continuous) action space, got {type(action_space).__name__} "
+            f"of shape {getattr(action_space, 'shape', None)}"
+        )

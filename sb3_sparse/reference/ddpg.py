@@ -1,0 +1,142 @@
+"""``ReferenceDDPG``: DDPG with the gradient step of the paper's reference code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch as th
+from stable_baselines3 import DDPG
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.noise import ActionNoise, NormalActionNoise
+from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from stable_baselines3.common.utils import polyak_update
+from stable_baselines3.td3.policies import TD3Policy
+
+from sb3_sparse.checks import check_fraction
+from sb3_sparse.reference.common import ReferenceWarmup, frozen
+from sb3_sparse.reference.sac import _flat, min_over_critics, squared_error_loss
+
+
+class ReferenceDDPG(ReferenceWarmup, DDPG):
+    """
+    DDPG with the reference code's gradient step (Ma et al., ICML 2025). It takes every argument
+    and policy of SB3's :class:`~stable_baselines3.DDPG`, and ``update_noise_std``. Per gradient step, on
+    one replay batch, with fresh noise ``eps ~ N(0, update_noise_std^2)`` for each use:
+
+    1. actor: ``-mean Q(s, clip(pi(s) + eps, -1, 1))`` against the current critic (weights frozen);
+    2. critic: target ``y = r + gamma (1 - terminated) Q_target(s', clip(pi(s') + eps, -1, 1))`` with
+       ``pi`` the online actor just updated in step 1 (there is no target actor); loss
+       ``sum_i mean((Q_i(s, a) - y)^2)``;
+    3. Polyak update of the target critic.
+
+    Exploration adds Gaussian noise (``action_noise`` defaults to ``NormalActionNoise(0, update_noise_std)``,
+    as the reference uses one noise level for all three), and the first update follows the ``learning_starts``-th
+    random transition. The policy's ``actor_target`` (SB3's TD3 policies always build one) is
+    never read nor updated. SB3's DDPG instead updates the critic first, with a Polyak target actor
+    and no noise in the target or in the actor loss, and minimizes ``0.5 sum_i MSE``.
+
+    :param update_noise_std: standard deviation of the noise in the actor loss and in the critic's
+        target action, in [0, 1] (the reference: 0.1, its exploration noise)
+
+    The other arguments are those of SB3's :class:`~stable_baselines3.DDPG`.
+    """
+
+    def __init__(
+        self,
+        policy: str | type[TD3Policy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 1e-3,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 100,
+        batch_size: int = 256,
+        tau: float = 0.005,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = 1,
+        action_noise: ActionNoise | None = None,
+        update_noise_std: float = 0.1,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        self.update_noise_std = check_fraction("update_noise_std", update_noise_std, include_one=True)
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=tau,
+            gamma=gamma,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            action_noise=action_noise,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=_init_setup_model,
+        )
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        if self.action_noise is None:
+            action_dim = int(np.prod(self.action_space.shape or (1,)))
+            self.action_noise = NormalActionNoise(np.zeros(action_dim), self.update_noise_std * np.ones(action_dim))
+
+    def _noisy(self, actions: th.Tensor) -> th.Tensor:
+        """``clip(actions + N(0, update_noise_std^2), -1, 1)``."""
+        return (actions + self.update_noise_std * th.randn_like(actions)).clamp(-1.0, 1.0)
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
+        actor_losses, critic_losses = [], []
+        assert self.replay_buffer is not None  # made by _setup_model
+        for _ in range(gradient_steps):
+            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            discounts = data.discounts if data.discounts is not None else self.gamma
+
+            # (1) Actor, against the current critic, with noise in the action it is judged on.
+            with frozen(self.critic):
+                actor_loss = -min_over_critics(
+                    self.critic(data.observations, self._noisy(self.actor(data.observations)))
+                ).mean()
+            self.actor.optimizer.zero_grad()
+            actor_loss.backward()
+            self.actor.optimizer.step()
+
+            # (2) Critic, with the updated online actor's noisy action at s' (no target actor).
+            with th.no_grad():
+                next_actions = self._noisy(self.actor(data.next_observations))
+                next_q = min_over_critics(self.critic_target(data.next_observations, next_actions))
+                targets = data.rewards.reshape(-1) + (1 - data.dones.reshape(-1)) * _flat(discounts) * next_q
+            critic_loss = squared_error_loss(self.critic(data.observations, data.actions), targets)
+            self.critic.optimizer.zero_grad()
+            critic_loss.backward()
+            self.critic.optimizer.step()
+
+            # (3) Target critic.
+            polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+            polyak_update(self.critic_batch_norm_stats, self.critic_batch_norm_stats_target, 1.0)
+            actor_losses.append(actor_loss.item())
+            critic_losses.append(critic_loss.item())
+
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/actor_loss", np.mean(actor_losses))
+        self.logger.record("train/critic_loss", np.mean(critic_losses))
