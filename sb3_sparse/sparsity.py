@@ -6,7 +6,8 @@ Nothing here knows about Stable-Baselines3 or reinforcement learning.
 A mask is a buffer named ``<parameter>_mask`` holding 1.0 (kept) and 0.0 (pruned) in the
 parameter's dtype, registered on the module that owns the parameter (the naming of
 ``torch.nn.utils.prune``), so ``state_dict``, ``load_state_dict``, ``.to(device)``, ``save``
-and ``load`` carry it for free. Float rather than bool: re-masking multiplies faster (benchmarks/README.md).
+and ``load`` carry it for free. Float in memory: re-masking multiplies faster (benchmarks/README.md);
+bool in ``state_dict`` and so in saved files: a quarter of the bytes.
 """
 
 from __future__ import annotations
@@ -137,8 +138,21 @@ def attach_mask(module: nn.Module, parameter_name: str, mask: torch.Tensor) -> N
             f"got {mask.dtype} {tuple(mask.shape)}"
         )
     owner.register_buffer(leaf + MASK_SUFFIX, mask.to(dtype=parameter.dtype, device=parameter.device))
+    if _masks_as_bool not in owner._state_dict_hooks.values():
+        owner.register_state_dict_post_hook(_masks_as_bool)
     with torch.no_grad():
         parameter.mul_(getattr(owner, leaf + MASK_SUFFIX))
+
+
+def _masks_as_bool(module: nn.Module, state_dict: dict[str, torch.Tensor], prefix: str, local_metadata: object) -> None:
+    """
+    State-dict hook of a module with masks: its masks go out as bool, a quarter of float32's bytes in
+    a saved file. ``load_state_dict`` copies them back into the float buffers (and still loads the
+    float masks of files saved before).
+    """
+    for name in module._buffers:
+        if name.endswith(MASK_SUFFIX) and prefix + name in state_dict:
+            state_dict[prefix + name] = state_dict[prefix + name].bool()
 
 
 def prune_erdos_renyi_(

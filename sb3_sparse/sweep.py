@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -32,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -41,7 +42,10 @@ from tqdm.auto import tqdm
 from sb3_sparse.checks import check_int, check_seed, is_fraction
 from sb3_sparse.hyperparams import ALGORITHMS, ZOO_ALGORITHMS
 from sb3_sparse.presets import SIZE_PRESETS
-from sb3_sparse.train import write_csv_rows
+from sb3_sparse.run_directory import RunDirectory, RunLockedError, write_csv_atomic, write_json_atomic
+
+if TYPE_CHECKING:
+    from sb3_sparse.train import RunConfig
 
 RESULT_FILE, STATUS_FILE, RUN_FILE = "result.json", "status.json", "run.json"
 DMC_PREFIX = "sb3_sparse/dmc-"
@@ -91,7 +95,10 @@ class Sweep:
     :param timesteps: agent steps per run (``None``: each entry's ``n_timesteps``)
     :param conf: a zoo-format hyperparameter file (``None``: the package's)
     :param checkpoint_freq: agent steps between checkpoints (0: an interrupted run starts over)
-    :param runner_args: more arguments of the runner for every run, e.g. ``["--eval-episodes", "5"]``
+    :param run_settings: more :class:`~sb3_sparse.train.RunConfig` fields for every run, e.g.
+        ``{"eval_episodes": 5, "diagnostics_freq": 1000}``
+    :param runner_args: the same as the runner's options, e.g. ``["--eval-episodes", "5"]`` (read
+        once into ``run_settings``)
     :param gym_packages: modules to import in every worker before making the environments
     :param output_dir: where the runs go (``None``: ``runs/sweeps/<name>``)
     """
@@ -107,6 +114,7 @@ class Sweep:
     timesteps: int | None = None
     conf: str | None = None
     checkpoint_freq: int = 0
+    run_settings: dict[str, Any] = field(default_factory=dict)
     runner_args: list[str] = field(default_factory=list)
     gym_packages: list[str] = field(default_factory=list)
     output_dir: str | None = None
@@ -140,6 +148,13 @@ class Sweep:
         if self.timesteps is not None:
             self.timesteps = check_int("timesteps", self.timesteps)
         self.checkpoint_freq = check_int("checkpoint_freq", self.checkpoint_freq, minimum=0)
+        from sb3_sparse.train import RunConfig
+
+        grid = {"algo", "env", "preset", "actor_sparsity", "critic_sparsity", "seed", "timesteps", "conf"}
+        allowed = sorted({f.name for f in fields(RunConfig)} - grid - {"output_dir", "resume", "restart", "checkpoint_freq"})
+        unknown = sorted(set(self.settings()) - set(allowed))
+        if unknown:
+            raise ValueError(f"run_settings has unknown or grid-owned fields {unknown}; valid ones: {', '.join(allowed)}")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Sweep:
@@ -179,73 +194,123 @@ class Sweep:
             for seed in self.seeds
         ]
 
-    def runner_argv(self, run: RunSpec, run_dir: Path) -> list[str]:
-        """The runner's command line for one run."""
-        argv = ["--algo", run.algo, "--env", run.env, "--preset", run.preset, "--seed", str(run.seed)]
-        argv += ["--actor-sparsity", str(run.actor_sparsity), "--critic-sparsity", str(run.critic_sparsity)]
-        argv += ["--output-dir", str(run_dir), "--resume", "--no-progress-bar"]
-        if self.timesteps is not None:
-            argv += ["--timesteps", str(self.timesteps)]
-        if self.conf is not None:
-            argv += ["--conf", str(self.conf)]
-        if self.checkpoint_freq:
-            argv += ["--checkpoint-freq", str(self.checkpoint_freq)]
-        return argv + [str(arg) for arg in self.runner_args]
+    def run_config(self, run: RunSpec, run_dir: Path) -> RunConfig:
+        """
+        The runner's configuration of one run (resumed from its checkpoint when it has one).
 
+        :param run: the run
+        :param run_dir: its directory
+        :return: the configuration for :func:`sb3_sparse.train.run`
+        """
+        from sb3_sparse.train import RunConfig
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(data, indent=2))
-    partial.replace(path)  # atomic: a reader never sees half a file
+        return RunConfig(
+            **{
+                **self.settings(),
+                "algo": run.algo,
+                "env": run.env,
+                "preset": run.preset,
+                "actor_sparsity": run.actor_sparsity,
+                "critic_sparsity": run.critic_sparsity,
+                "seed": run.seed,
+                "timesteps": self.timesteps,
+                "conf": self.conf,
+                "checkpoint_freq": self.checkpoint_freq,
+                "output_dir": str(run_dir),
+                "resume": True,
+                "progress_bar": False,
+            }
+        )
+
+    def settings(self) -> dict[str, Any]:
+        """``run_settings`` with the options of ``runner_args`` read into it (the grid's fields excluded)."""
+        settings = dict(self.run_settings)
+        if self.runner_args:
+            from sb3_sparse.train import RunConfig, parse_args
+
+            parsed, default = asdict(parse_args([str(arg) for arg in self.runner_args])), asdict(RunConfig())
+            settings.update({key: value for key, value in parsed.items() if value != default[key]})
+        return settings
 
 
 def execute_run(sweep: Sweep, run: RunSpec, threads: int = 1) -> dict[str, Any]:
     """
-    Train one run unless it is finished; record its status. Runs in a worker process or a Ray task.
+    Train one run unless it is finished or another live process trains it; record its status.
+    Runs in a worker process or a Ray task, holding the run's lock from start to end.
 
     :param sweep: the sweep
     :param run: the run
     :param threads: torch intra-op threads for this run
-    :return: ``{"name", "status", "error"}`` with status ``finished``, ``skipped`` or ``failed``
+    :return: ``{"name", "status", "error"}`` with status ``finished``, ``skipped``, ``busy`` or ``failed``
     """
     import torch
 
-    run_dir = sweep.root / run.name
-    if (run_dir / RESULT_FILE).is_file():
+    directory = RunDirectory(sweep.root / run.name)
+    if directory.finished:
         return {"name": run.name, "status": "skipped", "error": None}
+    try:
+        with directory.locked():
+            return _execute_locked(sweep, run, directory, threads, torch)
+    except RunLockedError as error:
+        return {"name": run.name, "status": "busy", "error": str(error)}
+
+
+def _execute_locked(sweep: Sweep, run: RunSpec, directory: RunDirectory, threads: int, torch: Any) -> dict[str, Any]:
     torch.set_num_threads(threads)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(run_dir / RUN_FILE, asdict(run))
-    status_path = run_dir / STATUS_FILE
+    write_json_atomic(directory / RUN_FILE, asdict(run))
+    status_path = directory / STATUS_FILE
     attempts = json.loads(status_path.read_text()).get("attempts", 0) if status_path.is_file() else 0
-    _write_json(status_path, {"status": "running", "attempts": attempts + 1, "pid": os.getpid()})
+    write_json_atomic(status_path, {"status": "running", "attempts": attempts + 1, "pid": os.getpid()})
     try:
         # The runner's output goes to the run's train.log; the sweep's console shows the progress bar.
-        with (run_dir / "train.log").open("a") as log, redirect_stdout(log), redirect_stderr(log):
+        with (directory / "train.log").open("a") as log, redirect_stdout(log), redirect_stderr(log):
             for package in sweep.gym_packages:
                 importlib.import_module(package)
             from sb3_sparse import train
 
-            train.main(sweep.runner_argv(run, run_dir))
+            train.run(sweep.run_config(run, directory.path))
     except BaseException as error:  # SystemExit from bad input included: the sweep goes on
         if isinstance(error, KeyboardInterrupt):
             raise
         message = f"{type(error).__name__}: {error}"
         failure = {"status": "failed", "attempts": attempts + 1, "error": message, "traceback": traceback.format_exc()}
-        _write_json(status_path, failure)
+        write_json_atomic(status_path, failure)
         return {"name": run.name, "status": "failed", "error": message}
-    _write_json(status_path, {"status": "finished", "attempts": attempts + 1})
+    write_json_atomic(status_path, {"status": "finished", "attempts": attempts + 1})
     return {"name": run.name, "status": "finished", "error": None}
 
 
 def _record_death(sweep: Sweep, run: RunSpec, message: str) -> dict[str, Any]:
-    """Record a run whose process died without writing its own status."""
-    status_path = sweep.root / run.name / STATUS_FILE
-    status = json.loads(status_path.read_text()) if status_path.is_file() else {}
-    if (sweep.root / run.name / RESULT_FILE).is_file():
+    """Record a run whose process died without writing its own status (unless another live process trains it)."""
+    directory = RunDirectory(sweep.root / run.name)
+    if directory.finished:
         return {"name": run.name, "status": "finished", "error": None}
-    _write_json(status_path, {**status, "status": "failed", "error": message})
+    try:
+        with directory.locked():
+            status_path = directory / STATUS_FILE
+            status = json.loads(status_path.read_text()) if status_path.is_file() else {}
+            write_json_atomic(status_path, {**status, "status": "failed", "error": message})
+    except RunLockedError as error:
+        return {"name": run.name, "status": "busy", "error": str(error)}
     return {"name": run.name, "status": "failed", "error": message}
+
+
+def _die_with_parent() -> None:
+    """
+    Ask Linux to SIGTERM this process when the process that started it dies (a killed sweep
+    leaves no run behind); elsewhere nothing happens.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the request: it would never fire
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _execute_in_subprocess(sweep: Sweep, run: RunSpec, threads: int) -> dict[str, Any]:
@@ -283,6 +348,8 @@ def run_sweep(
     """
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+    if backend == "ray" and importlib.util.find_spec("ray") is None:  # before anything is written
+        raise ImportError("the Ray backend needs Ray: pip install 'sb3-sparse[ray]'")
     if threads_per_run < 1:
         raise ValueError(f"threads_per_run must be >= 1, got {threads_per_run}")
     # Absolute paths: Ray workers (and a cluster's other nodes, on a shared filesystem) need them.
@@ -293,7 +360,7 @@ def run_sweep(
     )
     runs = sweep.runs()
     sweep.root.mkdir(parents=True, exist_ok=True)
-    _write_json(sweep.root / "sweep.json", asdict(sweep))
+    write_json_atomic(sweep.root / "sweep.json", asdict(sweep))
     results: list[dict[str, Any]] = []
     bar = tqdm(total=len(runs), desc=f"sweep {sweep.name}", unit="run", disable=not progress_bar)
     if backend == "local":
@@ -308,10 +375,8 @@ def run_sweep(
                 bar.set_postfix_str(f"{results[-1]['name']}: {results[-1]['status']}")
                 bar.update()
     else:
-        try:
-            import ray
-        except ImportError as error:
-            raise ImportError("the Ray backend needs Ray: pip install 'sb3-sparse[ray]'") from error
+        import ray
+
         ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
         # No retries: a crashed run is recorded as failed, and the next `run` resumes it from its checkpoint.
         remote = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(execute_run)
@@ -518,12 +583,12 @@ def report(root: str | Path, reps: int = 2000) -> dict[str, Path]:
     if not runs:
         raise ValueError(f"{root} holds no sweep runs (no */{RUN_FILE})")
     written = {"runs": root / "runs.csv", "evaluations": root / "evaluations.csv", "aggregates": root / "aggregates.csv"}
-    write_csv_rows(runs, written["runs"])
+    write_csv_atomic(runs, written["runs"])
     if evaluations:
-        write_csv_rows(evaluations, written["evaluations"])
+        write_csv_atomic(evaluations, written["evaluations"])
     aggregates = aggregate(runs, reps=reps)
     if aggregates:
-        write_csv_rows(aggregates, written["aggregates"])
+        write_csv_atomic(aggregates, written["aggregates"])
         for path in plot_sweep(aggregates, root, root / "plots"):
             written[path.stem] = path
     failed = [run for run in runs if run["status"] == "failed"]
@@ -564,6 +629,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path] | list[dict[str, Any]
     if args.command == "report":
         return report(args.root, reps=args.reps)
     if args.command == "execute":
+        _die_with_parent()
         sweep = Sweep(**json.loads(args.sweep_json.read_text()))
         (spec,) = [spec for spec in sweep.runs() if spec.name == args.run_name]
         result = execute_run(sweep, spec, args.threads)

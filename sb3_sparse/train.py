@@ -20,10 +20,11 @@ still draws a curve; the diagnostics follow the same rule with the paper's 5,000
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import os
 import shutil
-from dataclasses import dataclass
+import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -42,10 +43,25 @@ from torch import nn
 
 import sb3_sparse  # noqa: F401  (registers the policies and the DMC ids)
 from sb3_sparse.callbacks import PlasticityCallback
+from sb3_sparse.checks import check_bool, check_choice, check_int, check_seed, check_sparsity
 from sb3_sparse.envs import DMC_HARD_TASKS, dmc_env_id
-from sb3_sparse.hyperparams import ALGORITHMS, algorithm_kwargs, hyperparams_path, load_hyperparams
+from sb3_sparse.hyperparams import ALGORITHMS, algorithm_kwargs, hyperparams_entry, hyperparams_path, load_hyperparams
 from sb3_sparse.plots import plot_diagnostics
 from sb3_sparse.presets import SIZE_PRESETS, size_preset
+from sb3_sparse.run_directory import (
+    CONFIG,
+    DENSITY,
+    DIAGNOSTICS_PNG,
+    EVALUATIONS_CSV,
+    EVALUATIONS_PNG,
+    MODEL,
+    PROGRESS_CSV,
+    RESULT,
+    RunDirectory,
+    RunLockedError,
+    write_csv_atomic,
+    write_text_atomic,
+)
 from sb3_sparse.sparsity import parameter_count
 
 EVAL_FREQ_ENV_STEPS = 10_000
@@ -72,12 +88,9 @@ class EvaluationRow:
 
 
 def write_evaluations_csv(rows: list[EvaluationRow], path: Path) -> None:
-    """Write the evaluation curve as CSV: agent_steps, env_steps, mean_return, std_return, episodes."""
-    with path.open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(["agent_steps", "env_steps", "mean_return", "std_return", "episodes"])
-        for row in rows:
-            writer.writerow([row.agent_steps, row.env_steps, f"{row.mean_return:.4f}", f"{row.std_return:.4f}", row.episodes])
+    """Write the evaluation curve as CSV (atomically): agent_steps, env_steps, mean_return, std_return, episodes."""
+    table = [dict(asdict(row), mean_return=f"{row.mean_return:.4f}", std_return=f"{row.std_return:.4f}") for row in rows]
+    write_csv_atomic(table, path)
 
 
 def plot_evaluations(rows: list[EvaluationRow], path: Path, title: str) -> None:
@@ -127,24 +140,123 @@ def unknown_env_message(env_id: str, algo: str) -> str:
     )
 
 
-CHECKPOINT_DIR = "checkpoint"
-RESULT_FILE = "result.json"
+#: Configuration fields a resumed run may change; any other difference from the stored run is refused.
+RESUMABLE_FIELDS = (
+    "timesteps",
+    "eval_freq",
+    "eval_episodes",
+    "final_eval_episodes",
+    "diagnostics_freq",
+    "checkpoint_freq",
+    "resume",
+    "restart",
+    "device",
+    "output_dir",
+    "progress_bar",
+)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """
+    One training run, validated at construction. The command line (:func:`main`) and the sweep
+    (:mod:`sb3_sparse.sweep`) both build one and call :func:`run`.
+
+    :param algo: algorithm, a name of :data:`sb3_sparse.algorithms.ALGORITHM_TABLE`
+    :param env: gymnasium id with an entry in the hyperparameter file
+    :param conf: a zoo-format hyperparameter file (``None``: the package's ``<algo>.yml``)
+    :param timesteps: agent steps (``None``: the entry's ``n_timesteps``)
+    :param preset: size preset (``None``: the entry's sizes)
+    :param actor_sparsity: overrides the entry's actor sparsity, in [0, 1)
+    :param critic_sparsity: overrides the entry's critic sparsity, in [0, 1)
+    :param seed: seed of the model and the environments
+    :param eval_freq: environment steps between evaluations (``None``: 10,000, or a tenth of a shorter run)
+    :param eval_episodes: episodes per evaluation
+    :param final_eval_episodes: episodes of the final evaluation
+    :param diagnostics_freq: agent steps between plasticity diagnostics (``None``: 5,000 or a tenth; 0: off)
+    :param checkpoint_freq: agent steps between checkpoints (0: none)
+    :param resume: go on from the run directory's checkpoint (a finished run is not retrained)
+    :param restart: discard what the run directory holds and start over
+    :param device: torch device
+    :param output_dir: the run directory (``None``: ``runs/<algo>_<env>_<size>_a<S>_c<S>_seed<seed>``)
+    :param progress_bar: show a progress bar
+    """
+
+    algo: str = "reference_sac"
+    env: str = "Pendulum-v1"
+    conf: str | None = None
+    timesteps: int | None = None
+    preset: str | None = None
+    actor_sparsity: float | None = None
+    critic_sparsity: float | None = None
+    seed: int = 0
+    eval_freq: int | None = None
+    eval_episodes: int = 10
+    final_eval_episodes: int = 100
+    diagnostics_freq: int | None = None
+    checkpoint_freq: int = 0
+    resume: bool = False
+    restart: bool = False
+    device: str = "auto"
+    output_dir: str | None = None
+    progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        check_choice("algo", self.algo, list(ALGORITHMS))
+        checked: dict[str, Any] = dict(seed=check_seed("seed", self.seed))
+        for name in ("timesteps", "eval_freq"):
+            value = getattr(self, name)
+            checked[name] = None if value is None else check_int(name, value)
+        checked["eval_episodes"] = check_int("eval_episodes", self.eval_episodes)
+        checked["final_eval_episodes"] = check_int("final_eval_episodes", self.final_eval_episodes)
+        checked["checkpoint_freq"] = check_int("checkpoint_freq", self.checkpoint_freq, minimum=0)
+        if self.diagnostics_freq is not None:
+            checked["diagnostics_freq"] = check_int("diagnostics_freq", self.diagnostics_freq, minimum=0)
+        for name in ("actor_sparsity", "critic_sparsity"):
+            if getattr(self, name) is not None:
+                checked[name] = check_sparsity(name, getattr(self, name))
+        for name in ("resume", "restart", "progress_bar"):
+            checked[name] = check_bool(name, getattr(self, name))
+        if self.preset is not None:
+            check_choice("preset", self.preset, list(SIZE_PRESETS))
+            if self.algo == "stream_ac":
+                raise ValueError(
+                    "preset scales SimBa networks; stream_ac's networks take hidden_dim and num_layers in a conf file"
+                )
+        if self.resume and self.restart:
+            raise ValueError("resume and restart exclude each other: resume goes on from the checkpoint, restart discards it")
+        if self.conf is not None and not Path(self.conf).is_file():
+            raise ValueError(f"conf {str(self.conf)!r} is not a file")
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    def identity(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """
+        What a resumed run must share with its checkpoint: every field but :data:`RESUMABLE_FIELDS`,
+        and the hyperparameter entry as read.
+
+        :param entry: the entry of the hyperparameter file
+        :return: JSON-serializable values
+        """
+        fields = {key: value for key, value in asdict(self).items() if key not in RESUMABLE_FIELDS}
+        return {**fields, "entry": json.loads(json.dumps(entry, default=repr))}
 
 
 class RunCheckpointCallback(BaseCallback):
     """
-    Every ``freq`` agent steps, save what a crashed run needs to go on: the model, its replay buffer
-    and the evaluations so far, into ``<output_dir>/checkpoint`` (replaced atomically; only the
-    latest is kept).
+    Every ``freq`` agent steps, save what a killed run needs to go on into a new checkpoint of
+    its :class:`~sb3_sparse.run_directory.RunDirectory`: the model, its replay buffer, the
+    evaluations so far and the log history.
 
-    :param output_dir: the run's directory
+    :param directory: the run's directory
     :param freq: agent steps between checkpoints
     :param eval_callback: the run's evaluation callback, whose results are saved too
+    :param history: log rows up to the checkpoint this attempt started from
     """
 
-    def __init__(self, output_dir: Path, freq: int, eval_callback: EvalCallback) -> None:
+    def __init__(self, directory: RunDirectory, freq: int, eval_callback: EvalCallback, history: list[dict[str, str]]) -> None:
         super().__init__()
-        self.output_dir, self.freq, self.eval_callback = output_dir, freq, eval_callback
+        self.directory, self.freq, self.eval_callback, self.history = directory, freq, eval_callback, history
 
     def _on_step(self) -> bool:
         if self.num_timesteps % self.freq == 0:
@@ -152,55 +264,49 @@ class RunCheckpointCallback(BaseCallback):
         return True
 
     def save(self) -> None:
-        """Write the checkpoint now."""
-        staging = self.output_dir / f"{CHECKPOINT_DIR}.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        self.model.save(staging / "model.zip")
+        """Write a checkpoint now, then make it the current one."""
+        step = self.num_timesteps
+        staging = self.directory.new_checkpoint(step)
+        self.model.save(staging / MODEL)
         if isinstance(self.model, OffPolicyAlgorithm):  # streaming algorithms keep no replay buffer
             self.model.save_replay_buffer(staging / "replay_buffer.pkl")
-        np.savez(
-            staging / "evaluations.npz",
-            timesteps=np.array(self.eval_callback.evaluations_timesteps, dtype=np.int64),
-            results=np.array(self.eval_callback.evaluations_results, dtype=np.float64).reshape(
-                len(self.eval_callback.evaluations_timesteps), -1
-            ),
-            ep_lengths=np.array(self.eval_callback.evaluations_length, dtype=np.int64).reshape(
-                len(self.eval_callback.evaluations_timesteps), -1
-            ),
+        evaluations = dict(
+            timesteps=[int(t) for t in self.eval_callback.evaluations_timesteps],
+            results=[[float(r) for r in row] for row in self.eval_callback.evaluations_results],
+            ep_lengths=[[int(n) for n in row] for row in self.eval_callback.evaluations_length],
         )
-        (staging / "step.json").write_text(json.dumps({"num_timesteps": self.num_timesteps}))
-        final = self.output_dir / CHECKPOINT_DIR
-        shutil.rmtree(final, ignore_errors=True)
-        staging.rename(final)
+        (staging / "evaluations.json").write_text(json.dumps(evaluations))
+        rows = self.directory.progress_rows(self.history, up_to_step=step)
+        self.directory.write_progress(rows, staging)
+        self.directory.commit_checkpoint(staging, step)
+        self.directory.write_progress(rows)  # the run's progress.csv follows its checkpoints
 
 
-def progress_rows(path: Path) -> list[dict[str, str]]:
-    """The rows of a CSV log (none when the file is missing)."""
-    if not path.is_file():
-        return []
-    with path.open(newline="") as file:
-        return list(csv.DictReader(file))
+def parse_sparsity(text: str) -> float:
+    """An argparse type: a sparsity in [0, 1)."""
+    try:
+        return check_sparsity("sparsity", float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a sparsity in [0, 1)") from error
 
 
-def write_csv_rows(rows: list[dict[str, Any]], path: Path) -> None:
-    """Write rows as CSV with the union of their columns (in order of appearance)."""
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+def parse_args(argv: list[str] | None = None) -> RunConfig:
+    """
+    The command line as a :class:`RunConfig`.
 
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    :param argv: arguments (``None``: ``sys.argv[1:]``)
+    :return: the configuration
+    """
+    parser = argparse.ArgumentParser(
+        prog="sb3-sparse train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--algo", default="reference_sac", choices=list(ALGORITHMS))
     parser.add_argument("--env", default="Pendulum-v1", help="gymnasium id with an entry in the hyperparameter file")
-    parser.add_argument("--conf", type=Path, default=None, help="zoo-format YAML (default: the package's <algo>.yml)")
+    parser.add_argument("--conf", default=None, help="zoo-format YAML (default: the package's <algo>.yml)")
     parser.add_argument("--timesteps", type=int, default=None, help="agent steps (default: the entry's n_timesteps)")
     parser.add_argument("--preset", default=None, help=f"network size preset: {', '.join(SIZE_PRESETS)}")
-    parser.add_argument("--actor-sparsity", type=float, default=None, help="overrides the entry's actor_sparsity")
-    parser.add_argument("--critic-sparsity", type=float, default=None, help="overrides the entry's critic_sparsity")
+    parser.add_argument("--actor-sparsity", type=parse_sparsity, default=None, help="overrides the entry's actor_sparsity")
+    parser.add_argument("--critic-sparsity", type=parse_sparsity, default=None, help="overrides the entry's critic_sparsity")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--eval-freq", type=int, default=None, help=f"environment steps between evaluations (default {EVAL_FREQ_ENV_STEPS:,})"
@@ -213,130 +319,204 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help=f"agent steps between diagnostics (default {DIAGNOSTICS_FREQ:,}; 0: off)",
     )
-    parser.add_argument(
-        "--checkpoint-freq", type=int, default=0, help="agent steps between checkpoints for --resume (0: none)"
-    )
+    parser.add_argument("--checkpoint-freq", type=int, default=0, help="agent steps between checkpoints (0: none)")
     parser.add_argument("--resume", action="store_true", help="go on from the output directory's checkpoint, if any")
+    parser.add_argument("--restart", action="store_true", help="discard what the output directory holds and start over")
     parser.add_argument("--device", default="auto", help="torch device (auto, cpu, cuda)")
-    parser.add_argument("--output-dir", type=Path, default=None, help="default: runs/<algo>_<env>_<size>_a<S>_c<S>_seed<seed>")
+    parser.add_argument("--output-dir", default=None, help="default: runs/<algo>_<env>_<size>_a<S>_c<S>_seed<seed>")
     parser.add_argument("--no-progress-bar", action="store_true")
     args = parser.parse_args(argv)
+    fields = {key: value for key, value in vars(args).items() if key != "no_progress_bar"}
     for name in ("timesteps", "eval_freq", "eval_episodes", "final_eval_episodes"):
-        value = getattr(args, name)
+        value = fields[name]
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    if args.checkpoint_freq < 0:
-        parser.error(f"--checkpoint-freq must be >= 0, got {args.checkpoint_freq}")
-    if args.diagnostics_freq is not None and args.diagnostics_freq < 0:
-        parser.error(f"--diagnostics-freq must be >= 0, got {args.diagnostics_freq}")
+    for name in ("checkpoint_freq", "diagnostics_freq"):
+        if fields[name] is not None and fields[name] < 0:
+            parser.error(f"--{name.replace('_', '-')} must be >= 0, got {fields[name]}")
     if args.preset is not None and args.preset not in SIZE_PRESETS:
         parser.error(f"unknown --preset {args.preset!r}; valid presets: {', '.join(SIZE_PRESETS)}")
     if args.preset is not None and args.algo == "stream_ac":
         parser.error("--preset scales SimBa networks; stream_ac's networks take hidden_dim and num_layers in a --conf file")
-    if args.conf is not None and not args.conf.is_file():
+    if args.conf is not None and not Path(args.conf).is_file():
         parser.error(f"--conf {str(args.conf)!r} is not a file")
-    return args
-
-
-def build_model(args: argparse.Namespace, env: gym.Env) -> tuple[BaseAlgorithm, int, dict[str, Any]]:
-    """The algorithm from the entry of ``args.env``, with the command line's overrides applied."""
     try:
-        policy, n_timesteps, kwargs = algorithm_kwargs(args.algo, args.env, get_action_dim(env.action_space), args.conf)
+        return RunConfig(**fields, progress_bar=not args.no_progress_bar)
+    except ValueError as error:
+        parser.error(str(error))
+        raise  # unreachable: parser.error exits
+
+
+def resolve_entry(config: RunConfig, env: gym.Env) -> tuple[str, int, dict[str, Any], dict[str, Any]]:
+    """
+    The algorithm's arguments from the entry of ``config.env``, with the configuration's overrides.
+
+    :param config: the run
+    :param env: the environment (for the action size)
+    :return: ``(policy, timesteps, algorithm kwargs, the entry as written)``
+    """
+    try:
+        entry = hyperparams_entry(config.algo, config.env, config.conf)
+        policy, n_timesteps, kwargs = algorithm_kwargs(config.algo, config.env, get_action_dim(env.action_space), config.conf)
     except ValueError as error:
         raise SystemExit(str(error)) from error
     policy_kwargs = kwargs["policy_kwargs"]
-    if args.preset is not None:
-        policy_kwargs.update(size_preset(args.preset))
+    if config.preset is not None:
+        policy_kwargs.update(size_preset(config.preset))
     for name in ("actor_sparsity", "critic_sparsity"):
-        if getattr(args, name) is not None:
-            policy_kwargs[name] = getattr(args, name)
-    model = ALGORITHMS[args.algo](policy, env, seed=args.seed, device=args.device, **kwargs)
-    return model, args.timesteps or n_timesteps, kwargs
+        if getattr(config, name) is not None:
+            policy_kwargs[name] = getattr(config, name)
+    return policy, config.timesteps or n_timesteps, kwargs, entry
 
 
-def main(argv: list[str] | None = None) -> Path:
-    """
-    Run the training job.
+def build_model(config: RunConfig, env: gym.Env) -> tuple[BaseAlgorithm, int, dict[str, Any]]:
+    """The algorithm from the entry of ``config.env``, with the configuration's overrides applied."""
+    policy, timesteps, kwargs, _ = resolve_entry(config, env)
+    model = ALGORITHMS[config.algo](policy, env, seed=config.seed, device=config.device, **kwargs)
+    return model, timesteps, kwargs
 
-    :param argv: command-line arguments (``None``: ``sys.argv``)
-    :return: the output directory
-    """
-    args = parse_args(argv)
-    if args.env not in gym.registry:
-        raise SystemExit(unknown_env_message(args.env, args.algo))
-    env, eval_env = Monitor(gym.make(args.env)), Monitor(gym.make(args.env))
-    eval_env.reset(seed=args.seed + 10_000)
-    repeat = action_repeat_of(env)
-    model, timesteps, kwargs = build_model(args, env)
-    policy_kwargs = kwargs["policy_kwargs"]
-    size = args.preset or "entry"
-    output_dir = args.output_dir or Path("runs") / (
-        f"{args.algo}_{args.env.replace('/', '-')}_{size}"
-        f"_a{policy_kwargs.get('actor_sparsity', 0.0)}_c{policy_kwargs.get('critic_sparsity', 0.0)}_seed{args.seed}"
+
+def default_output_dir(config: RunConfig, policy_kwargs: dict[str, Any]) -> Path:
+    """``runs/<algo>_<env>_<size>_a<S>_c<S>_seed<seed>``."""
+    size = config.preset or "entry"
+    return Path("runs") / (
+        f"{config.algo}_{config.env.replace('/', '-')}_{size}"
+        f"_a{policy_kwargs.get('actor_sparsity', 0.0)}_c{policy_kwargs.get('critic_sparsity', 0.0)}_seed{config.seed}"
     )
-    output_dir.mkdir(parents=True, exist_ok=True)
 
-    # Trainable parameters (targets are copies); sb3_sparse.presets.parameter_count gives it before building.
-    networks = [cast(nn.Module, getattr(model.policy, name)) for name in ("actor", "critic")]
-    parameters = sum(parameter_count(network) for network in networks)  # dense shapes, also of SparseLinear layers
-    density_text = cast(Any, model.policy).format_density_report()
-    print(f"{args.algo.upper()} + {type(model.policy).__name__} on {args.env}: {parameters:,} parameters")
-    print(density_text)
-    (output_dir / "density.txt").write_text(density_text + "\n")
 
-    eval_freq_env = args.eval_freq or default_frequency(EVAL_FREQ_ENV_STEPS, timesteps * repeat)
+def _differences(stored: dict[str, Any], identity: dict[str, Any]) -> list[str]:
+    keys = sorted(set(stored) | set(identity))
+    return [f"{key}: {stored.get(key)!r} -> {identity.get(key)!r}" for key in keys if stored.get(key) != identity.get(key)]
+
+
+def run(config: RunConfig) -> Path:
+    """
+    Train, evaluate and save one run into its directory (see :mod:`sb3_sparse.run_directory`).
+
+    Resume rules: a finished run is not retrained (``restart=True`` starts it over); a directory
+    that holds a run is continued only with ``resume=True`` and only with the same configuration
+    (apart from :data:`RESUMABLE_FIELDS`), else a ``SystemExit`` names the differing fields; a run
+    that another live process trains is refused.
+
+    :param config: the run
+    :return: the run directory
+    """
+    if config.env not in gym.registry:
+        raise SystemExit(unknown_env_message(config.env, config.algo))
+    env, eval_env = Monitor(gym.make(config.env)), Monitor(gym.make(config.env))
+    eval_env.reset(seed=config.seed + 10_000)
+    repeat = action_repeat_of(env)
+    policy, timesteps, kwargs, entry = resolve_entry(config, env)
+    policy_kwargs = kwargs["policy_kwargs"]
+    directory = RunDirectory(config.output_dir or default_output_dir(config, policy_kwargs))
+    try:
+        with directory.locked():
+            return _run_locked(config, directory, env, eval_env, repeat, policy, timesteps, kwargs, entry)
+    except RunLockedError as error:
+        raise SystemExit(str(error)) from error
+
+
+def _run_locked(
+    config: RunConfig,
+    directory: RunDirectory,
+    env: gym.Env,
+    eval_env: gym.Env,
+    repeat: int,
+    policy: str,
+    timesteps: int,
+    kwargs: dict[str, Any],
+    entry: dict[str, Any],
+) -> Path:
+    identity = config.identity(entry)
+    stored = directory.read_config()
+    if config.restart:
+        directory.clear()
+    elif directory.finished:
+        print(f"{directory.path} is a finished run (it has {RESULT}): nothing to do; --restart trains it again")
+        return directory.path
+    elif directory.started:
+        if not config.resume:
+            raise SystemExit(
+                f"{directory.path} already holds a run: pass --resume to go on from its checkpoint, or --restart to discard it"
+            )
+        differences = _differences(stored["identity"], identity) if stored is not None else []
+        if differences:
+            raise SystemExit(
+                f"--resume: the configuration differs from the run in {directory.path}: {'; '.join(differences)}. "
+                f"Only {', '.join(RESUMABLE_FIELDS)} may change; use another --output-dir, or --restart to discard it"
+            )
+    if timesteps <= int(kwargs.get("learning_starts", 0)):
+        warnings.warn(
+            f"the budget of {timesteps:,} agent steps ends before learning_starts={kwargs['learning_starts']:,}: "
+            "the model never trains",
+            stacklevel=2,
+        )
+    model = ALGORITHMS[config.algo](policy, env, seed=config.seed, device=config.device, **kwargs)
+    eval_freq_env = config.eval_freq or default_frequency(EVAL_FREQ_ENV_STEPS, timesteps * repeat)
     eval_freq = max(1, eval_freq_env // repeat)  # EvalCallback counts agent steps
     diagnostics_freq = (
-        args.diagnostics_freq if args.diagnostics_freq is not None else default_frequency(DIAGNOSTICS_FREQ, timesteps)
+        config.diagnostics_freq if config.diagnostics_freq is not None else default_frequency(DIAGNOSTICS_FREQ, timesteps)
     )
     if not isinstance(model, OffPolicyAlgorithm):  # PlasticityCallback measures on replay-buffer batches
-        if args.diagnostics_freq:
-            raise SystemExit(f"--diagnostics-freq needs a replay buffer; {args.algo} has none (use --diagnostics-freq 0)")
+        if config.diagnostics_freq:
+            raise SystemExit(f"--diagnostics-freq needs a replay buffer; {config.algo} has none (use --diagnostics-freq 0)")
         diagnostics_freq = 0
+    directory.write_config(
+        {
+            "identity": identity,
+            "settings": {key: value for key, value in asdict(config).items() if key in RESUMABLE_FIELDS},
+            "hyperparameters": str(config.conf or hyperparams_path(config.algo)),
+            "algorithm_kwargs": {key: repr(value) for key, value in kwargs.items()},
+            "timesteps": timesteps,
+            "action_repeat": repeat,
+            "eval_freq_env_steps": eval_freq * repeat,
+            "diagnostics_freq": diagnostics_freq,
+            "parameters": _parameters(model),
+        }
+    )
+    density_text = cast(Any, model.policy).format_density_report()
+    print(f"{config.algo.upper()} + {type(model.policy).__name__} on {config.env}: {_parameters(model):,} parameters")
+    print(density_text)
+    write_text_atomic(directory / DENSITY, density_text + "\n")
     print(
         f"training {timesteps:,} agent steps ({timesteps * repeat:,} environment steps); evaluation every "
-        f"{eval_freq * repeat:,} environment steps on {args.eval_episodes} episodes, {args.final_eval_episodes} at the end; "
+        f"{eval_freq * repeat:,} environment steps on {config.eval_episodes} episodes, "
+        f"{config.final_eval_episodes} at the end; "
         + (f"diagnostics every {diagnostics_freq:,} agent steps" if diagnostics_freq else "no diagnostics")
     )
     # EvalCallback records its results only with a log_path (it also writes SB3's evaluations.npz there).
     eval_callback = EvalCallback(
-        eval_env, eval_freq=eval_freq, n_eval_episodes=args.eval_episodes, log_path=str(output_dir), verbose=0
+        eval_env, eval_freq=eval_freq, n_eval_episodes=config.eval_episodes, log_path=str(directory.live_log_dir), verbose=0
     )
     callbacks: list[BaseCallback] = [eval_callback]
     if diagnostics_freq:
         callbacks.append(PlasticityCallback(freq=diagnostics_freq))
-    if args.checkpoint_freq:
-        callbacks.append(RunCheckpointCallback(output_dir, args.checkpoint_freq, eval_callback))
-    earlier_progress: list[dict[str, str]] = []
-    checkpoint = output_dir / CHECKPOINT_DIR
-    if args.resume and (checkpoint / "step.json").is_file():
-        model = type(model).load(checkpoint / "model.zip", env=env, device=args.device)
+    checkpoint = directory.checkpoint() if config.resume else None
+    history = directory.history(checkpoint)
+    if config.checkpoint_freq:
+        callbacks.append(RunCheckpointCallback(directory, config.checkpoint_freq, eval_callback, history))
+    if checkpoint is not None:
+        model = type(model).load(checkpoint / MODEL, env=env, device=config.device)
         if isinstance(model, OffPolicyAlgorithm):
             model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
-        saved = np.load(checkpoint / "evaluations.npz")
-        eval_callback.evaluations_timesteps = saved["timesteps"].tolist()
-        eval_callback.evaluations_results = saved["results"].tolist()
-        eval_callback.evaluations_length = saved["ep_lengths"].tolist()
+        saved = json.loads((checkpoint / "evaluations.json").read_text())
+        eval_callback.evaluations_timesteps = saved["timesteps"]
+        eval_callback.evaluations_results = saved["results"]
+        eval_callback.evaluations_length = saved["ep_lengths"]
         for callback in callbacks:  # frequencies count calls: go on counting from the checkpoint
             callback.n_calls = model.num_timesteps
-        # The log of the crashed attempt, up to the checkpoint; the rest is redone.
-        earlier_progress = [
-            row
-            for row in progress_rows(output_dir / "progress.csv")
-            if row.get("time/total_timesteps") and int(float(row["time/total_timesteps"])) <= model.num_timesteps
-        ]
         print(f"resuming from the checkpoint at {model.num_timesteps:,} agent steps")
-    # SB3's CSV log (progress.csv) holds training, evaluation and diagnostic values by step.
-    model.set_logger(configure(str(output_dir), ["csv"]))
+    directory.remove_stale_checkpoints()  # half-written ones of a killed attempt
+    # SB3's CSV log of this attempt; the run's progress.csv is the history plus these rows.
+    model.set_logger(configure(str(directory.live_log_dir), ["csv"]))
     model.learn(
         max(0, timesteps - model.num_timesteps),
         callback=callbacks,
-        progress_bar=not args.no_progress_bar,
+        progress_bar=config.progress_bar,
         reset_num_timesteps=model.num_timesteps == 0,
     )
-    if earlier_progress:
-        model.logger.close()
-        write_csv_rows(earlier_progress + progress_rows(output_dir / "progress.csv"), output_dir / "progress.csv")
+    model.logger.close()
 
     rows = [
         EvaluationRow(int(step), int(step) * repeat, float(np.mean(returns)), float(np.std(returns)), len(returns))
@@ -344,7 +524,7 @@ def main(argv: list[str] | None = None) -> Path:
     ]
     final_returns = cast(
         list[float],
-        evaluate_policy(model, eval_env, n_eval_episodes=args.final_eval_episodes, return_episode_rewards=True)[0],
+        evaluate_policy(model, eval_env, n_eval_episodes=config.final_eval_episodes, return_episode_rewards=True)[0],
     )
     rows.append(
         EvaluationRow(
@@ -355,42 +535,49 @@ def main(argv: list[str] | None = None) -> Path:
             len(final_returns),
         )
     )
-
-    model.save(output_dir / "model.zip")
-    write_evaluations_csv(rows, output_dir / "evaluations.csv")
+    partial_model = directory / "model.partial.zip"
+    model.save(partial_model)
+    os.replace(partial_model, directory / MODEL)
+    write_evaluations_csv(rows, directory / EVALUATIONS_CSV)
+    directory.write_progress(directory.progress_rows(history))
+    policy_kwargs = kwargs["policy_kwargs"]
     sparsity = f"actor {policy_kwargs.get('actor_sparsity', 0.0)}, critic {policy_kwargs.get('critic_sparsity', 0.0)}"
-    title = f"{args.algo.upper()} + {type(model.policy).__name__} on {args.env} ({sparsity}, seed {args.seed})"
-    plot_evaluations(rows, output_dir / "evaluations.png", title)
-    written = ["model.zip", "evaluations.csv", "evaluations.png", "progress.csv", "density.txt", "config.json", RESULT_FILE]
+    title = f"{config.algo.upper()} + {type(model.policy).__name__} on {config.env} ({sparsity}, seed {config.seed})"
+    plot_evaluations(rows, directory / EVALUATIONS_PNG, title)
+    written = [MODEL, EVALUATIONS_CSV, EVALUATIONS_PNG, PROGRESS_CSV, DENSITY, CONFIG, RESULT]
     if diagnostics_freq and diagnostics_freq <= timesteps:
-        plot_diagnostics({sparsity: [output_dir]}, output_dir / "diagnostics.png", title=title)
-        written.append("diagnostics.png")
-    config = {
-        "command_line": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "hyperparameters": str(args.conf or hyperparams_path(args.algo)),
-        "algorithm_kwargs": {k: repr(v) for k, v in kwargs.items()},
-        "timesteps": timesteps,
-        "action_repeat": repeat,
-        "eval_freq_env_steps": eval_freq * repeat,
-        "diagnostics_freq": diagnostics_freq,
-        "parameters": parameters,
-    }
-    (output_dir / "config.json").write_text(json.dumps(config, indent=2))
-    nonzero = sum(int((p != 0).sum()) for network in networks for p in network.parameters())
+        plot_diagnostics({sparsity: [directory.path]}, directory / DIAGNOSTICS_PNG, title=title)
+        written.append(DIAGNOSTICS_PNG)
+    networks = [cast(nn.Module, getattr(model.policy, name)) for name in ("actor", "critic")]
     result = {
         "final_mean_return": rows[-1].mean_return,
         "final_std_return": rows[-1].std_return,
         "agent_steps": model.num_timesteps,
         "env_steps": model.num_timesteps * repeat,
-        "parameters": parameters,
-        "nonzero_parameters": nonzero,
+        "parameters": _parameters(model),
+        "nonzero_parameters": sum(int((p != 0).sum()) for network in networks for p in network.parameters()),
     }
-    # Written last: a run is finished exactly when its result.json exists.
-    (output_dir / RESULT_FILE).write_text(json.dumps(result, indent=2))
-    shutil.rmtree(output_dir / CHECKPOINT_DIR, ignore_errors=True)
+    directory.write_result(result)  # last: a run is finished exactly when its result.json exists
+    directory.remove_checkpoints()
+    shutil.rmtree(directory.live_log_dir, ignore_errors=True)
     print(f"final evaluation over {len(final_returns)} episodes: {np.mean(final_returns):.1f} +/- {np.std(final_returns):.1f}")
-    print(f"wrote {output_dir}/: {', '.join(written)}")
-    return output_dir
+    print(f"wrote {directory.path}/: {', '.join(written)}")
+    return directory.path
+
+
+def _parameters(model: BaseAlgorithm) -> int:
+    """Trainable parameters of actor and critics (targets are copies), pruned layers at their dense shape."""
+    return sum(parameter_count(cast(nn.Module, getattr(model.policy, name))) for name in ("actor", "critic"))
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """
+    ``sb3-sparse train`` / ``python -m sb3_sparse.train``: parse the command line, then :func:`run`.
+
+    :param argv: command-line arguments (``None``: ``sys.argv``)
+    :return: the output directory
+    """
+    return run(parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from sb3_sparse.run_directory import RunDirectory
 from sb3_sparse.sweep import RunSpec, Sweep, main, report, run_sweep
 from tests.crashing_env import MARKER_ENV_VARIABLE
 
@@ -119,7 +120,8 @@ def test_crashed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     (first,) = run_sweep(sweep, workers=1, progress_bar=False)
     assert first["status"] == "failed" and "exited with code 1" in first["error"]  # died at step 150
     run_dir = sweep.root / first["name"]
-    assert (run_dir / "checkpoint" / "model.zip").is_file() and not (run_dir / "result.json").exists()
+    assert RunDirectory(run_dir).checkpoint_step() == 100 and not (run_dir / "result.json").exists()
+    assert (RunDirectory(run_dir).checkpoint() / "model.zip").is_file()
 
     (second,) = run_sweep(sweep, workers=1, progress_bar=False)
     assert second["status"] == "finished"
@@ -128,7 +130,7 @@ def test_crashed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     steps = [int(row["agent_steps"]) for row in read_csv(run_dir / "evaluations.csv")]
     assert steps == [100, 200, 200]  # the evaluation at 100 comes from the first attempt
     assert json.loads((run_dir / "result.json").read_text())["agent_steps"] == 200
-    assert not (run_dir / "checkpoint").exists()
+    assert RunDirectory(run_dir).checkpoint() is None and not list(run_dir.glob("checkpoint*"))
 
 
 @pytest.mark.parametrize(
