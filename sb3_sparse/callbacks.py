@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -54,6 +55,13 @@ class ObservationNormalizerCallback(BaseCallback):
             raise ValueError(
                 f"ObservationNormalizerCallback needs a sb3_sparse policy built with normalize_observations=True, "
                 f"got {type(policy).__name__}"
+            )
+        if self.model.get_vec_normalize_env() is not None:
+            warnings.warn(
+                f"{type(policy).__name__} normalizes observations itself (normalize_observations=True) and the env is "
+                "wrapped in VecNormalize too: observations are normalized twice. Drop one of them (VecNormalize also "
+                "clips at 10 by default, which the paper's normalizer does not)",
+                stacklevel=2,
             )
 
     def _on_step(self) -> bool:

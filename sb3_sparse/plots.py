@@ -261,6 +261,10 @@ def main(argv: list[str] | None = None) -> Path:
     interference.add_argument("-o", "--output", type=Path, default=Path("interference.png"))
     interference.add_argument("--title", default=None)
     args = parser.parse_args(argv)
+    given = args.runs if args.command == "diagnostics" else args.matrices
+    missing = [str(path) for paths in parse_labelled_paths(given).values() for path in paths if not path.exists()]
+    if missing:
+        parser.error(f"no such file or directory: {', '.join(missing)}")
     if args.command == "diagnostics":
         path = plot_diagnostics(parse_labelled_paths(args.runs), args.output, args.networks, args.tau, args.title)
     else:

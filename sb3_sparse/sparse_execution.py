@@ -19,7 +19,7 @@ Nothing here imports Stable-Baselines3.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -384,3 +384,91 @@ def share_index_structures_(copy: nn.Module, original: nn.Module) -> int:
                 setattr(layer, buffer, getattr(source, buffer))
             shared += 1
     return shared
+
+
+def _pattern_order(layer: nn.Linear, block_columns: int | None = None) -> torch.Tensor:
+    """Positions (row-major) of a masked layer's kept weights in the order a :class:`SparseLinear` stores them."""
+    mask = getattr(layer, "weight" + MASK_SUFFIX).detach().cpu() != 0
+    return SparseLinear(
+        layer.in_features, layer.out_features, mask, bias=False, block_columns=block_columns
+    ).flat_indices.long()
+
+
+def convert_state_dict_layouts_(module: nn.Module, state_dict: dict[str, torch.Tensor], prefix: str = "") -> list[str]:
+    """
+    Rewrite, in place, the entries of a state dict saved with the other layout of ``module``'s pruned
+    layers: a masked ``nn.Linear``'s ``weight`` and ``weight_mask`` for a :class:`SparseLinear` of
+    ``module``, or a :class:`SparseLinear`'s ``values`` and index buffers for a masked ``nn.Linear``.
+    A model saved where ``sparse_backend="auto"`` chose one layout thus loads where it chooses the
+    other, with the same weights. The masks must agree (same seed, static masks).
+
+    :param module: the module about to load ``state_dict``
+    :param state_dict: the state dict (modified)
+    :param prefix: the prefix of ``module``'s keys in ``state_dict``
+    :return: names of the converted layers
+    :raises ValueError: when a saved mask differs from the layer's pattern
+    """
+    converted = []
+    for name, layer in module.named_modules():
+        key = f"{prefix}{name}." if name else prefix
+        if isinstance(layer, SparseLinear) and key + "weight" in state_dict and key + "values" not in state_dict:
+            weight, mask = state_dict.pop(key + "weight"), state_dict.pop(key + "weight" + MASK_SUFFIX)
+            flat = layer.flat_indices.long().cpu()
+            kept = torch.zeros(layer.in_features * layer.out_features, dtype=torch.bool)
+            kept[flat] = True
+            if not torch.equal(mask.detach().cpu().flatten() != 0, kept):
+                raise ValueError(f"{key}weight_mask differs from the pattern of the layer it loads into")
+            state_dict[key + "values"] = weight.flatten()[flat.to(weight.device)]
+            for buffer in INDEX_BUFFERS:
+                state_dict[key + buffer] = getattr(layer, buffer)
+            converted.append(name)
+        elif (
+            isinstance(layer, nn.Linear)
+            and hasattr(layer, "weight" + MASK_SUFFIX)
+            and key + "values" in state_dict
+            and key + "weight" not in state_dict
+        ):
+            values, flat = state_dict.pop(key + "values"), state_dict[key + "flat_indices"].long()
+            for buffer in INDEX_BUFFERS:
+                state_dict.pop(key + buffer)
+            size = layer.in_features * layer.out_features
+            dense = torch.zeros(size, dtype=values.dtype, device=values.device).index_put((flat.to(values.device),), values)
+            mask = torch.zeros(size, dtype=torch.bool).index_put((flat.cpu(),), torch.tensor(True))
+            state_dict[key + "weight"] = dense.view(layer.out_features, layer.in_features)
+            state_dict[key + "weight" + MASK_SUFFIX] = mask.view(layer.out_features, layer.in_features)
+            converted.append(name)
+    return converted
+
+
+def convert_optimizer_state_layouts_(module: nn.Module, optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> None:
+    """
+    Rewrite, in place, an optimizer state dict saved with the other layout of ``module``'s pruned
+    layers (see :func:`convert_state_dict_layouts_`): per-weight state tensors (Adam's moments)
+    shaped ``(out, in)`` for a :class:`SparseLinear`'s ``values``, or shaped like the values for a
+    masked layer's ``weight``.
+
+    :param module: the network whose parameters ``optimizer`` updates
+    :param optimizer: the optimizer about to load ``state_dict``
+    :param state_dict: the optimizer's saved state dict (modified)
+    """
+    layers: dict[int, nn.Module] = {id(layer.values): layer for layer in module.modules() if isinstance(layer, SparseLinear)}
+    layers.update(
+        (id(layer.weight), layer)
+        for layer in module.modules()
+        if isinstance(layer, nn.Linear) and hasattr(layer, "weight" + MASK_SUFFIX)
+    )
+    parameters = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    saved_groups = [index for group in state_dict["param_groups"] for index in group["params"]]
+    for parameter, index in zip(parameters, saved_groups, strict=False):
+        layer, state = layers.get(id(parameter)), state_dict["state"].get(index)
+        if layer is None or not state:
+            continue
+        for name, value in state.items():
+            if not torch.is_tensor(value) or value.dim() == 0 or value.shape == parameter.shape:
+                continue
+            if isinstance(layer, SparseLinear):  # saved dense (out, in): keep the kept positions
+                state[name] = value.flatten()[layer.flat_indices.long().to(value.device)]
+            else:  # saved as sparse values: scatter them into the dense shape
+                order = _pattern_order(cast(nn.Linear, layer)).to(value.device)
+                dense = torch.zeros(parameter.numel(), dtype=value.dtype, device=value.device)
+                state[name] = dense.index_put((order,), value).view(parameter.shape)

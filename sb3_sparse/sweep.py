@@ -295,28 +295,29 @@ def _record_death(sweep: Sweep, run: RunSpec, message: str) -> dict[str, Any]:
     return {"name": run.name, "status": "failed", "error": message}
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """
     Ask Linux to SIGTERM this process when the process that started it dies (a killed sweep
     leaves no run behind); elsewhere nothing happens.
+
+    :param parent: the pid of the sweep that started this process
     """
     if not sys.platform.startswith("linux"):
         return
     import ctypes
     import signal
 
-    parent = os.getppid()
     libc = ctypes.CDLL(None, use_errno=True)
     pr_set_pdeathsig = 1
     libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-    if os.getppid() != parent:  # the parent died before the request: it would never fire
+    if os.getppid() != parent:  # the sweep died while this process started: the request came too late
         os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _execute_in_subprocess(sweep: Sweep, run: RunSpec, threads: int) -> dict[str, Any]:
     """Run :func:`execute_run` in a new Python process and read back its status."""
     command = [sys.executable, "-m", "sb3_sparse.sweep", "execute", str(sweep.root / "sweep.json"), run.name]
-    command += ["--threads", str(threads)]
+    command += ["--threads", str(threads), "--parent-pid", str(os.getpid())]
     process = subprocess.run(command, capture_output=True, text=True)
     if process.returncode != 0:
         return _record_death(sweep, run, f"the run's process exited with code {process.returncode}: {process.stderr[-500:]}")
@@ -622,6 +623,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path] | list[dict[str, Any]
     execute.add_argument("sweep_json", type=Path)
     execute.add_argument("run_name")
     execute.add_argument("--threads", type=int, default=1)
+    execute.add_argument("--parent-pid", type=int, default=None, help="end this run when that process ends")
     summary = commands.add_parser("report", help="tables, aggregates and plots of a sweep directory")
     summary.add_argument("root", type=Path)
     summary.add_argument("--reps", type=int, default=2000, help="bootstrap replications")
@@ -629,7 +631,8 @@ def main(argv: list[str] | None = None) -> dict[str, Path] | list[dict[str, Any]
     if args.command == "report":
         return report(args.root, reps=args.reps)
     if args.command == "execute":
-        _die_with_parent()
+        if args.parent_pid is not None:
+            _die_with_parent(args.parent_pid)
         sweep = Sweep(**json.loads(args.sweep_json.read_text()))
         (spec,) = [spec for spec in sweep.runs() if spec.name == args.run_name]
         result = execute_run(sweep, spec, args.threads)

@@ -20,7 +20,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise
 from torch import nn
 
-from sb3_sparse.algorithms import ALGORITHM_TABLE
+from sb3_sparse.algorithms import ALGORITHM_TABLE, algorithm_entry
 
 #: Every algorithm with a hyperparameter file (the package's runner trains them all), from the algorithm table.
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {entry.name: entry.algorithm for entry in ALGORITHM_TABLE}
@@ -62,6 +62,11 @@ def load_hyperparams(algo: str, path: str | Path | None = None) -> dict[str, dic
     return entries
 
 
+def file_name(algo: str, path: str | Path | None = None) -> str:
+    """How messages name a hyperparameter file: the given file's path, or the package's ``<algo>.yml``."""
+    return str(path) if path is not None else f"{algo}.yml"
+
+
 def hyperparams_entry(algo: str, env_id: str, path: str | Path | None = None) -> dict[str, Any]:
     """
     The entry of one environment.
@@ -73,8 +78,7 @@ def hyperparams_entry(algo: str, env_id: str, path: str | Path | None = None) ->
     """
     entries = load_hyperparams(algo, path)
     if env_id not in entries:
-        name = Path(path).name if path is not None else f"{algo}.yml"
-        raise ValueError(f"{name} has no entry for {env_id!r}; entries: {', '.join(entries)}")
+        raise ValueError(f"{file_name(algo, path)} has no entry for {env_id!r}; entries: {', '.join(entries)}")
     return dict(entries[env_id])
 
 
@@ -95,35 +99,38 @@ def evaluate_policy_kwargs(policy_kwargs: str | dict[str, Any] | None) -> dict[s
     return value
 
 
-def check_entry(algo: str, env_id: str, entry: dict[str, Any]) -> None:
+def check_entry(algo: str, env_id: str, entry: dict[str, Any], path: str | Path | None = None) -> None:
     """
-    Check an entry's keys before anything is built: the algorithm's arguments and the policy's
-    ``policy_kwargs``, with the valid choices in the error.
+    Check an entry's keys before anything is built: the algorithm's arguments, the policy (one of
+    the package's for the algorithm) and its ``policy_kwargs``, with the valid choices in the error.
 
     :param algo: one of :data:`ALGORITHMS`
     :param env_id: the entry's env id (for the message)
     :param entry: the entry
+    :param path: the file it comes from (for the message; ``None``: the package's)
     """
-    algorithm = ALGORITHMS[algo]
+    algorithm, source = ALGORITHMS[algo], file_name(algo, path)
     valid_arguments = set(inspect.signature(algorithm.__init__).parameters) - {"self", "policy", "env"}
     unknown = sorted(set(entry) - valid_arguments - set(ZOO_KEYS))
     if unknown:
         raise ValueError(
-            f"{algo}.yml entry {env_id!r} has unknown keys {unknown}; "
+            f"{source} entry {env_id!r} has unknown keys {unknown}; "
             f"valid keys: {', '.join(sorted(valid_arguments | set(ZOO_KEYS)))}"
         )
     policy = entry.get("policy")
-    policy_class = algorithm.policy_aliases.get(policy) if isinstance(policy, str) else policy
-    if policy_class is None:
+    # The package's policies for the algorithm (StreamAC registers its own).
+    valid_policies = list(algorithm_entry(algo).policies) or list(algorithm.policy_aliases)
+    if policy not in valid_policies:
         raise ValueError(
-            f"{algo}.yml entry {env_id!r}: unknown policy {policy!r}; valid: {', '.join(algorithm.policy_aliases)}"
+            f"{source} entry {env_id!r}: policy {policy!r} is not one of sb3-sparse's: {', '.join(valid_policies)}"
         )
+    policy_class = algorithm.policy_aliases[policy]
     valid_kwargs = getattr(policy_class, "valid_kwargs", None)
     if valid_kwargs is not None:
         unknown = sorted(set(evaluate_policy_kwargs(entry.get("policy_kwargs"))) - set(valid_kwargs()))
         if unknown:
             raise ValueError(
-                f"{algo}.yml entry {env_id!r} has unknown policy_kwargs {unknown}; valid ones: {', '.join(valid_kwargs())}"
+                f"{source} entry {env_id!r} has unknown policy_kwargs {unknown}; valid ones: {', '.join(valid_kwargs())}"
             )
 
 
@@ -142,12 +149,12 @@ def algorithm_kwargs(
     :return: ``(policy, n_timesteps, kwargs)``
     """
     entry = hyperparams_entry(algo, env_id, path)
-    check_entry(algo, env_id, entry)
+    check_entry(algo, env_id, entry, path)
     policy, n_timesteps = entry.pop("policy"), int(entry.pop("n_timesteps"))
     noise_type, noise_std = entry.pop("noise_type", None), entry.pop("noise_std", None)
     if noise_type is not None:
         if noise_type != "normal":
-            raise ValueError(f"{algo}.yml entry {env_id!r}: noise_type must be 'normal', got {noise_type!r}")
+            raise ValueError(f"{file_name(algo, path)} entry {env_id!r}: noise_type must be 'normal', got {noise_type!r}")
         entry["action_noise"] = NormalActionNoise(np.zeros(action_dim), float(noise_std) * np.ones(action_dim))
     entry["policy_kwargs"] = evaluate_policy_kwargs(entry.get("policy_kwargs"))
     for key in ("replay_buffer_class", "replay_buffer_kwargs"):  # strings the zoo evaluates too

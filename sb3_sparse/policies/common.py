@@ -9,6 +9,7 @@ classes, which networks have targets, and the extra arguments of their SB3 paren
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, cast
@@ -27,7 +28,13 @@ from sb3_sparse.checks import check_bool, check_flat_box_spaces, check_int, chec
 from sb3_sparse.diagnostics import NetworkProbe
 from sb3_sparse.distributions import ExactSquashedDiagGaussianDistribution
 from sb3_sparse.networks import CriticNetwork, GaussianActorNetwork, RunningObservationNormalizer, SimBaEncoder
-from sb3_sparse.sparse_execution import check_sparse_backend, prune_for_execution_, share_index_structures_
+from sb3_sparse.sparse_execution import (
+    check_sparse_backend,
+    convert_optimizer_state_layouts_,
+    convert_state_dict_layouts_,
+    prune_for_execution_,
+    share_index_structures_,
+)
 from sb3_sparse.sparsity import MaskEnforcer, format_density_report
 
 #: Prunes one network in place and returns its parameter densities (see :class:`NetworkPruner`).
@@ -312,6 +319,14 @@ class SimBaContinuousCritic(BaseModel):
         return [cast(SimBaEncoder, q_net.encoder) for q_net in self.q_networks]
 
 
+def _convert_state_dict(module: nn.Module, state_dict: dict[str, th.Tensor], prefix: str, *_: Any) -> None:
+    convert_state_dict_layouts_(module, state_dict, prefix)
+
+
+def _convert_optimizer_state(network: nn.Module, optimizer: th.optim.Optimizer, state_dict: dict[str, Any]) -> None:
+    convert_optimizer_state_layouts_(network, optimizer, state_dict)
+
+
 def simba_probe(network: SimBaActor | SimBaContinuousCritic | nn.Module) -> NetworkProbe:
     """
     The diagnostics probe of a SimBa actor or critic wrapper: the residual blocks' activations, the
@@ -506,8 +521,12 @@ class SparseSimBaMixin:
                 share_index_structures_(target, network)  # same masks: one copy of the sparse indices
                 setattr(self, f"{role}_target", target)
             network.optimizer = self.optimizer_class(network.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+            network.optimizer.register_load_state_dict_pre_hook(functools.partial(_convert_optimizer_state, network))
         if self.architecture.exact_log_prob:
             self._use_exact_log_prob()
+        # A model saved where sparse_backend="auto" chose SparseLinear layers loads where it chooses
+        # masked ones (a GPU), and the reverse: the state dicts are converted on load.
+        self.register_load_state_dict_pre_hook(_convert_state_dict)  # type: ignore[attr-defined]
         # SB3 re-runs _build on load, so the hooks are attached again there. Each hook touches
         # only its own optimizer's network; targets stay masked as Polyak averages of masked weights.
         self._mask_enforcers = [MaskEnforcer(network.optimizer, network) for network in (self.actor, self.critic)]

@@ -4,6 +4,7 @@ replay buffer and batch size 1."""
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 from typing import Any, ClassVar, TypeVar, cast
@@ -129,6 +130,13 @@ class StreamAC(BaseAlgorithm):
     def _setup_model(self) -> None:
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
+        positional = {"self", "observation_space", "action_space", "lr_schedule"}
+        valid = sorted(set(inspect.signature(self.policy_class.__init__).parameters) - positional)
+        unknown = sorted(set(self.policy_kwargs) - set(valid))
+        if unknown:  # named like the sparse SimBa policies do, not Python's "unexpected keyword"
+            raise TypeError(
+                f"{self.policy_class.__name__} got unknown policy_kwargs {unknown}; valid ones: {', '.join(valid)}"
+            )
         policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs)
         self.policy = cast(StreamACPolicy, policy.to(self.device))
         learning_rate = self.lr_schedule(1.0)
