@@ -151,7 +151,8 @@ class Sweep:
         from sb3_sparse.train import RunConfig
 
         grid = {"algo", "env", "preset", "actor_sparsity", "critic_sparsity", "seed", "timesteps", "conf"}
-        allowed = sorted({f.name for f in fields(RunConfig)} - grid - {"output_dir", "resume", "restart", "checkpoint_freq"})
+        owned = {"output_dir", "resume", "restart", "checkpoint_freq", "num_threads"}  # num_threads: --threads-per-run
+        allowed = sorted({f.name for f in fields(RunConfig)} - grid - owned)
         unknown = sorted(set(self.settings()) - set(allowed))
         if unknown:
             raise ValueError(f"run_settings has unknown or grid-owned fields {unknown}; valid ones: {', '.join(allowed)}")
@@ -194,12 +195,13 @@ class Sweep:
             for seed in self.seeds
         ]
 
-    def run_config(self, run: RunSpec, run_dir: Path) -> RunConfig:
+    def run_config(self, run: RunSpec, run_dir: Path, num_threads: int | None = None) -> RunConfig:
         """
         The runner's configuration of one run (resumed from its checkpoint when it has one).
 
         :param run: the run
         :param run_dir: its directory
+        :param num_threads: torch threads of the run (``None``: the runner's default)
         :return: the configuration for :func:`sb3_sparse.train.run`
         """
         from sb3_sparse.train import RunConfig
@@ -219,6 +221,7 @@ class Sweep:
                 "output_dir": str(run_dir),
                 "resume": True,
                 "progress_bar": False,
+                "num_threads": num_threads,
             }
         )
 
@@ -268,7 +271,7 @@ def _execute_locked(sweep: Sweep, run: RunSpec, directory: RunDirectory, threads
                 importlib.import_module(package)
             from sb3_sparse import train
 
-            train.run(sweep.run_config(run, directory.path))
+            train.run(sweep.run_config(run, directory.path, threads))
     except BaseException as error:  # SystemExit from bad input included: the sweep goes on
         if isinstance(error, KeyboardInterrupt):
             raise

@@ -30,6 +30,7 @@ from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
+import torch as th
 from gymnasium.wrappers import RepeatAction
 from matplotlib.figure import Figure
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -153,7 +154,24 @@ RESUMABLE_FIELDS = (
     "device",
     "output_dir",
     "progress_bar",
+    "num_threads",
 )
+
+#: How many runs share the machine's cores, when a user starts several side by side.
+CONCURRENT_RUNS_VARIABLE = "SB3_SPARSE_CONCURRENT_RUNS"
+
+
+def default_num_threads() -> int:
+    """
+    torch intra-op threads for a run: the cores this process may use, divided by the runs sharing
+    them (``SB3_SPARSE_CONCURRENT_RUNS``, 1 when unset; the sweep passes its own thread count). More threads than cores
+    make element-wise kernels wait on descheduled threads (docs/guide.rst, "Threads").
+
+    :return: at least 1
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    concurrent = max(1, int(os.environ.get(CONCURRENT_RUNS_VARIABLE, "1") or 1))
+    return max(1, cores // concurrent)
 
 
 @dataclass(frozen=True)
@@ -180,6 +198,7 @@ class RunConfig:
     :param device: torch device
     :param output_dir: the run directory (``None``: ``runs/<algo>_<env>_<size>_a<S>_c<S>_seed<seed>``)
     :param progress_bar: show a progress bar
+    :param num_threads: torch intra-op threads (``None``: :func:`default_num_threads`)
     """
 
     algo: str = "reference_sac"
@@ -200,6 +219,7 @@ class RunConfig:
     device: str = "auto"
     output_dir: str | None = None
     progress_bar: bool = True
+    num_threads: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("algo", self.algo, list(ALGORITHMS))
@@ -210,6 +230,8 @@ class RunConfig:
         checked["eval_episodes"] = check_int("eval_episodes", self.eval_episodes)
         checked["final_eval_episodes"] = check_int("final_eval_episodes", self.final_eval_episodes)
         checked["checkpoint_freq"] = check_int("checkpoint_freq", self.checkpoint_freq, minimum=0)
+        if self.num_threads is not None:
+            checked["num_threads"] = check_int("num_threads", self.num_threads)
         if self.diagnostics_freq is not None:
             checked["diagnostics_freq"] = check_int("diagnostics_freq", self.diagnostics_freq, minimum=0)
         for name in ("actor_sparsity", "critic_sparsity"):
@@ -325,6 +347,9 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     parser.add_argument("--device", default="auto", help="torch device (auto, cpu, cuda)")
     parser.add_argument("--output-dir", default=None, help="default: runs/<algo>_<env>_<size>_a<S>_c<S>_seed<seed>")
     parser.add_argument("--no-progress-bar", action="store_true")
+    parser.add_argument(
+        "--num-threads", type=int, default=None, help="torch threads (default: the cores it may use / the runs beside it)"
+    )
     args = parser.parse_args(argv)
     fields = {key: value for key, value in vars(args).items() if key != "no_progress_bar"}
     for name in ("timesteps", "eval_freq", "eval_episodes", "final_eval_episodes"):
@@ -404,6 +429,7 @@ def run(config: RunConfig) -> Path:
     """
     if config.env not in gym.registry:
         raise SystemExit(unknown_env_message(config.env, config.algo))
+    th.set_num_threads(config.num_threads or default_num_threads())
     env, eval_env = Monitor(gym.make(config.env)), Monitor(gym.make(config.env))
     eval_env.reset(seed=config.seed + 10_000)
     repeat = action_repeat_of(env)

@@ -2,6 +2,7 @@
 (SIGKILL and SIGTERM at random points of a run and of a sweep, resumed until they finish)."""
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -131,7 +132,7 @@ def test_budget_before_learning_starts_warns(tmp_path):
 
 # --- fault injection --------------------------------------------------------------------------------
 
-TIMESTEPS, EVAL_FREQ = 400, 100
+TIMESTEPS, EVAL_FREQ = 600, 150
 
 
 def check_run_integrity(run_dir: Path) -> None:
@@ -173,13 +174,30 @@ def kill_after(process: subprocess.Popen, delay: float, sig: int) -> bool:
         return True
 
 
+def kill_while_training(process: subprocess.Popen, run_dirs: list[Path], rng: random.Random) -> bool:
+    """
+    Kill ``process`` at a random point: a quarter of the time while it starts, otherwise a moment
+    after one of its runs began training (its attempt's log appeared), whatever the machine's speed.
+    """
+    sig = rng.choice([signal.SIGKILL, signal.SIGTERM])
+    if rng.random() < 0.25:
+        return kill_after(process, rng.uniform(0.5, 3.0), sig)
+    started, deadline = time.time(), time.monotonic() + 120
+    logs = [run_dir / "live" / "progress.csv" for run_dir in run_dirs]
+    while not any(log.is_file() and log.stat().st_mtime > started for log in logs):
+        if process.poll() is not None or time.monotonic() > deadline:
+            return kill_after(process, 0, sig)
+        time.sleep(0.05)
+    return kill_after(process, rng.uniform(0.0, 1.0), sig)
+
+
 @pytest.mark.slow
 def test_runner_killed_at_random_points_resumes_to_a_complete_run(tmp_path):
     conf = tiny_conf(tmp_path, "reference_sac", "Pendulum-v1")
     run_dir, rng, kills = tmp_path / "run", random.Random(0), 0
     while kills < 12:
         process = subprocess.Popen(runner_command(conf, run_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        kills += kill_after(process, rng.uniform(2.0, 7.0), rng.choice([signal.SIGKILL, signal.SIGTERM]))
+        kills += kill_while_training(process, [run_dir], rng)
         if RunDirectory(run_dir).finished:
             pytest.fail("the run finished before 12 kills: lengthen it")
     finished = subprocess.run(runner_command(conf, run_dir), capture_output=True, text=True, timeout=600)
@@ -228,7 +246,7 @@ def test_sweep_killed_at_random_points_leaves_no_run_behind_and_finishes(tmp_pat
     while kills < 8:
         # Only the sweep's own process is signalled: its runs must not outlive it.
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        kills += kill_after(process, rng.uniform(3.0, 9.0), rng.choice([signal.SIGKILL, signal.SIGTERM]))
+        kills += kill_while_training(process, run_dirs, rng)
         deadline = time.monotonic() + 10
         for run_dir in run_dirs:  # every run's lock is free again: no orphan holds it
             while True:
@@ -314,3 +332,12 @@ def test_vec_normalize_around_a_normalizing_policy_warns():
     model = SAC("SparseSimBaPolicy", env, policy_kwargs=dict(actor_hidden_dim=8, critic_hidden_dim=8), learning_starts=10)
     with pytest.warns(UserWarning, match="normalized twice"):
         model.learn(5)
+
+
+def test_thread_policy(monkeypatch):
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.delenv(train.CONCURRENT_RUNS_VARIABLE, raising=False)
+    assert train.default_num_threads() == cores
+    monkeypatch.setenv(train.CONCURRENT_RUNS_VARIABLE, str(2 * cores))
+    assert train.default_num_threads() == 1  # never 0
+    assert train.parse_args(["--num-threads", "1"]).num_threads == 1
