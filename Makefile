@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 train: install
 	$(PY) -m sb3_sparse.train
 
-# All tests, the learning tests marked slow included (about 13 minutes on 2 cores: 245 tests in 12m54s).
+# All tests, the learning and fault-injection tests marked slow included (about 25 minutes on 2 cores: 288 tests in 22-25m).
 test: install
 	$(PY) -m pytest
 

@@ -95,17 +95,27 @@ def write_evaluations_csv(rows: list[EvaluationRow], path: Path) -> None:
 
 
 def plot_evaluations(rows: list[EvaluationRow], path: Path, title: str) -> None:
-    """Plot mean return (and one standard deviation) against environment steps as a PNG."""
-    steps = np.array([row.env_steps for row in rows])
-    mean = np.array([row.mean_return for row in rows])
-    std = np.array([row.std_return for row in rows])
-    figure = Figure(figsize=(6, 4), dpi=120)  # not pyplot: no backend is chosen, none is changed
+    """
+    Plot the periodic evaluations (mean return and one standard deviation) against environment
+    steps, and the final evaluation (the last row, with more episodes) as its own point, as a PNG.
+    """
+    periodic, final = rows[:-1], rows[-1]
+    steps = np.array([row.env_steps for row in periodic])
+    mean = np.array([row.mean_return for row in periodic])
+    std = np.array([row.std_return for row in periodic])
+    figure = Figure(figsize=(6.4, 4.4), dpi=120)  # not pyplot: no backend is chosen, none is changed
     axis = figure.subplots()
-    axis.plot(steps, mean, marker="o", color="tab:blue")
-    axis.fill_between(steps, mean - std, mean + std, color="tab:blue", alpha=0.2)
+    if len(periodic):
+        axis.plot(steps, mean, marker="o", color="tab:blue", label=f"every evaluation ({periodic[0].episodes} episodes)")
+        axis.fill_between(steps, mean - std, mean + std, color="tab:blue", alpha=0.2)
+    axis.errorbar(
+        [final.env_steps], [final.mean_return], yerr=[final.std_return], fmt="D", color="tab:red", capsize=4,
+        label=f"final evaluation ({final.episodes} episodes)",
+    )  # fmt: skip
     axis.set_xlabel("environment steps")
     axis.set_ylabel("evaluation return (deterministic)")
-    axis.set_title(title, fontsize=10)
+    axis.set_title(title, fontsize=9)
+    axis.legend(fontsize=8, loc="lower right")
     axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path)
@@ -568,7 +578,8 @@ def _run_locked(
     directory.write_progress(directory.progress_rows(history))
     policy_kwargs = kwargs["policy_kwargs"]
     sparsity = f"actor {policy_kwargs.get('actor_sparsity', 0.0)}, critic {policy_kwargs.get('critic_sparsity', 0.0)}"
-    title = f"{config.algo.upper()} + {type(model.policy).__name__} on {config.env} ({sparsity}, seed {config.seed})"
+    algorithm_name = type(model).__name__
+    title = f"{algorithm_name} + {type(model.policy).__name__} on {config.env}\n{sparsity}, seed {config.seed}"
     plot_evaluations(rows, directory / EVALUATIONS_PNG, title)
     written = [MODEL, EVALUATIONS_CSV, EVALUATIONS_PNG, PROGRESS_CSV, DENSITY, CONFIG, RESULT]
     if diagnostics_freq and diagnostics_freq <= timesteps:
