@@ -341,3 +341,19 @@ def test_thread_policy(monkeypatch):
     monkeypatch.setenv(train.CONCURRENT_RUNS_VARIABLE, str(2 * cores))
     assert train.default_num_threads() == 1  # never 0
     assert train.parse_args(["--num-threads", "1"]).num_threads == 1
+
+
+def test_sweep_aggregates_leave_the_callers_random_stream_alone():
+    from sb3_sparse.sweep import aggregate
+
+    runs = [
+        dict(status="finished", env="Pendulum-v1", algo="sac", preset="base", actor_sparsity=0.8, critic_sparsity=0.8,
+             final_mean_return=-150.0 - seed, parameters=1000, nonzero_parameters=200)
+        for seed in range(4)
+    ]  # fmt: skip
+    np.random.seed(123)
+    expected = np.random.random()
+    np.random.seed(123)
+    (row,) = aggregate(runs, reps=50)
+    assert np.random.random() == expected
+    assert row["ci_low"] <= row["iqm"] <= row["ci_high"]
