@@ -439,7 +439,15 @@ def run(config: RunConfig) -> Path:
     """
     if config.env not in gym.registry:
         raise SystemExit(unknown_env_message(config.env, config.algo))
+    previous_threads = th.get_num_threads()
     th.set_num_threads(config.num_threads or default_num_threads())
+    try:  # the caller's thread count comes back: run() may be called from a script or a test
+        return _run(config)
+    finally:
+        th.set_num_threads(previous_threads)
+
+
+def _run(config: RunConfig) -> Path:
     env, eval_env = Monitor(gym.make(config.env)), Monitor(gym.make(config.env))
     eval_env.reset(seed=config.seed + 10_000)
     repeat = action_repeat_of(env)
