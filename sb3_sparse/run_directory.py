@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -67,7 +68,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     :param text: its content
     """
     partial = path.with_name(path.name + ".partial")
-    with partial.open("w") as file:
+    with partial.open("w", newline="") as file:
         file.write(text)
         file.flush()
         os.fsync(file.fileno())
@@ -93,14 +94,11 @@ def write_csv_atomic(rows: list[dict[str, Any]], path: Path) -> None:
     :param path: the file
     """
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial, path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, text.getvalue())
 
 
 def _row_step(row: dict[str, str]) -> float:
