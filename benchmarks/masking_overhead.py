@@ -19,10 +19,10 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import time
 
 import torch as th
 from stable_baselines3 import SAC
+from timing import time_gradient_steps, warm_model
 
 import sb3_sparse  # noqa: F401  (registers the policy)
 from sb3_sparse.sparsity import pruned_weights_are_zero
@@ -30,33 +30,18 @@ from sb3_sparse.sparsity import pruned_weights_are_zero
 
 def build_model(sparsity: float, fused: bool, args: argparse.Namespace) -> SAC:
     """A SAC model with a full replay buffer of random Pendulum-v1 transitions, ready to train."""
-    model = SAC(
-        "SparseSimBaPolicy",
-        "Pendulum-v1",
-        learning_starts=args.warmup,
-        batch_size=args.batch_size,
-        seed=0,
-        policy_kwargs=dict(
-            actor_hidden_dim=args.actor_hidden_dim,
-            critic_hidden_dim=args.critic_hidden_dim,
-            n_critics=args.n_critics,
-            actor_sparsity=sparsity,
-            critic_sparsity=sparsity,
-            sparse_backend="masked",  # dense kernels on masked weights: the mode whose overhead is measured
-            optimizer_class=th.optim.AdamW,
-            # fused=True is what the policy picks by default; spelled out to time both.
-            optimizer_kwargs=dict(weight_decay=1e-2, fused=fused),
-        ),
+    policy_kwargs = dict(
+        actor_hidden_dim=args.actor_hidden_dim,
+        critic_hidden_dim=args.critic_hidden_dim,
+        n_critics=args.n_critics,
+        actor_sparsity=sparsity,
+        critic_sparsity=sparsity,
+        sparse_backend="masked",  # dense kernels on masked weights: the mode whose overhead is measured
+        optimizer_class=th.optim.AdamW,
+        # fused=True is what the policy picks by default; spelled out to time both.
+        optimizer_kwargs=dict(weight_decay=1e-2, fused=fused),
     )
-    model.learn(args.warmup)  # random warm-up only: fills the buffer and the observation statistics
-    return model
-
-
-def time_gradient_steps(model: SAC, steps: int, batch_size: int) -> float:
-    """Milliseconds per gradient step over ``steps`` steps of ``model.train``."""
-    start = time.perf_counter()
-    model.train(gradient_steps=steps, batch_size=batch_size)
-    return (time.perf_counter() - start) * 1e3 / steps
+    return warm_model(SAC, policy_kwargs, args.warmup, args.batch_size)
 
 
 def main() -> None:

@@ -13,12 +13,11 @@ median milliseconds per gradient step, ReferenceSAC / SAC (below 1: the referenc
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 
 import torch as th
-from masking_overhead import time_gradient_steps
 from stable_baselines3 import SAC
+from timing import add_timing_arguments, time_gradient_steps, use_threads, warm_model
 from tqdm.auto import tqdm
 
 import sb3_sparse  # noqa: F401  (registers the policy)
@@ -32,36 +31,23 @@ SIZES = {"base": ("base", 0.8), "width5": ("width5", 0.9)}
 def build(algorithm: type[SAC], size: str, args: argparse.Namespace) -> SAC:
     """A model with a replay buffer of random Pendulum-v1 transitions (humanoid-sized dims are not needed here)."""
     preset, sparsity = SIZES[size]
-    model = algorithm(
-        "SparseSimBaPolicy",
-        "Pendulum-v1",
-        learning_starts=args.warmup,
-        batch_size=args.batch_size,
-        seed=0,
-        policy_kwargs=dict(
-            size_preset(preset),
-            actor_sparsity=sparsity,
-            critic_sparsity=sparsity,
-            n_critics=1,
-            optimizer_class=th.optim.AdamW,
-            optimizer_kwargs=dict(weight_decay=1e-2),
-        ),
+    policy_kwargs = dict(
+        size_preset(preset),
+        actor_sparsity=sparsity,
+        critic_sparsity=sparsity,
+        n_critics=1,
+        optimizer_class=th.optim.AdamW,
+        optimizer_kwargs=dict(weight_decay=1e-2),
     )
-    model.learn(args.warmup)  # random warm-up only
-    return model
+    return warm_model(algorithm, policy_kwargs, args.warmup, args.batch_size)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds per model")
-    parser.add_argument("--steps", type=int, default=5, help="gradient steps per round")
-    parser.add_argument("--warmup", type=int, default=600, help="random transitions collected before timing")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--num-threads", type=int, default=1, help="torch intra-op threads")
+    add_timing_arguments(parser)
     args = parser.parse_args()
-    th.set_num_threads(args.num_threads)
-    print(f"{platform.processor() or platform.machine()}, torch {th.__version__}, {th.get_num_threads()} thread(s)")
+    use_threads(args.num_threads)
     print(f"{'size':<8} {'sparsity':>8} {'SAC ms':>10} {'Reference ms':>13} {'ratio':>7}")
     for size in args.sizes:
         models = {"sac": build(SAC, size, args), "reference": build(ReferenceSAC, size, args)}

@@ -1,15 +1,16 @@
-"""sb3-sparse: static network sparsity (Erdős–Rényi masks on SimBa networks) for Stable-Baselines3.
+"""sb3-sparse: network sparsity (Erdős–Rényi masks on SimBa networks, static or dynamic) for Stable-Baselines3.
 
 ``import sb3_sparse`` registers ``"SparseSimBaPolicy"`` with SAC, TD3, DDPG, TQC and CrossQ (and
 ``"SparseSimBaCnnPolicy"``, for images, with SAC, TD3 and DDPG), makes ``learn()`` update the
 policy's observation statistics, and registers the DeepMind Control suite tasks as
 ``sb3_sparse/dmc-<domain>-<task>-v0`` gymnasium ids (``sb3_sparse/dmc-pixels-<domain>-<task>-v0``
 from pixels). ``ReferenceSAC`` and ``ReferenceDDPG`` perform the paper's reference code's own
-updates. ``StreamAC`` is a streaming actor-critic (Stream AC(lambda)) for the same masks.
+updates. ``topology="set" | "rigl" | "gmp"`` in the policy_kwargs trains with masks that change
+(:mod:`sb3_sparse.topology`). ``StreamAC`` is a streaming actor-critic (Stream AC(lambda)) for the same masks.
 """
 
 from sb3_sparse.buffers import DrQReplayBuffer
-from sb3_sparse.callbacks import ObservationNormalizerCallback, PlasticityCallback, ResetCallback
+from sb3_sparse.callbacks import ObservationNormalizerCallback, PlasticityCallback, ResetCallback, TopologyScheduleCallback
 from sb3_sparse.distributions import ExactSquashedDiagGaussianDistribution
 from sb3_sparse.envs import dmc_env_id, dmc_pixel_env_id, make_dmc_env, make_dmc_pixel_env, register_dmc_envs
 from sb3_sparse.policies import (
@@ -22,7 +23,7 @@ from sb3_sparse.policies import (
     SparseSimBaTQCPolicy,
 )
 from sb3_sparse.reference import ReferenceDDPG, ReferenceSAC
-from sb3_sparse.registration import install_observation_normalizer_hook, register_policies
+from sb3_sparse.registration import install_policy_callbacks_hook, register_policies
 from sb3_sparse.sparsity import (
     MaskEnforcer,
     apply_masks_,
@@ -37,15 +38,17 @@ from sb3_sparse.sparsity import (
     sparse_init_,
 )
 from sb3_sparse.stream_ac import StreamAC, StreamACPolicy
+from sb3_sparse.topology import DynamicMaskEnforcer, TopologySchedule
 
 __version__ = "0.1.0"
 
 register_policies()
-install_observation_normalizer_hook()
+install_policy_callbacks_hook()
 register_dmc_envs()
 
 __all__ = [
     "DrQReplayBuffer",
+    "DynamicMaskEnforcer",
     "ExactSquashedDiagGaussianDistribution",
     "MaskEnforcer",
     "ObservationNormalizerCallback",
@@ -62,6 +65,8 @@ __all__ = [
     "SparseSimBaTQCPolicy",
     "StreamAC",
     "StreamACPolicy",
+    "TopologySchedule",
+    "TopologyScheduleCallback",
     "__version__",
     "apply_masks_",
     "density_report",

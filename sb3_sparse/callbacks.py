@@ -69,6 +69,32 @@ class ObservationNormalizerCallback(BaseCallback):
         return True
 
 
+class TopologyScheduleCallback(BaseCallback):
+    """
+    Tells a policy with a dynamic topology (``topology="set"``, ``"rigl"`` or ``"gmp"``) how far
+    training is: agent steps done over the ``learn()`` budget (with ``reset_num_timesteps=False``,
+    the budget includes the steps before), at the start of training and before each round of
+    gradient steps. ``import sb3_sparse`` adds it to every ``learn()`` of such a policy.
+    """
+
+    def _init_callback(self) -> None:
+        if not callable(getattr(self.model.policy, "set_training_progress", None)):
+            raise ValueError(f"TopologyScheduleCallback needs a sb3_sparse policy, got {type(self.model.policy).__name__}")
+
+    def _tell_progress(self) -> None:
+        total = max(self.model._total_timesteps, 1)
+        cast(Any, self.model.policy).set_training_progress(min(self.model.num_timesteps / total, 1.0))
+
+    def _on_training_start(self) -> None:
+        self._tell_progress()
+
+    def _on_rollout_end(self) -> None:
+        self._tell_progress()
+
+    def _on_step(self) -> bool:
+        return True
+
+
 class PlasticityCallback(BaseCallback):
     """
     Logs the paper's plasticity diagnostics of the actor and the critic every ``freq`` agent steps,
@@ -91,6 +117,9 @@ class PlasticityCallback(BaseCallback):
       when there is none, and the deterministic next action); NaN when the network has layers
       other than linear and LayerNorm (e.g. BatchRenorm);
     * ``sparsity/<net>/density``: kept parameters over all parameters;
+    * with a dynamic topology (``topology="set"``, ``"rigl"``, ``"gmp"``): ``topology/<net>/mask_turnover``
+      (fraction of the active weights the last update deactivated), ``topology/<net>/ever_active_fraction``
+      (positions of the masked tensors ever active: in-time over-parameterization) and ``topology/<net>/updates``;
     * pixel policies (``SparseSimBaCnnPolicy``) also log ``plasticity/encoder/dormant_ratio_<tau>``
       (channels after each ReLU of the convolutional encoder, scores averaged over batch and
       positions), ``plasticity/encoder/srank`` and ``plasticity/encoder/feature_norm`` (its
@@ -235,6 +264,9 @@ class PlasticityCallback(BaseCallback):
                                 np.save(path, cosines.cpu().numpy())
         finally:
             policy.set_training_mode(was_training)
+        topology: dict[str, dict[str, float]] = getattr(policy, "topology_statistics", dict)()
+        for name, statistics in topology.items():
+            values.update({f"topology/{name}/{key}": value for key, value in statistics.items()})
         for name in self.probes:
             count = self._grad_norm_counts[name]
             values[f"plasticity/{name}/grad_norm"] = float(self._grad_norm_sums[name]) / count if count else float("nan")

@@ -1,5 +1,5 @@
 """How sb3-sparse plugs into SB3: policy names in the algorithms' ``policy_aliases``, and the
-observation-statistics callback added to ``learn()``. Run once by ``import sb3_sparse``."""
+callbacks added to ``learn()`` (observation statistics, topology schedule). Run once by ``import sb3_sparse``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback
 
 from sb3_sparse.algorithms import ALGORITHM_TABLE, CNN_POLICY_NAME, POLICY_NAME, UNSUPPORTED_ALGORITHMS, supported_names
-from sb3_sparse.callbacks import ObservationNormalizerCallback
+from sb3_sparse.callbacks import ObservationNormalizerCallback, TopologyScheduleCallback
 
 
 def _unsupported_policy(algorithm: type[BaseAlgorithm], name: str) -> type:
@@ -43,13 +43,13 @@ def register_policies() -> None:
             algorithm.policy_aliases.setdefault(name, _unsupported_policy(algorithm, name))
 
 
-def _contains_normalizer_callback(callback: Any) -> bool:
-    if isinstance(callback, ObservationNormalizerCallback):
+def _contains_callback(callback: Any, callback_class: type[BaseCallback]) -> bool:
+    if isinstance(callback, callback_class):
         return True
     if isinstance(callback, CallbackList):
-        return any(_contains_normalizer_callback(child) for child in callback.callbacks)
+        return any(_contains_callback(child, callback_class) for child in callback.callbacks)
     if isinstance(callback, list):
-        return any(_contains_normalizer_callback(child) for child in callback)
+        return any(_contains_callback(child, callback_class) for child in callback)
     return False
 
 
@@ -61,12 +61,13 @@ def _as_callback_list(callback: Any) -> list[BaseCallback]:
     return [callback if isinstance(callback, BaseCallback) else ConvertCallback(callback)]
 
 
-def install_observation_normalizer_hook() -> None:
+def install_policy_callbacks_hook() -> None:
     """
     Wrap ``BaseAlgorithm._init_callback`` (the point where ``learn()`` assembles its callbacks) so
     that an algorithm whose policy keeps observation statistics gets an
-    :class:`~sb3_sparse.callbacks.ObservationNormalizerCallback` first in its callback list.
-    Other policies are untouched. Idempotent.
+    :class:`~sb3_sparse.callbacks.ObservationNormalizerCallback`, and one whose policy has a dynamic
+    topology a :class:`~sb3_sparse.callbacks.TopologyScheduleCallback`, first in its callback list
+    (unless the list has one). Other policies are untouched. Idempotent.
     """
     original = BaseAlgorithm._init_callback
     if getattr(original, "_sb3_sparse_hook", False):
@@ -80,9 +81,14 @@ def install_observation_normalizer_hook() -> None:
 
     @functools.wraps(original)
     def _init_callback(self: BaseAlgorithm, callback: Any = None, progress_bar: bool = False) -> BaseCallback:
-        needs_statistics = getattr(self.policy, "observation_normalizer", None) is not None
-        if needs_statistics and not _contains_normalizer_callback(callback):
-            callback = [ObservationNormalizerCallback(), *_as_callback_list(callback)]
+        needed: list[BaseCallback] = []
+        if getattr(self.policy, "observation_normalizer", None) is not None:
+            needed.append(ObservationNormalizerCallback())
+        if getattr(self.policy, "dynamic_topology", False):
+            needed.append(TopologyScheduleCallback())
+        needed = [child for child in needed if not _contains_callback(callback, type(child))]
+        if needed:
+            callback = [*needed, *_as_callback_list(callback)]
         return original(self, callback, progress_bar)
 
     _init_callback._sb3_sparse_hook = True  # type: ignore[attr-defined]

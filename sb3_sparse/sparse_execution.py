@@ -19,6 +19,7 @@ Nothing here imports Stable-Baselines3.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any, cast
 
 import torch
@@ -62,6 +63,8 @@ class CSRLinearFunction(torch.autograd.Function):
         grad_output_t = grad_output.t().contiguous()
         if ctx.needs_input_grad[0]:
             grad_x = _blocked_product(layer.transposed_row_blocks(values), grad_output_t).t()
+        if layer.wants_dense_gradient is not None and layer.wants_dense_gradient():
+            layer._store_dense_gradient(grad_output_t @ x_t.t())  # dL/dW everywhere: once per RigL update
         if ctx.needs_input_grad[1]:
             # dL/dW = dL/dy^T x, computed only at the kept positions, block by block.
             parts = [
@@ -127,7 +130,19 @@ class SparseLinear(nn.Module):
         block_columns = check_int("block_columns", block_columns)
         self.in_features, self.out_features, self.use_sparse_kernels = in_features, out_features, use_sparse_kernels
         self.block_columns = block_columns
-        rows, cols = mask.nonzero(as_tuple=True)
+        for name, buffer in self._index_structures(mask).items():
+            self.register_buffer(name, buffer)
+        self.values = nn.Parameter(torch.zeros(len(self.flat_indices)))
+        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+        #: Set by a dynamic topology (RigL): asked at each backward pass whether to keep the dense
+        #: gradient ``dL/dW`` (all positions, kept or not) in :attr:`dense_gradient` for the next update.
+        self.wants_dense_gradient: Callable[[], bool] | None = None
+        self.dense_gradient: torch.Tensor | None = None
+
+    def _index_structures(self, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The index buffers (:data:`INDEX_BUFFERS`) of a pattern, on the CPU."""
+        out_features, in_features, block_columns = self.out_features, self.in_features, self.block_columns
+        rows, cols = mask.detach().cpu().nonzero(as_tuple=True)
         # 32-bit indices wherever they fit: MKL's sparse products and torch's gathers run as fast with
         # them, and the index structures, not the values, are most of a sparse layer's memory.
         index_dtype = torch.int32 if in_features * out_features < 2**31 else torch.int64
@@ -135,19 +150,39 @@ class SparseLinear(nn.Module):
         order = torch.argsort((cols // block_columns) * (out_features * in_features) + rows * in_features + cols)
         rows, cols = rows[order], cols[order]
         crow, local_cols = _csr_blocks(rows, cols, out_features, in_features, block_columns)
-        self.register_buffer("crow_indices", crow.to(index_dtype))
-        self.register_buffer("col_indices", local_cols.to(index_dtype))
         # The transpose W^T (rows: input units) in blocks of output units, and where its entries sit in ``values``.
         transposed_order = torch.argsort((rows // block_columns) * (out_features * in_features) + cols * out_features + rows)
         transposed_crow, transposed_local_cols = _csr_blocks(
             cols[transposed_order], rows[transposed_order], in_features, out_features, block_columns
         )
-        self.register_buffer("transposed_crow_indices", transposed_crow.to(index_dtype))
-        self.register_buffer("transposed_col_indices", transposed_local_cols.to(index_dtype))
-        self.register_buffer("transposed_order", transposed_order.to(index_dtype))
-        self.register_buffer("flat_indices", (rows * in_features + cols).to(index_dtype))
-        self.values = nn.Parameter(torch.zeros(len(rows)))
-        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+        structures = dict(
+            crow_indices=crow,
+            col_indices=local_cols,
+            transposed_crow_indices=transposed_crow,
+            transposed_col_indices=transposed_local_cols,
+            transposed_order=transposed_order,
+            flat_indices=rows * in_features + cols,
+        )
+        return {name: buffer.to(index_dtype) for name, buffer in structures.items()}
+
+    @torch.no_grad()
+    def set_pattern_(self, mask: torch.Tensor) -> None:
+        """
+        Move the kept weights to a new pattern with as many of them, in place: the index buffers are
+        rewritten (so layers sharing them follow); ``values`` are left as they are (the caller maps them).
+
+        :param mask: boolean ``(out_features, in_features)`` pattern with ``len(values)`` kept weights
+        """
+        if mask.shape != self.dense_weight_shape or int(mask.sum()) != len(self.flat_indices):
+            raise ValueError(
+                f"a new pattern must keep {len(self.flat_indices)} weights in shape {self.dense_weight_shape}, "
+                f"got {int(mask.sum())} in {tuple(mask.shape)}"
+            )
+        for name, buffer in self._index_structures(mask).items():
+            getattr(self, name).copy_(buffer)
+
+    def _store_dense_gradient(self, gradient: torch.Tensor) -> None:
+        self.dense_gradient = gradient.detach().reshape(self.dense_weight_shape).clone()
 
     @classmethod
     def from_masked_linear(
@@ -231,7 +266,10 @@ class SparseLinear(nn.Module):
             y = CSRLinearFunction.apply(x.reshape(-1, self.in_features), self.values, self)
             y = y.reshape(*x.shape[:-1], self.out_features)
             return y + self.bias if self.bias is not None else y
-        return nn.functional.linear(x, self.dense_weight(), self.bias)
+        weight = self.dense_weight()
+        if weight.requires_grad and self.wants_dense_gradient is not None and self.wants_dense_gradient():
+            weight.register_hook(self._store_dense_gradient)
+        return nn.functional.linear(x, weight, self.bias)
 
     def reset_parameters(self) -> None:
         raise NotImplementedError(
@@ -400,24 +438,31 @@ def convert_state_dict_layouts_(module: nn.Module, state_dict: dict[str, torch.T
     layers: a masked ``nn.Linear``'s ``weight`` and ``weight_mask`` for a :class:`SparseLinear` of
     ``module``, or a :class:`SparseLinear`'s ``values`` and index buffers for a masked ``nn.Linear``.
     A model saved where ``sparse_backend="auto"`` chose one layout thus loads where it chooses the
-    other, with the same weights. The masks must agree (same seed, static masks).
+    other, with the same weights. A saved mask that differs from a layer's pattern (a dynamic topology
+    moved it) becomes the layer's pattern if it keeps as many weights.
 
     :param module: the module about to load ``state_dict``
     :param state_dict: the state dict (modified)
     :param prefix: the prefix of ``module``'s keys in ``state_dict``
     :return: names of the converted layers
-    :raises ValueError: when a saved mask differs from the layer's pattern
+    :raises ValueError: when a saved mask keeps another number of weights than the layer
     """
     converted = []
     for name, layer in module.named_modules():
         key = f"{prefix}{name}." if name else prefix
         if isinstance(layer, SparseLinear) and key + "weight" in state_dict and key + "values" not in state_dict:
             weight, mask = state_dict.pop(key + "weight"), state_dict.pop(key + "weight" + MASK_SUFFIX)
-            flat = layer.flat_indices.long().cpu()
+            saved = mask.detach().cpu() != 0
             kept = torch.zeros(layer.in_features * layer.out_features, dtype=torch.bool)
-            kept[flat] = True
-            if not torch.equal(mask.detach().cpu().flatten() != 0, kept):
-                raise ValueError(f"{key}weight_mask differs from the pattern of the layer it loads into")
+            kept[layer.flat_indices.long().cpu()] = True
+            if not torch.equal(saved.flatten(), kept):
+                if int(saved.sum()) != len(layer.flat_indices):
+                    raise ValueError(
+                        f"{key}weight_mask keeps {int(saved.sum())} weights; "
+                        f"the layer it loads into keeps {len(layer.flat_indices)}"
+                    )
+                layer.set_pattern_(saved.view(layer.dense_weight_shape))  # masks a dynamic topology moved
+            flat = layer.flat_indices.long().cpu()
             state_dict[key + "values"] = weight.flatten()[flat.to(weight.device)]
             for buffer in INDEX_BUFFERS:
                 state_dict[key + buffer] = getattr(layer, buffer)

@@ -1,4 +1,4 @@
-"""Scaling studies: algorithm x env x size x sparsity x seed sweeps, run locally or on a Ray cluster.
+"""Scaling studies: algorithm x env x size x sparsity x topology x seed sweeps, run locally or on a Ray cluster.
 
 A sweep file (YAML) names the grid; every run is one job of the package's runner
 (:mod:`sb3_sparse.train`) in its own directory, named by its configuration, under the sweep's
@@ -43,6 +43,7 @@ from sb3_sparse.checks import check_int, check_seed, is_fraction
 from sb3_sparse.hyperparams import ALGORITHMS, ZOO_ALGORITHMS
 from sb3_sparse.presets import SIZE_PRESETS
 from sb3_sparse.run_directory import RunDirectory, RunLockedError, write_csv_atomic, write_json_atomic
+from sb3_sparse.topology import TOPOLOGIES, TopologySchedule
 
 if TYPE_CHECKING:
     from sb3_sparse.train import RunConfig
@@ -62,6 +63,7 @@ class RunSpec:
     :param actor_sparsity: actor sparsity
     :param critic_sparsity: critic sparsity
     :param seed: seed
+    :param topology: ``"static"`` or a dynamic rule of :mod:`sb3_sparse.topology`
     """
 
     algo: str
@@ -70,12 +72,14 @@ class RunSpec:
     actor_sparsity: float
     critic_sparsity: float
     seed: int
+    topology: str = "static"
 
     @property
     def name(self) -> str:
-        """Directory name: the configuration, readable."""
+        """Directory name: the configuration, readable (the topology when it is not static)."""
         env = self.env.replace("/", "-")
-        return f"{self.algo}_{env}_{self.preset}_a{self.actor_sparsity:g}_c{self.critic_sparsity:g}_seed{self.seed}"
+        topology = "" if self.topology == "static" else f"_{self.topology}"
+        return f"{self.algo}_{env}_{self.preset}_a{self.actor_sparsity:g}_c{self.critic_sparsity:g}{topology}_seed{self.seed}"
 
 
 @dataclass
@@ -91,6 +95,10 @@ class Sweep:
     :param actor_sparsities: actor sparsities to cross with ``critic_sparsities`` (either one set:
         the other defaults to ``sparsities``; neither set: actor and critic share each level)
     :param critic_sparsities: critic sparsities to cross with ``actor_sparsities``
+    :param topologies: mask topologies: ``"static"`` (the entry's masks, drawn once) and the dynamic
+        rules ``"set"``, ``"rigl"``, ``"gmp"`` (:mod:`sb3_sparse.topology`); a dynamic rule skips the
+        dense sparsity level
+    :param topology_kwargs: per dynamic rule, its ``topology_kwargs`` (e.g. ``{"set": {"update_interval": 500}}``)
     :param seeds: seeds
     :param timesteps: agent steps per run (``None``: each entry's ``n_timesteps``)
     :param conf: a zoo-format hyperparameter file (``None``: the package's)
@@ -110,6 +118,8 @@ class Sweep:
     sparsities: list[float] = field(default_factory=lambda: [0.0, 0.8])
     actor_sparsities: list[float] | None = None
     critic_sparsities: list[float] | None = None
+    topologies: list[str] = field(default_factory=lambda: ["static"])
+    topology_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=lambda: [0])
     timesteps: int | None = None
     conf: str | None = None
@@ -127,7 +137,7 @@ class Sweep:
                     "(examples/stream_ac_sparsity.py compares StreamAC's sparsities and widths)"
                 )
             raise ValueError(f"unknown algo {self.algo!r}; valid algorithms: {', '.join(ZOO_ALGORITHMS)}")
-        for name in ("envs", "presets", "sparsities", "seeds", "actor_sparsities", "critic_sparsities"):
+        for name in ("envs", "presets", "sparsities", "seeds", "topologies", "actor_sparsities", "critic_sparsities"):
             value = getattr(self, name)
             if (value is not None or name not in ("actor_sparsities", "critic_sparsities")) and (
                 not isinstance(value, list) or not value
@@ -136,6 +146,15 @@ class Sweep:
         unknown = [preset for preset in self.presets if preset not in SIZE_PRESETS]
         if unknown:
             raise ValueError(f"unknown presets {unknown}; valid presets: {', '.join(SIZE_PRESETS)}")
+        unknown = [topology for topology in self.topologies if topology not in TOPOLOGIES]
+        if unknown:
+            raise ValueError(f"unknown topologies {unknown}; valid topologies: {', '.join(TOPOLOGIES)}")
+        if not isinstance(self.topology_kwargs, dict):
+            raise ValueError(f"topology_kwargs must map a topology to its arguments, got {self.topology_kwargs!r}")
+        for topology, kwargs in self.topology_kwargs.items():
+            if topology not in self.topologies or topology == "static":
+                raise ValueError(f"topology_kwargs names {topology!r}, which is not a dynamic topology of {self.topologies}")
+            TopologySchedule.create(topology, kwargs)  # bad arguments fail now, not in a worker
         for name in ("sparsities", "actor_sparsities", "critic_sparsities"):
             levels = getattr(self, name) or []
             bad = [s for s in levels if not is_fraction(s)]
@@ -150,7 +169,18 @@ class Sweep:
         self.checkpoint_freq = check_int("checkpoint_freq", self.checkpoint_freq, minimum=0)
         from sb3_sparse.train import RunConfig
 
-        grid = {"algo", "env", "preset", "actor_sparsity", "critic_sparsity", "seed", "timesteps", "conf"}
+        grid = {
+            "algo",
+            "env",
+            "preset",
+            "actor_sparsity",
+            "critic_sparsity",
+            "topology",
+            "topology_kwargs",
+            "seed",
+            "timesteps",
+        }
+        grid.add("conf")
         owned = {"output_dir", "resume", "restart", "checkpoint_freq", "num_threads"}  # num_threads: --threads-per-run
         allowed = sorted({f.name for f in fields(RunConfig)} - grid - owned)
         unknown = sorted(set(self.settings()) - set(allowed))
@@ -188,11 +218,13 @@ class Sweep:
             actor, critic = self.actor_sparsities or self.sparsities, self.critic_sparsities or self.sparsities
             pairs = [(a, c) for a in actor for c in critic]
         return [
-            RunSpec(self.algo, env, preset, float(actor_sparsity), float(critic_sparsity), seed)
+            RunSpec(self.algo, env, preset, float(actor_sparsity), float(critic_sparsity), seed, topology)
             for env in self.envs
             for preset in self.presets
             for actor_sparsity, critic_sparsity in pairs
+            for topology in self.topologies
             for seed in self.seeds
+            if topology == "static" or actor_sparsity or critic_sparsity  # nothing to move in a dense network
         ]
 
     def run_config(self, run: RunSpec, run_dir: Path, num_threads: int | None = None) -> RunConfig:
@@ -214,6 +246,9 @@ class Sweep:
                 "preset": run.preset,
                 "actor_sparsity": run.actor_sparsity,
                 "critic_sparsity": run.critic_sparsity,
+                # static: the entry's topology (none of the package's entries sets one)
+                "topology": None if run.topology == "static" else run.topology,
+                "topology_kwargs": self.topology_kwargs.get(run.topology),
                 "seed": run.seed,
                 "timesteps": self.timesteps,
                 "conf": self.conf,
@@ -429,6 +464,7 @@ def collect_results(root: str | Path) -> tuple[list[dict[str, Any]], list[dict[s
         run_dir = run_file.parent
         spec = json.loads(run_file.read_text())
         scale = SIZE_PRESETS.get(spec["preset"], (math.nan, math.nan))
+        spec.setdefault("topology", "static")  # runs of sweeps from before the topology dimension
         row: dict[str, Any] = {"name": run_dir.name, **spec, "width_scale": scale[0], "depth_scale": scale[1]}
         status = json.loads((run_dir / STATUS_FILE).read_text()) if (run_dir / STATUS_FILE).is_file() else {}
         row["status"] = "finished" if (run_dir / RESULT_FILE).is_file() else status.get("status", "unknown")
@@ -445,11 +481,16 @@ def collect_results(root: str | Path) -> tuple[list[dict[str, Any]], list[dict[s
     return runs, evaluations
 
 
-def sparsity_label(actor_sparsity: float, critic_sparsity: float) -> str:
-    """A plot legend for a run's sparsities: ``dense``, ``sparsity 0.8`` or ``actor 0.5, critic 0.8``."""
+def sparsity_label(actor_sparsity: float, critic_sparsity: float, topology: str = "static") -> str:
+    """
+    A plot legend for a run's sparsities and topology: ``dense``, ``sparsity 0.8``, ``actor 0.5,
+    critic 0.8`` or ``sparsity 0.8, rigl``.
+    """
     if actor_sparsity == critic_sparsity:
-        return "dense" if critic_sparsity == 0 else f"sparsity {critic_sparsity:g}"
-    return f"actor {actor_sparsity:g}, critic {critic_sparsity:g}"
+        label = "dense" if critic_sparsity == 0 else f"sparsity {critic_sparsity:g}"
+    else:
+        label = f"actor {actor_sparsity:g}, critic {critic_sparsity:g}"
+    return label if topology == "static" else f"{label}, {topology}"
 
 
 def normalized_score(env: str, value: float) -> float:
@@ -474,7 +515,7 @@ def aggregate(runs: Sequence[dict[str, Any]], reps: int = 2000, seed: int = 0) -
     if not finished:
         return []
     pool_tasks = all(run["env"].startswith(DMC_PREFIX) for run in finished)
-    group_keys = ("algo", "preset", "actor_sparsity", "critic_sparsity") + (() if pool_tasks else ("env",))
+    group_keys = ("algo", "preset", "actor_sparsity", "critic_sparsity", "topology") + (() if pool_tasks else ("env",))
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for run in finished:
         groups.setdefault(tuple(run[key] for key in group_keys), []).append(run)
@@ -532,8 +573,13 @@ def plot_sweep(aggregates: Sequence[dict[str, Any]], runs_root: Path, output_dir
     ylabel = "IQM normalized return" if aggregates and aggregates[0]["normalized"] else "IQM final return"
     crossed = any(row["actor_sparsity"] != row["critic_sparsity"] for row in aggregates)
     # Lines of the figures: one per sparsity pair; one per size (and actor sparsity) against sparsity.
-    lines = {id(row): sparsity_label(row["actor_sparsity"], row["critic_sparsity"]) for row in aggregates}
-    sizes = {id(row): row["preset"] + (f", actor {row['actor_sparsity']:g}" if crossed else "") for row in aggregates}
+    lines = {id(row): sparsity_label(row["actor_sparsity"], row["critic_sparsity"], row["topology"]) for row in aggregates}
+    sizes = {
+        id(row): row["preset"]
+        + (f", actor {row['actor_sparsity']:g}" if crossed else "")
+        + ("" if row["topology"] == "static" else f", {row['topology']}")
+        for row in aggregates
+    }
     figures = (
         ("return_vs_parameters.png", "parameters", lines, "total parameters (actor + critic)", True),
         ("return_vs_sparsity.png", "critic_sparsity", sizes, "critic sparsity" if crossed else "sparsity", False),
@@ -565,7 +611,7 @@ def plot_sweep(aggregates: Sequence[dict[str, Any]], runs_root: Path, output_dir
         groups: dict[str, list[Path]] = {}
         for run in runs:
             if run["preset"] == preset and run["status"] == "finished":
-                label = sparsity_label(run["actor_sparsity"], run["critic_sparsity"])
+                label = sparsity_label(run["actor_sparsity"], run["critic_sparsity"], run["topology"])
                 groups.setdefault(label, []).append(runs_root / run["name"])
         try:
             written.append(plot_diagnostics(groups, output_dir / f"diagnostics_{preset}.png", title=f"size {preset}"))

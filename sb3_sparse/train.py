@@ -31,6 +31,7 @@ from typing import Any, cast
 import gymnasium as gym
 import numpy as np
 import torch as th
+import yaml
 from gymnasium.wrappers import RepeatAction
 from matplotlib.figure import Figure
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -64,6 +65,7 @@ from sb3_sparse.run_directory import (
     write_text_atomic,
 )
 from sb3_sparse.sparsity import parameter_count
+from sb3_sparse.topology import TOPOLOGIES, TopologySchedule
 
 EVAL_FREQ_ENV_STEPS = 10_000
 DIAGNOSTICS_FREQ = 5_000
@@ -197,6 +199,9 @@ class RunConfig:
     :param preset: size preset (``None``: the entry's sizes)
     :param actor_sparsity: overrides the entry's actor sparsity, in [0, 1)
     :param critic_sparsity: overrides the entry's critic sparsity, in [0, 1)
+    :param topology: overrides the entry's topology: ``"static"``, ``"set"``, ``"rigl"`` or ``"gmp"``
+        (:mod:`sb3_sparse.topology`)
+    :param topology_kwargs: overrides the entry's ``topology_kwargs`` (e.g. ``{"update_interval": 500}``)
     :param seed: seed of the model and the environments
     :param eval_freq: environment steps between evaluations (``None``: 10,000, or a tenth of a shorter run)
     :param eval_episodes: episodes per evaluation
@@ -218,6 +223,8 @@ class RunConfig:
     preset: str | None = None
     actor_sparsity: float | None = None
     critic_sparsity: float | None = None
+    topology: str | None = None
+    topology_kwargs: dict[str, Any] | None = None
     seed: int = 0
     eval_freq: int | None = None
     eval_episodes: int = 10
@@ -249,6 +256,15 @@ class RunConfig:
                 checked[name] = check_sparsity(name, getattr(self, name))
         for name in ("resume", "restart", "progress_bar"):
             checked[name] = check_bool(name, getattr(self, name))
+        if self.topology is not None or self.topology_kwargs is not None:
+            if self.algo == "stream_ac":
+                raise ValueError("topology and topology_kwargs are for the SimBa policies; stream_ac keeps its masks static")
+            if self.topology is not None:
+                check_choice("topology", self.topology, TOPOLOGIES)
+            if self.topology_kwargs is not None and not isinstance(self.topology_kwargs, dict):
+                raise ValueError(f"topology_kwargs must map argument names to values, got {self.topology_kwargs!r}")
+            if self.topology not in (None, "static"):
+                TopologySchedule.create(self.topology, self.topology_kwargs)  # bad arguments fail here, not at the build
         if self.preset is not None:
             check_choice("preset", self.preset, list(SIZE_PRESETS))
             if self.algo == "stream_ac":
@@ -322,6 +338,14 @@ def parse_sparsity(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a sparsity in [0, 1)") from error
 
 
+def parse_key_value(text: str) -> tuple[str, Any]:
+    """An argparse type: ``key:value`` (the zoo's syntax), the value read as YAML (``500``, ``0.2``, ``true``)."""
+    key, separator, value = text.partition(":")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY:VALUE")
+    return key, yaml.safe_load(value)
+
+
 def parse_args(argv: list[str] | None = None) -> RunConfig:
     """
     The command line as a :class:`RunConfig`.
@@ -339,6 +363,17 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     parser.add_argument("--preset", default=None, help=f"network size preset: {', '.join(SIZE_PRESETS)}")
     parser.add_argument("--actor-sparsity", type=parse_sparsity, default=None, help="overrides the entry's actor_sparsity")
     parser.add_argument("--critic-sparsity", type=parse_sparsity, default=None, help="overrides the entry's critic_sparsity")
+    parser.add_argument(
+        "--topology", default=None, choices=list(TOPOLOGIES), help="overrides the entry's topology (static: fixed masks)"
+    )
+    parser.add_argument(
+        "--topology-kwargs",
+        nargs="+",
+        default=None,
+        metavar="KEY:VALUE",
+        type=parse_key_value,
+        help="overrides the entry's topology_kwargs, e.g. update_interval:500 drop_fraction:0.2",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--eval-freq", type=int, default=None, help=f"environment steps between evaluations (default {EVAL_FREQ_ENV_STEPS:,})"
@@ -362,6 +397,8 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     )
     args = parser.parse_args(argv)
     fields = {key: value for key, value in vars(args).items() if key != "no_progress_bar"}
+    if fields["topology_kwargs"] is not None:
+        fields["topology_kwargs"] = dict(fields["topology_kwargs"])
     for name in ("timesteps", "eval_freq", "eval_episodes", "final_eval_episodes"):
         value = fields[name]
         if value is not None and value < 1:
@@ -398,7 +435,7 @@ def resolve_entry(config: RunConfig, env: gym.Env) -> tuple[str, int, dict[str, 
     policy_kwargs = kwargs["policy_kwargs"]
     if config.preset is not None:
         policy_kwargs.update(size_preset(config.preset))
-    for name in ("actor_sparsity", "critic_sparsity"):
+    for name in ("actor_sparsity", "critic_sparsity", "topology", "topology_kwargs"):
         if getattr(config, name) is not None:
             policy_kwargs[name] = getattr(config, name)
     return policy, config.timesteps or n_timesteps, kwargs, entry
@@ -412,11 +449,13 @@ def build_model(config: RunConfig, env: gym.Env) -> tuple[BaseAlgorithm, int, di
 
 
 def default_output_dir(config: RunConfig, policy_kwargs: dict[str, Any]) -> Path:
-    """``runs/<algo>_<env>_<size>_a<S>_c<S>_seed<seed>``."""
+    """``runs/<algo>_<env>_<size>_a<S>_c<S>[_<topology>]_seed<seed>`` (the topology when not static)."""
     size = config.preset or "entry"
+    topology = policy_kwargs.get("topology", "static")
     return Path("runs") / (
         f"{config.algo}_{config.env.replace('/', '-')}_{size}"
-        f"_a{policy_kwargs.get('actor_sparsity', 0.0)}_c{policy_kwargs.get('critic_sparsity', 0.0)}_seed{config.seed}"
+        f"_a{policy_kwargs.get('actor_sparsity', 0.0)}_c{policy_kwargs.get('critic_sparsity', 0.0)}"
+        f"{'' if topology == 'static' else '_' + topology}_seed{config.seed}"
     )
 
 
@@ -586,6 +625,8 @@ def _run_locked(
     directory.write_progress(directory.progress_rows(history))
     policy_kwargs = kwargs["policy_kwargs"]
     sparsity = f"actor {policy_kwargs.get('actor_sparsity', 0.0)}, critic {policy_kwargs.get('critic_sparsity', 0.0)}"
+    if policy_kwargs.get("topology", "static") != "static":
+        sparsity += f", {policy_kwargs['topology']}"
     algorithm_name = type(model).__name__
     title = f"{algorithm_name} + {type(model.policy).__name__} on {config.env}\n{sparsity}, seed {config.seed}"
     plot_evaluations(rows, directory / EVALUATIONS_PNG, title)

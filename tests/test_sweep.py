@@ -160,12 +160,52 @@ def test_sweep_file_with_an_unknown_field_lists_the_valid_ones(tmp_path, capsys)
 def test_run_names_spell_the_configuration():
     run = RunSpec("sac", "sb3_sparse/dmc-dog-run-v0", "width2", 0.8, 0.8, 3)
     assert run.name == "sac_sb3_sparse-dmc-dog-run-v0_width2_a0.8_c0.8_seed3"
+    assert RunSpec("sac", "Pendulum-v1", "base", 0.9, 0.9, 0, "rigl").name == "sac_Pendulum-v1_base_a0.9_c0.9_rigl_seed0"
+
+
+def test_topologies_are_a_dimension_of_the_grid(tmp_path):
+    sweep = make_sweep(
+        tmp_path, sparsities=[0.0, 0.8], topologies=["static", "set"], topology_kwargs={"set": {"update_interval": 20}}
+    )
+    runs = sweep.runs()
+    assert [(run.critic_sparsity, run.topology) for run in runs] == [(0.0, "static"), (0.8, "static"), (0.8, "set")]
+    config = sweep.run_config(runs[-1], tmp_path / "run")
+    assert config.topology == "set" and config.topology_kwargs == {"update_interval": 20}
+    assert sweep.run_config(runs[1], tmp_path / "run").topology is None  # static: the entry's masks
+    small = make_sweep(
+        tmp_path, sparsities=[0.8], topologies=["static", "set"], topology_kwargs={"set": {"update_interval": 20}}
+    )
+    run_sweep(small, workers=2, progress_bar=False)
+    files = report(tmp_path / "sweep", reps=100)
+    aggregates = {row["topology"]: row for row in read_csv(files["aggregates"])}
+    assert aggregates.keys() == {"static", "set"}
+    rows = {row["topology"]: row for row in read_csv(files["runs"])}
+    assert all(row["status"] == "finished" for row in rows.values())
+    log = read_csv(tmp_path / "sweep" / rows["set"]["name"] / "progress.csv")
+    assert float([row for row in log if row.get("topology/critic/updates")][-1]["topology/critic/updates"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (dict(topologies=["random"]), r"unknown topologies \['random'\]; valid topologies: static, set, rigl, gmp"),
+        (dict(topologies=["set"], topology_kwargs={"rigl": {}}), "topology_kwargs names 'rigl'"),
+        (dict(topologies=["set"], topology_kwargs={"set": {"drop": 0.1}}), r"unknown topology_kwargs \['drop'\]"),
+    ],
+)
+def test_bad_topology_dimensions_fail_before_any_run(tmp_path, fields, message):
+    with pytest.raises(ValueError, match=message):
+        make_sweep(tmp_path, **fields)
 
 
 def test_example_sweep_files_are_valid():
     for path in (ROOT / "examples" / "sweeps").glob("*.yml"):
         sweep = Sweep.from_yaml(path)
-        assert len(sweep.runs()) == len(sweep.envs) * len(sweep.presets) * len(sweep.sparsities) * len(sweep.seeds)
+        sparse_levels = len([s for s in sweep.sparsities if s > 0])
+        levels = len(sweep.sparsities) + (len(sweep.topologies) - 1) * sparse_levels  # dynamic ones skip dense
+        assert len(sweep.runs()) == len(sweep.envs) * len(sweep.presets) * levels * len(sweep.seeds)
+    topology = Sweep.from_yaml(ROOT / "examples" / "sweeps" / "topology_dmc_paper.yml")
+    assert topology.presets == ["width5"] and topology.sparsities == [0.9] and len(topology.runs()) == 7 * 4 * 5
     paper = Sweep.from_yaml(ROOT / "examples" / "sweeps" / "paper_dmc.yml")
     assert paper.presets == ["base", "width2", "width5"] and len(paper.seeds) == 5 and len(paper.envs) == 7
 

@@ -86,9 +86,23 @@ def test_preset_and_sparsity_overrides(tmp_path):
     assert (architecture.actor_sparsity, architecture.critic_sparsity) == (0.5, 0.9)
 
 
+def test_topology_overrides(tmp_path):
+    config = train.parse_args(["--topology", "rigl", "--topology-kwargs", "update_interval:50", "drop_fraction:0.2"])
+    assert config.topology == "rigl" and config.topology_kwargs == {"update_interval": 50, "drop_fraction": 0.2}
+    model, _, kwargs = train.build_model(config, train.Monitor(train.gym.make("Pendulum-v1")))
+    architecture = model.policy.architecture
+    assert architecture.topology == "rigl" and architecture.topology_schedule.update_interval == 50
+    assert train.default_output_dir(config, kwargs["policy_kwargs"]).name.endswith("_c0.8_rigl_seed0")
+    with pytest.raises(ValueError, match="stream_ac keeps its masks static"):
+        train.RunConfig(algo="stream_ac", topology="set")
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
+        (["--topology", "prune"], "invalid choice: 'prune'"),
+        (["--topology", "set", "--topology-kwargs", "update_interval"], "'update_interval' is not KEY:VALUE"),
+        (["--topology", "set", "--topology-kwargs", "interval:5"], "unknown topology_kwargs ['interval']"),
         (["--timesteps", "0"], "--timesteps must be >= 1, got 0"),
         (["--diagnostics-freq", "-5"], "--diagnostics-freq must be >= 0, got -5"),
         (["--preset", "huge"], "unknown --preset 'huge'; valid presets: width0.25, width0.5, base, width2"),

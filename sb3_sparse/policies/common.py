@@ -24,7 +24,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, Flatten
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
-from sb3_sparse.checks import check_bool, check_flat_box_spaces, check_int, check_seed, check_sparsity
+from sb3_sparse.checks import check_bool, check_choice, check_flat_box_spaces, check_int, check_seed, check_sparsity
 from sb3_sparse.diagnostics import NetworkProbe
 from sb3_sparse.distributions import ExactSquashedDiagGaussianDistribution
 from sb3_sparse.networks import CriticNetwork, GaussianActorNetwork, RunningObservationNormalizer, SimBaEncoder
@@ -36,6 +36,7 @@ from sb3_sparse.sparse_execution import (
     share_index_structures_,
 )
 from sb3_sparse.sparsity import MaskEnforcer, format_density_report
+from sb3_sparse.topology import TOPOLOGIES, DynamicMaskEnforcer, TopologySchedule, prune_gradually_
 
 #: Prunes one network in place and returns its parameter densities (see :class:`NetworkPruner`).
 Prune = Callable[[nn.Module], dict[str, float]]
@@ -62,6 +63,11 @@ class SimBaArchitecture:
     :param exact_log_prob: squashed-Gaussian actors (SAC, TQC, CrossQ) compute the exact tanh
         log-density of the reference code instead of SB3's, which adds ``1e-6`` inside the log
         (:class:`~sb3_sparse.distributions.ExactSquashedDiagGaussianDistribution`)
+    :param topology: ``"static"`` (the default: the masks drawn at initialization never change),
+        ``"set"``, ``"rigl"`` or ``"gmp"`` (dynamic sparse training, see :mod:`sb3_sparse.topology`;
+        GMP runs on masked layers: with it, ``sparse_backend="auto"`` becomes ``"masked"``)
+    :param topology_kwargs: arguments of the dynamic rule (:meth:`~sb3_sparse.topology.TopologySchedule.create`),
+        e.g. ``dict(update_interval=1000, drop_fraction=0.3)``
     """
 
     actor_hidden_dim: int = 128
@@ -75,6 +81,8 @@ class SimBaArchitecture:
     exact_masks: bool = False
     sparse_backend: str = "auto"
     exact_log_prob: bool = False
+    topology: str = "static"
+    topology_kwargs: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         checked: dict[str, Any] = dict(
@@ -89,13 +97,39 @@ class SimBaArchitecture:
             exact_masks=check_bool("exact_masks", self.exact_masks),
             exact_log_prob=check_bool("exact_log_prob", self.exact_log_prob),
             mask_seed=check_seed("mask_seed", self.mask_seed, optional=True),
+            topology=check_choice("topology", self.topology, TOPOLOGIES),
+            topology_kwargs=dict(self.topology_kwargs) if self.topology_kwargs is not None else None,
         )
+        if checked["topology"] == "static" and checked["topology_kwargs"]:
+            raise ValueError(
+                f"topology_kwargs need a dynamic topology (set, rigl, gmp), got topology='static' and {self.topology_kwargs!r}"
+            )
+        if checked["topology"] != "static":
+            schedule = TopologySchedule.create(checked["topology"], checked["topology_kwargs"])
+            if schedule.kind == "gmp" and checked["sparse_backend"] == "csr":
+                raise ValueError(
+                    "topology='gmp' changes the number of weights, which a SparseLinear layer holds fixed: "
+                    "sparse_backend must be 'masked' or 'auto' (which then means 'masked'), got 'csr'"
+                )
+            if schedule.kind == "gmp":
+                checked["sparse_backend"] = "masked"
+            sparsities = {name: checked[name] for name in ("actor_sparsity", "critic_sparsity")}
+            if schedule.kind == "gmp" and any(0 < value < schedule.initial_sparsity for value in sparsities.values()):
+                raise ValueError(
+                    f"initial_sparsity must be at most the sparsities it starts from, got initial_sparsity="
+                    f"{schedule.initial_sparsity} with {sparsities}"
+                )
         if checked["mask_seed"] is None:
             # Drawn from the global generator, which SB3 seeds with the model's seed before
             # building the policy: same model seed, same masks.
             checked["mask_seed"] = int(th.randint(0, 2**62, (1,)).item())
         for name, value in checked.items():  # plain Python values, also from numpy scalars
             object.__setattr__(self, name, value)
+
+    @property
+    def topology_schedule(self) -> TopologySchedule | None:
+        """The dynamic topology's schedule, or ``None`` for ``topology="static"``."""
+        return None if self.topology == "static" else TopologySchedule.create(self.topology, self.topology_kwargs)
 
     def network_seed(self, role: str) -> int:
         """
@@ -130,15 +164,22 @@ class NetworkPruner:
     :param seed: seed of the generator
     :param exact_masks: exact-count masks instead of Bernoulli draws
     :param sparse_backend: ``"masked"``, ``"csr"`` or ``"auto"``
+    :param initial_sparsity: for gradual magnitude pruning: start at this sparsity instead
+        (:func:`sb3_sparse.topology.prune_gradually_`; masked layers only)
     """
 
-    def __init__(self, sparsity: float, seed: int, exact_masks: bool, sparse_backend: str) -> None:
+    def __init__(
+        self, sparsity: float, seed: int, exact_masks: bool, sparse_backend: str, initial_sparsity: float | None = None
+    ) -> None:
         self.sparsity, self.exact_masks, self.sparse_backend = sparsity, exact_masks, sparse_backend
+        self.initial_sparsity = initial_sparsity
         self.generator = th.Generator().manual_seed(seed)
 
     def __call__(self, network: nn.Module) -> dict[str, float]:
         if self.sparsity == 0:
             return {name: 1.0 for name, _ in network.named_parameters()}
+        if self.initial_sparsity is not None:
+            return prune_gradually_(network, self.sparsity, self.initial_sparsity, self.generator, self.exact_masks)
         return prune_for_execution_(network, self.sparsity, self.generator, self.exact_masks, self.sparse_backend)
 
 
@@ -383,7 +424,7 @@ class SparseSimBaMixin:
     device: th.device
     actor: Any
     critic: Any
-    _mask_enforcers: list[MaskEnforcer]
+    _mask_enforcers: dict[str, MaskEnforcer]
     _extra_sb3_kwargs: dict[str, Any]
 
     def __init__(
@@ -457,7 +498,9 @@ class SparseSimBaMixin:
         arch = self.architecture
         sparsity = getattr(arch, f"{role.partition('_')[0]}_sparsity")  # a trunk prunes at its network's sparsity
         backend = arch.sparse_backend if sparse_backend is None else sparse_backend
-        return NetworkPruner(sparsity, arch.network_seed(role), arch.exact_masks, backend)
+        schedule = arch.topology_schedule
+        initial_sparsity = schedule.initial_sparsity if schedule is not None and schedule.kind == "gmp" else None
+        return NetworkPruner(sparsity, arch.network_seed(role), arch.exact_masks, backend, initial_sparsity)
 
     def _shared_modules(self) -> dict[str, nn.Module]:
         """Modules every network uses, made once per build: the observation normalizer, when normalizing."""
@@ -529,7 +572,52 @@ class SparseSimBaMixin:
         self.register_load_state_dict_pre_hook(_convert_state_dict)  # type: ignore[attr-defined]
         # SB3 re-runs _build on load, so the hooks are attached again there. Each hook touches
         # only its own optimizer's network; targets stay masked as Polyak averages of masked weights.
-        self._mask_enforcers = [MaskEnforcer(network.optimizer, network) for network in (self.actor, self.critic)]
+        self._mask_enforcers = {role: self._mask_enforcer(role) for role in ("actor", "critic")}
+        dynamic = [enforcer for enforcer in self._mask_enforcers.values() if isinstance(enforcer, DynamicMaskEnforcer)]
+        if self.dynamic_topology and not any(enforcer.num_updated_tensors for enforcer in dynamic):
+            raise ValueError(
+                f"topology={self.architecture.topology!r} needs a sparse network: actor_sparsity or critic_sparsity "
+                "(or encoder_sparsity) must be above 0"
+            )
+
+    def _mask_enforcer(self, role: str) -> MaskEnforcer:
+        """The hooks that keep one role's masks (static, or changing on the topology schedule, targets following)."""
+        network = getattr(self, role)
+        schedule = self.architecture.topology_schedule
+        if schedule is None:
+            return MaskEnforcer(network.optimizer, network)
+        target = getattr(self, f"{role}_target", None)
+        seed = self.architecture.network_seed(role)
+        return DynamicMaskEnforcer(network.optimizer, network, schedule, seed, targets=[target] if target is not None else [])
+
+    @property
+    def dynamic_topology(self) -> bool:
+        """Whether the masks change during training (``topology`` other than ``"static"``)."""
+        return self.architecture.topology_schedule is not None
+
+    def set_training_progress(self, progress: float) -> None:
+        """
+        Tell the topology schedule how far training is. ``learn()`` does it through
+        :class:`sb3_sparse.callbacks.TopologyScheduleCallback`; call it yourself only when you train without ``learn()``.
+
+        :param progress: fraction of the training budget done, in [0, 1]
+        """
+        for enforcer in self._mask_enforcers.values():
+            if isinstance(enforcer, DynamicMaskEnforcer):
+                enforcer.progress = progress
+
+    def topology_statistics(self) -> dict[str, dict[str, float]]:
+        """
+        Per network (``"actor"``, ``"critic"``) with a dynamic topology, its
+        :meth:`~sb3_sparse.topology.DynamicMaskEnforcer.statistics`.
+
+        :return: role -> statistics (empty for static masks)
+        """
+        return {
+            role: enforcer.statistics()
+            for role, enforcer in self._mask_enforcers.items()
+            if isinstance(enforcer, DynamicMaskEnforcer) and enforcer.num_updated_tensors
+        }
 
     def _use_exact_log_prob(self) -> None:
         action_dist = getattr(self.actor, "action_dist", None)
