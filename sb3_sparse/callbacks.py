@@ -119,7 +119,7 @@ class PlasticityCallback(BaseCallback):
     * ``sparsity/<net>/density``: kept parameters over all parameters;
     * with a dynamic topology (``topology="set"``, ``"rigl"``, ``"gmp"``): ``topology/<net>/mask_turnover``
       (fraction of the active weights the last update deactivated), ``topology/<net>/ever_active_fraction``
-      (positions of the masked tensors ever active: in-time over-parameterization) and ``topology/<net>/updates``;
+      (positions of the sparse tensors ever active: in-time over-parameterization) and ``topology/<net>/updates``;
     * pixel policies (``SparseSimBaCnnPolicy``) also log ``plasticity/encoder/dormant_ratio_<tau>``
       (channels after each ReLU of the convolutional encoder, scores averaged over batch and
       positions), ``plasticity/encoder/srank`` and ``plasticity/encoder/feature_norm`` (its

@@ -11,6 +11,7 @@ The ``sb3-sparse`` command: one entry point for the package's tools.
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 
 COMMANDS = {
@@ -20,9 +21,33 @@ COMMANDS = {
 }
 
 
+def installed_version() -> str:
+    """The package's version, read from its installed metadata (no import of torch or SB3)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sb3-sparse")
+    except PackageNotFoundError:  # a source tree on sys.path, not installed
+        from sb3_sparse import __version__
+
+        return __version__
+
+
+def plain_help(docstring: str | None) -> str:
+    """
+    A module docstring as ``--help`` text: reStructuredText roles and literals as plain words.
+
+    :param docstring: the docstring
+    :return: the text
+    """
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", docstring or "")  # :class:`sb3_sparse.x.Y` -> sb3_sparse.x.Y
+    text = re.sub(r"``([^`]+)``", r"\1", text)
+    return re.sub(r"::$", ":", text, flags=re.MULTILINE)
+
+
 def usage() -> str:
     """The command's help text."""
-    lines = ["usage: sb3-sparse {" + ",".join(COMMANDS) + "} ...", "", "commands:"]
+    lines = ["usage: sb3-sparse [--version] {" + ",".join(COMMANDS) + "} ...", "", "commands:"]
     lines += [f"  {name:<7}{help_text}" for name, (_, help_text) in COMMANDS.items()]
     lines += ["", "`sb3-sparse <command> --help` describes each command."]
     return "\n".join(lines)
@@ -37,6 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
+        return
+    if argv[0] in ("-V", "--version"):
+        print(f"sb3-sparse {installed_version()}")
         return
     if argv[0] not in COMMANDS:
         sys.exit(f"sb3-sparse: unknown command {argv[0]!r}; valid commands: {', '.join(COMMANDS)}\n\n{usage()}")

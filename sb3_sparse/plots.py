@@ -29,6 +29,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure  # not pyplot: no backend is chosen, none is changed
 from matplotlib.image import AxesImage
 
+from sb3_sparse.cli import plain_help
+
 STEP_KEY = "time/total_timesteps"
 # The return panel reads the evaluation return (EvalCallback) and falls back to the training return.
 RETURN_KEYS = ("eval/mean_reward", "rollout/ep_rew_mean")
@@ -248,7 +250,9 @@ def main(argv: list[str] | None = None) -> Path:
     :param argv: arguments (``None``: ``sys.argv``)
     :return: the written PNG
     """
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="sb3-sparse plot", description=plain_help(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     diagnostics = commands.add_parser("diagnostics", help="return and plasticity diagnostics over steps")
     diagnostics.add_argument("runs", nargs="+", metavar="[LABEL=]RUN", help="run directory or progress.csv")

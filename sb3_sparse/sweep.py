@@ -40,6 +40,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from sb3_sparse.checks import check_int, check_seed, is_fraction
+from sb3_sparse.cli import plain_help
 from sb3_sparse.hyperparams import ALGORITHMS, ZOO_ALGORITHMS
 from sb3_sparse.presets import SIZE_PRESETS
 from sb3_sparse.run_directory import RunDirectory, RunLockedError, write_csv_atomic, write_json_atomic
@@ -481,16 +482,17 @@ def collect_results(root: str | Path) -> tuple[list[dict[str, Any]], list[dict[s
     return runs, evaluations
 
 
-def sparsity_label(actor_sparsity: float, critic_sparsity: float, topology: str = "static") -> str:
+def sparsity_label(actor_sparsity: float, critic_sparsity: float, topology: str = "static", show_static: bool = False) -> str:
     """
     A plot legend for a run's sparsities and topology: ``dense``, ``sparsity 0.8``, ``actor 0.5,
-    critic 0.8`` or ``sparsity 0.8, rigl``.
+    critic 0.8`` or ``sparsity 0.8, rigl`` (``sparsity 0.8, static`` with ``show_static``: beside dynamic runs).
     """
     if actor_sparsity == critic_sparsity:
         label = "dense" if critic_sparsity == 0 else f"sparsity {critic_sparsity:g}"
     else:
         label = f"actor {actor_sparsity:g}, critic {critic_sparsity:g}"
-    return label if topology == "static" else f"{label}, {topology}"
+    shown = topology != "static" or (show_static and critic_sparsity + actor_sparsity > 0)
+    return f"{label}, {topology}" if shown else label
 
 
 def normalized_score(env: str, value: float) -> float:
@@ -572,12 +574,15 @@ def plot_sweep(aggregates: Sequence[dict[str, Any]], runs_root: Path, output_dir
     panels = sorted({(row["algo"], row.get("env", "all tasks")) for row in aggregates})
     ylabel = "IQM normalized return" if aggregates and aggregates[0]["normalized"] else "IQM final return"
     crossed = any(row["actor_sparsity"] != row["critic_sparsity"] for row in aggregates)
+    mixed = len({row["topology"] for row in aggregates}) > 1  # then static runs say so too
     # Lines of the figures: one per sparsity pair; one per size (and actor sparsity) against sparsity.
-    lines = {id(row): sparsity_label(row["actor_sparsity"], row["critic_sparsity"], row["topology"]) for row in aggregates}
+    lines = {
+        id(row): sparsity_label(row["actor_sparsity"], row["critic_sparsity"], row["topology"], mixed) for row in aggregates
+    }
     sizes = {
         id(row): row["preset"]
         + (f", actor {row['actor_sparsity']:g}" if crossed else "")
-        + ("" if row["topology"] == "static" else f", {row['topology']}")
+        + (f", {row['topology']}" if mixed or row["topology"] != "static" else "")
         for row in aggregates
     }
     figures = (
@@ -605,19 +610,57 @@ def plot_sweep(aggregates: Sequence[dict[str, Any]], runs_root: Path, output_dir
         figure.tight_layout()
         figure.savefig(output_dir / filename)
         written.append(output_dir / filename)
+    if mixed:
+        written.append(_plot_topologies(aggregates, panels, ylabel, output_dir / "return_by_topology.png"))
     # Diagnostics over training, one figure per size: sparsities overlaid, seeds averaged.
     runs, _ = collect_results(runs_root)
     for preset in sorted({run["preset"] for run in runs}):
         groups: dict[str, list[Path]] = {}
         for run in runs:
             if run["preset"] == preset and run["status"] == "finished":
-                label = sparsity_label(run["actor_sparsity"], run["critic_sparsity"], run["topology"])
+                label = sparsity_label(run["actor_sparsity"], run["critic_sparsity"], run["topology"], mixed)
                 groups.setdefault(label, []).append(runs_root / run["name"])
         try:
             written.append(plot_diagnostics(groups, output_dir / f"diagnostics_{preset}.png", title=f"size {preset}"))
         except ValueError as error:  # e.g. diagnostics switched off in the sweep
             print(f"no diagnostics figure for {preset}: {error}")
     return written
+
+
+def _plot_topologies(aggregates: Sequence[dict[str, Any]], panels: list[tuple[str, str]], ylabel: str, path: Path) -> Path:
+    """Return by topology: per panel, one group of IQM points with confidence intervals per size and sparsity."""
+    from matplotlib.figure import Figure
+
+    present = {row["topology"] for row in aggregates}
+    topologies = [topology for topology in TOPOLOGIES if topology in present]
+    figure = Figure(figsize=(5.5 * len(panels), 4), dpi=110)
+    axes = figure.subplots(1, len(panels), squeeze=False)
+    for axis, (algo, env) in zip(axes[0], panels, strict=True):
+        rows = [row for row in aggregates if row["algo"] == algo and row.get("env", "all tasks") == env]
+        groups = sorted({(row["preset"], row["actor_sparsity"], row["critic_sparsity"]) for row in rows})
+        for index, (preset, actor, critic) in enumerate(groups):
+            offset = (index - (len(groups) - 1) / 2) * 0.8 / max(len(groups), 1)
+            points = {
+                r["topology"]: r
+                for r in rows
+                if (r["preset"], r["actor_sparsity"], r["critic_sparsity"]) == (preset, actor, critic)
+            }
+            x = [position + offset for position, topology in enumerate(topologies) if topology in points]
+            chosen = [points[topology] for topology in topologies if topology in points]
+            low = [row["iqm"] - row["ci_low"] for row in chosen]
+            high = [row["ci_high"] - row["iqm"] for row in chosen]
+            label = f"{preset}, {sparsity_label(actor, critic)}"
+            axis.errorbar(x, [row["iqm"] for row in chosen], yerr=[low, high], fmt="o", capsize=4, label=label)
+        axis.set_xticks(range(len(topologies)), topologies)
+        axis.set_xlim(-0.6, len(topologies) - 0.4)
+        axis.set_title(f"{algo.upper()} on {env}: topologies (IQM, 95% CI)", fontsize=10)
+        axis.set_xlabel("mask topology")
+        axis.set_ylabel(ylabel)
+        axis.grid(alpha=0.3, axis="y")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    return path
 
 
 def report(root: str | Path, reps: int = 2000) -> dict[str, Path]:
@@ -655,7 +698,9 @@ def main(argv: list[str] | None = None) -> dict[str, Path] | list[dict[str, Any]
     :param argv: arguments (``None``: ``sys.argv``)
     :return: the report's files
     """
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="sb3-sparse sweep", description=plain_help(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run (or finish) a sweep, then report")
     run.add_argument("sweep_file", type=Path)

@@ -46,6 +46,7 @@ from torch import nn
 import sb3_sparse  # noqa: F401  (registers the policies and the DMC ids)
 from sb3_sparse.callbacks import PlasticityCallback
 from sb3_sparse.checks import check_bool, check_choice, check_int, check_seed, check_sparsity
+from sb3_sparse.cli import plain_help
 from sb3_sparse.envs import DMC_HARD_TASKS, dmc_env_id
 from sb3_sparse.hyperparams import ALGORITHMS, algorithm_kwargs, hyperparams_entry, hyperparams_path, load_hyperparams
 from sb3_sparse.plots import plot_diagnostics
@@ -354,7 +355,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     :return: the configuration
     """
     parser = argparse.ArgumentParser(
-        prog="sb3-sparse train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="sb3-sparse train", description=plain_help(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--algo", default="reference_sac", choices=list(ALGORITHMS))
     parser.add_argument("--env", default="Pendulum-v1", help="gymnasium id with an entry in the hyperparameter file")

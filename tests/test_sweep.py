@@ -179,6 +179,7 @@ def test_topologies_are_a_dimension_of_the_grid(tmp_path):
     files = report(tmp_path / "sweep", reps=100)
     aggregates = {row["topology"]: row for row in read_csv(files["aggregates"])}
     assert aggregates.keys() == {"static", "set"}
+    assert files["return_by_topology"].read_bytes().startswith(b"\x89PNG")
     rows = {row["topology"]: row for row in read_csv(files["runs"])}
     assert all(row["status"] == "finished" for row in rows.values())
     log = read_csv(tmp_path / "sweep" / rows["set"]["name"] / "progress.csv")
@@ -220,10 +221,13 @@ def test_actor_and_critic_sparsity_lists_are_crossed(tmp_path):
 
 
 def test_sb3_sparse_command_dispatches_to_the_sweep(tmp_path, capsys):
+    import sb3_sparse
     from sb3_sparse import cli
 
     cli.main(["--help"])
     assert "train" in capsys.readouterr().out
+    cli.main(["--version"])
+    assert capsys.readouterr().out.strip() == f"sb3-sparse {sb3_sparse.__version__}"
     with pytest.raises(SystemExit, match="unknown command 'swep'; valid commands: train, sweep, plot"):
         cli.main(["swep"])
     with pytest.raises(SystemExit):  # the sweep's own parser: a missing file is a usage error

@@ -134,3 +134,14 @@ def test_yaml_entry_with_unknown_policy_kwarg_lists_the_valid_ones(tmp_path):
         SystemExit, match=r"unknown policy_kwargs \['net_arch'\]; valid ones: actor_hidden_dim, actor_num_blocks"
     ):
         train.main(["--conf", str(conf), "--output-dir", str(tmp_path)])
+
+
+@pytest.mark.parametrize("module", ["sb3_sparse.train", "sb3_sparse.sweep", "sb3_sparse.plots"])
+def test_help_is_plain_text_under_the_commands_name(module, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit):
+        importlib.import_module(module).main(["--help"])
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: sb3-sparse {module.rsplit('.', 1)[1].replace('plots', 'plot')}")
+    assert "``" not in text and ":class:" not in text and "::\n" not in text

@@ -24,7 +24,15 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, Flatten
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
-from sb3_sparse.checks import check_bool, check_choice, check_flat_box_spaces, check_int, check_seed, check_sparsity
+from sb3_sparse.checks import (
+    check_bool,
+    check_choice,
+    check_flat_box_spaces,
+    check_fraction,
+    check_int,
+    check_seed,
+    check_sparsity,
+)
 from sb3_sparse.diagnostics import NetworkProbe
 from sb3_sparse.distributions import ExactSquashedDiagGaussianDistribution
 from sb3_sparse.networks import CriticNetwork, GaussianActorNetwork, RunningObservationNormalizer, SimBaEncoder
@@ -602,6 +610,7 @@ class SparseSimBaMixin:
 
         :param progress: fraction of the training budget done, in [0, 1]
         """
+        progress = check_fraction("progress", progress, include_one=True)
         for enforcer in self._mask_enforcers.values():
             if isinstance(enforcer, DynamicMaskEnforcer):
                 enforcer.progress = progress
