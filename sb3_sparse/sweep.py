@@ -513,7 +513,8 @@ def aggregate(runs: Sequence[dict[str, Any]], reps: int = 2000, seed: int = 0) -
     """
     from rliable import library, metrics
 
-    finished = [run for run in runs if run["status"] in ("finished", "skipped")]
+    # Rows from before the topology dimension (or written by hand) are static.
+    finished = [{"topology": "static", **run} for run in runs if run["status"] in ("finished", "skipped")]
     if not finished:
         return []
     pool_tasks = all(run["env"].startswith(DMC_PREFIX) for run in finished)
