@@ -1,7 +1,8 @@
 """sb3-sparse: network sparsity (Erdős–Rényi masks on SimBa networks, static or dynamic) for Stable-Baselines3.
 
-``import sb3_sparse`` registers ``"SparseSimBaPolicy"`` with SAC, TD3, DDPG, TQC and CrossQ (and
-``"SparseSimBaCnnPolicy"``, for images, with SAC, TD3 and DDPG), makes ``learn()`` update the
+``import sb3_sparse`` registers ``"SparseSimBaPolicy"`` with SAC, TD3, DDPG, TQC, CrossQ, PPO, A2C,
+TRPO, MaskablePPO, DQN and QR-DQN (and ``"SparseSimBaCnnPolicy"``, for images, with all of them but
+TQC and CrossQ), makes ``learn()`` update the
 policy's observation statistics, and registers the DeepMind Control suite tasks as
 ``sb3_sparse/dmc-<domain>-<task>-v0`` gymnasium ids (``sb3_sparse/dmc-pixels-<domain>-<task>-v0``
 from pixels). ``ReferenceSAC`` and ``ReferenceDDPG`` perform the paper's reference code's own
@@ -15,10 +16,14 @@ from sb3_sparse.distributions import ExactSquashedDiagGaussianDistribution
 from sb3_sparse.envs import dmc_env_id, dmc_pixel_env_id, make_dmc_env, make_dmc_pixel_env, register_dmc_envs
 from sb3_sparse.policies import (
     SimBaArchitecture,
+    SparseSimBaActorCriticPolicy,
     SparseSimBaCnnPolicy,
     SparseSimBaCnnTD3Policy,
     SparseSimBaCrossQPolicy,
+    SparseSimBaDQNPolicy,
+    SparseSimBaMaskablePolicy,
     SparseSimBaPolicy,
+    SparseSimBaQRDQNPolicy,
     SparseSimBaTD3Policy,
     SparseSimBaTQCPolicy,
 )
@@ -57,10 +62,14 @@ __all__ = [
     "ReferenceSAC",
     "ResetCallback",
     "SimBaArchitecture",
+    "SparseSimBaActorCriticPolicy",
     "SparseSimBaCnnPolicy",
     "SparseSimBaCnnTD3Policy",
     "SparseSimBaCrossQPolicy",
+    "SparseSimBaDQNPolicy",
+    "SparseSimBaMaskablePolicy",
     "SparseSimBaPolicy",
+    "SparseSimBaQRDQNPolicy",
     "SparseSimBaTD3Policy",
     "SparseSimBaTQCPolicy",
     "StreamAC",

@@ -16,14 +16,24 @@ import stable_baselines3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 
-from sb3_sparse.per_sample_losses import DETERMINISTIC, MAXIMUM_ENTROPY, PerSampleLosses
+from sb3_sparse.per_sample_losses import DETERMINISTIC, MAXIMUM_ENTROPY, VALUE_BASED, PerSampleLosses
 from sb3_sparse.policies import (
+    SparseSimBaActorCriticPolicy,
     SparseSimBaCnnPolicy,
     SparseSimBaCnnTD3Policy,
     SparseSimBaCrossQPolicy,
+    SparseSimBaDQNPolicy,
+    SparseSimBaMaskablePolicy,
     SparseSimBaPolicy,
+    SparseSimBaQRDQNPolicy,
     SparseSimBaTD3Policy,
     SparseSimBaTQCPolicy,
+)
+from sb3_sparse.policies.nature_cnn import (
+    SparseSimBaCnnActorCriticPolicy,
+    SparseSimBaCnnDQNPolicy,
+    SparseSimBaCnnMaskablePolicy,
+    SparseSimBaCnnQRDQNPolicy,
 )
 from sb3_sparse.reference import ReferenceDDPG, ReferenceSAC
 from sb3_sparse.stream_ac import StreamAC
@@ -33,30 +43,45 @@ POLICY_NAME = "SparseSimBaPolicy"
 CNN_POLICY_NAME = "SparseSimBaCnnPolicy"
 
 
+#: The policies of PPO, A2C and TRPO (SB3's ActorCriticPolicy family).
+ON_POLICY: dict[str, type[BasePolicy]] = {
+    POLICY_NAME: SparseSimBaActorCriticPolicy,
+    CNN_POLICY_NAME: SparseSimBaCnnActorCriticPolicy,
+}
+
+
 @dataclass(frozen=True)
 class AlgorithmEntry:
     """
     One supported algorithm.
 
-    :param name: lowercase name: the runner's ``--algo``, the zoo's ``--algo``, ``<name>.yml``
+    :param name: lowercase name: the runner's ``--algo``, the zoo's ``--algo`` (``ppo_mask``: MaskablePPO), ``<name>.yml``
     :param algorithm: the SB3 (or sb3-contrib, or sb3-sparse) algorithm class
     :param policies: policy name -> policy class registered in the algorithm's ``policy_aliases``
+    :param family: ``"off_policy"`` (actor, critics on observation and action, their own optimizers),
+        ``"on_policy"`` (policy and value networks on the observation, one optimizer), ``"value_based"``
+        (a Q-network only) or ``"streaming"`` (StreamAC)
     :param actor_heads_per_action: actor head outputs per action dimension (Gaussian mean and
-        log-std: 2, a deterministic action: 1); ``None`` when the algorithm has no SimBa size presets
+        log-std: 2, a deterministic action, or on-policy means or logits: 1); ``None`` when the
+        algorithm has no actor or no SimBa size presets
     :param critic_outputs_kwarg: the policy argument giving the outputs of each critic head (TQC's
         ``n_quantiles``), ``None`` for one Q-value
     :param losses: per-sample losses for the gradient-interference diagnostic (``None``: not measured)
     :param zoo: whether the RL Baselines3 Zoo can train it by this name (SB3's and sb3-contrib's
         algorithms; sb3-sparse's own through ``python -m sb3_sparse.zoo``, see :mod:`sb3_sparse.zoo`)
+    :param hyperparameters: whether the package ships ``<name>.yml`` (the runner trains the algorithms
+        that have one)
     """
 
     name: str
     algorithm: type[BaseAlgorithm]
     policies: Mapping[str, type[BasePolicy]] = field(default_factory=dict)
+    family: str = "off_policy"
     actor_heads_per_action: int | None = None
     critic_outputs_kwarg: str | None = None
     losses: PerSampleLosses | None = None
     zoo: bool = True
+    hyperparameters: bool = True
 
 
 ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
@@ -111,21 +136,42 @@ ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
         actor_heads_per_action=1,
         losses=DETERMINISTIC,
     ),
+    # On-policy: one optimizer, separate policy and value encoders, every action space of SB3's ActorCriticPolicy.
+    AlgorithmEntry("ppo", stable_baselines3.PPO, ON_POLICY, "on_policy", actor_heads_per_action=1),
+    AlgorithmEntry("a2c", stable_baselines3.A2C, ON_POLICY, "on_policy", actor_heads_per_action=1),
+    AlgorithmEntry("trpo", sb3_contrib.TRPO, ON_POLICY, "on_policy", actor_heads_per_action=1),
+    # No file: MaskablePPO needs an environment that gives action masks, which no registered task does.
+    AlgorithmEntry(
+        "ppo_mask",
+        sb3_contrib.MaskablePPO,
+        {POLICY_NAME: SparseSimBaMaskablePolicy, CNN_POLICY_NAME: SparseSimBaCnnMaskablePolicy},
+        "on_policy",
+        actor_heads_per_action=1,
+        hyperparameters=False,
+    ),
+    # Value-based: a SimBa Q-network (the critic) and its target, Discrete actions.
+    AlgorithmEntry(
+        "dqn",
+        stable_baselines3.DQN,
+        {POLICY_NAME: SparseSimBaDQNPolicy, CNN_POLICY_NAME: SparseSimBaCnnDQNPolicy},
+        "value_based",
+        losses=VALUE_BASED,
+    ),
+    AlgorithmEntry(
+        "qrdqn",
+        sb3_contrib.QRDQN,
+        {POLICY_NAME: SparseSimBaQRDQNPolicy, CNN_POLICY_NAME: SparseSimBaCnnQRDQNPolicy},
+        "value_based",
+        critic_outputs_kwarg="n_quantiles",
+        losses=VALUE_BASED,
+    ),
     # Its own policy (registered by the class itself) and no SimBa presets; the zoo does not know it.
-    AlgorithmEntry("stream_ac", StreamAC, zoo=False),
+    AlgorithmEntry("stream_ac", StreamAC, family="streaming", zoo=False),
 )
 
 #: SB3 and sb3-contrib algorithms that take none of the package's policies (a clear error instead).
-UNSUPPORTED_ALGORITHMS: tuple[type[BaseAlgorithm], ...] = (
-    stable_baselines3.A2C,
-    stable_baselines3.PPO,
-    stable_baselines3.DQN,
-    sb3_contrib.ARS,
-    sb3_contrib.MaskablePPO,
-    sb3_contrib.QRDQN,
-    sb3_contrib.RecurrentPPO,
-    sb3_contrib.TRPO,
-)
+#: ARS searches over linear or MLP policies without gradients; RecurrentPPO needs recurrent (LSTM) policies.
+UNSUPPORTED_ALGORITHMS: tuple[type[BaseAlgorithm], ...] = (sb3_contrib.ARS, sb3_contrib.RecurrentPPO)
 
 ALGORITHMS: dict[str, AlgorithmEntry] = {entry.name: entry for entry in ALGORITHM_TABLE}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -13,6 +14,8 @@ import torch as th
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.utils import obs_as_tensor
 from torch import nn
 
 from sb3_sparse.algorithms import entry_of
@@ -33,6 +36,14 @@ from sb3_sparse.networks import reset_parameters_
 from sb3_sparse.probes import network_probes
 from sb3_sparse.sparse_execution import SparseLinear
 from sb3_sparse.sparsity import apply_masks_, overall_density
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Observations and actions drawn from an on-policy rollout buffer (what a replay sample has)."""
+
+    observations: th.Tensor
+    actions: th.Tensor
 
 
 class ObservationNormalizerCallback(BaseCallback):
@@ -98,7 +109,8 @@ class TopologyScheduleCallback(BaseCallback):
 class PlasticityCallback(BaseCallback):
     """
     Logs the paper's plasticity diagnostics of the actor and the critic every ``freq`` agent steps,
-    on one replay batch, through the SB3 logger (stdout, CSV, TensorBoard), then dumps the logger:
+    on one replay batch (on-policy algorithms: observations of the rollout buffer; DQN: the Q-network
+    only, as the critic), through the SB3 logger (stdout, CSV, TensorBoard), then dumps the logger:
 
     * ``plasticity/<net>/dormant_ratio_<tau>``: pooled dormant-neuron fraction over the hidden layers
       (post-activation by default, the original definition; ``pre_activation=True`` measures the
@@ -108,14 +120,17 @@ class PlasticityCallback(BaseCallback):
       ``min(batch_size, width)``, so use a batch a few times the width for wide networks;
     * ``plasticity/<net>/param_norm`` (L2) and ``plasticity/<net>/grad_norm``: mean L2 norm of the
       gradient at each optimizer step since the last log, read in an optimizer hook after the masks
-      were applied (the masked gradient);
+      were applied (the masked gradient; after the algorithm's gradient clipping where it clips
+      between backward and step: PPO, A2C, DQN);
     * ``plasticity/<net>/grad_interference``: mean off-diagonal cosine of per-sample gradients over
       ``interference_samples`` states, computed exactly with
       :func:`sb3_sparse.diagnostics.per_sample_gradient_gram`; actor: the algorithm's actor loss
       (SAC/TQC/CrossQ: ``alpha log pi - Q``, TD3/DDPG: ``-Q1``); critic: the squared TD error
       against ``r + gamma (1 - done) Q_target(s', pi_det(s'))`` (the target critic, or the critic
-      when there is none, and the deterministic next action); NaN when the network has layers
-      other than linear and LayerNorm (e.g. BatchRenorm);
+      when there is none, and the deterministic next action); DQN and QR-DQN: the Q-network's
+      squared TD error against ``r + gamma (1 - done) max_a' Q_target(s', a')``; NaN when the
+      network has layers other than linear and LayerNorm (e.g. BatchRenorm), and for the
+      on-policy algorithms (PPO, A2C, TRPO, MaskablePPO: no per-sample losses here);
     * ``sparsity/<net>/density``: kept parameters over all parameters;
     * with a dynamic topology (``topology="set"``, ``"rigl"``, ``"gmp"``): ``topology/<net>/mask_turnover``
       (fraction of the active weights the last update deactivated), ``topology/<net>/ever_active_fraction``
@@ -167,17 +182,20 @@ class PlasticityCallback(BaseCallback):
         self.pre_activation = pre_activation
         self.save_interference_dir = Path(save_interference_dir) if save_interference_dir is not None else None
         # Per network: sum of the gradient norms since the last log (a tensor: no sync per update) and their count.
-        self._grad_norm_sums: dict[str, th.Tensor | float] = {"actor": 0.0, "critic": 0.0}
-        self._grad_norm_counts: dict[str, int] = {"actor": 0, "critic": 0}
+        self._grad_norm_sums: dict[str, th.Tensor | float] = {}
+        self._grad_norm_counts: dict[str, int] = {}
         self._hook_handles: list[Any] = []
         self.last_actor_cosines: th.Tensor | None = None
 
     def _init_callback(self) -> None:
-        if not isinstance(self.model, OffPolicyAlgorithm):
+        if not isinstance(self.model, (OffPolicyAlgorithm, OnPolicyAlgorithm)):
             raise ValueError(
-                f"PlasticityCallback needs an off-policy algorithm with a replay buffer, got {type(self.model).__name__}"
+                "PlasticityCallback needs an algorithm with a replay buffer (off-policy) or a rollout buffer "
+                f"(on-policy), got {type(self.model).__name__}"
             )
         self.probes = network_probes(self.model.policy)
+        self._grad_norm_sums = dict.fromkeys(self.probes, 0.0)
+        self._grad_norm_counts = dict.fromkeys(self.probes, 0)
         entry = entry_of(type(self.model))
         self.losses = entry.losses if entry is not None else None
         if self.save_interference_dir is not None:
@@ -185,8 +203,9 @@ class PlasticityCallback(BaseCallback):
 
     def _on_training_start(self) -> None:
         for name, probe in self.probes.items():
-            optimizer: th.optim.Optimizer = cast(Any, probe.module).optimizer
-            parameters = [p for group in optimizer.param_groups for p in group["params"]]
+            optimizer = probe.network_optimizer
+            own = {id(p) for p in probe.module.parameters()}  # one optimizer may train several networks (PPO)
+            parameters = [p for group in optimizer.param_groups for p in group["params"] if id(p) in own]
             # Registered after the policy's mask hooks, so it reads the masked gradient.
             handle = optimizer.register_step_pre_hook(
                 lambda *_, name=name, parameters=parameters: self._record_gradient_norm(name, parameters)
@@ -194,10 +213,22 @@ class PlasticityCallback(BaseCallback):
             self._hook_handles.append(handle)
 
     @property
-    def _replay_buffer(self) -> ReplayBuffer:
-        buffer = cast(OffPolicyAlgorithm, self.model).replay_buffer
-        assert buffer is not None  # learn() made it before the first callback call
-        return buffer
+    def _replay_buffer(self) -> ReplayBuffer | None:
+        return cast(OffPolicyAlgorithm, self.model).replay_buffer if isinstance(self.model, OffPolicyAlgorithm) else None
+
+    def _rollout_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The observations and actions of the rollout buffer filled so far, one row per transition."""
+        buffer = cast(OnPolicyAlgorithm, self.model).rollout_buffer
+        filled = buffer.buffer_size if buffer.full else buffer.pos
+        observations = cast(np.ndarray, buffer.observations)
+        if buffer.generator_ready:  # train() flattened the arrays to (buffer_size * n_envs, ...)
+            return observations, buffer.actions
+        shape = observations.shape[2:]
+        return observations[:filled].reshape(-1, *shape), buffer.actions[:filled].reshape(-1, buffer.actions.shape[-1])
+
+    def _available(self) -> int:
+        buffer = self._replay_buffer
+        return buffer.size() if buffer is not None else len(self._rollout_rows()[0])
 
     def _record_gradient_norm(self, name: str, parameters: list[th.nn.Parameter]) -> None:
         self._grad_norm_sums[name] = self._grad_norm_sums[name] + total_gradient_norm(parameters)
@@ -209,14 +240,23 @@ class PlasticityCallback(BaseCallback):
         self._hook_handles = []
 
     def _on_step(self) -> bool:
-        if self.n_calls % self.freq == 0 and self._replay_buffer.size() >= 2:
+        if self.n_calls % self.freq == 0 and self._available() >= 2:
             self.log_diagnostics()
         return True
 
     def _sample(self, batch_size: int) -> Any:
         state = np.random.get_state()
         try:
-            return self._replay_buffer.sample(batch_size, env=self.model._vec_normalize_env)
+            buffer = self._replay_buffer
+            if buffer is not None:
+                return buffer.sample(batch_size, env=self.model._vec_normalize_env)
+            # On-policy: the rollout so far (observations as the policy saw them), rows drawn with replacement.
+            observations, actions = self._rollout_rows()
+            rows = np.random.randint(0, len(observations), size=batch_size)
+            device = self.model.policy.device
+            return _Batch(
+                cast(th.Tensor, obs_as_tensor(observations[rows], device)), th.as_tensor(actions[rows], device=device)
+            )
         finally:
             np.random.set_state(state)
 
@@ -226,7 +266,10 @@ class PlasticityCallback(BaseCallback):
             return float("nan"), None
         try:
             if name == "actor":
-                gram = per_sample_gradient_gram(module, lambda: losses.actor(model, batch.observations))
+                actor_losses = losses.actor
+                if actor_losses is None:
+                    return float("nan"), None
+                gram = per_sample_gradient_gram(module, lambda: actor_losses(model, batch.observations))
             else:
                 # Targets first, outside the Gram's hooks: CrossQ has no target critic and reuses the critic.
                 targets = losses.targets(model, batch)
@@ -287,7 +330,9 @@ class PlasticityCallback(BaseCallback):
             watched += [*encoder_layers, probe.encoder]
         with record_outputs(watched) as outputs:
             network = cast(Any, probe.module)
-            if name == "actor":
+            if probe.evaluate is not None:
+                probe.evaluate(batch.observations, batch.actions)
+            elif name == "actor":
                 network._predict(batch.observations, deterministic=True)
             else:
                 network(batch.observations, batch.actions)
@@ -357,8 +402,15 @@ class ResetCallback(BaseCallback):
         return selected
 
     def _init_callback(self) -> None:
+        self.probes = network_probes(self.model.policy)
+        missing = [name for name in self.networks if name not in self.probes]
+        if missing:
+            raise ValueError(
+                f"{type(self.model.policy).__name__} has no {' or '.join(missing)} network: networks must be among "
+                f"{tuple(self.probes)}, got {self.networks!r}"
+            )
         for name in self.networks:
-            selected = self._selected_modules(getattr(self.model.policy, name))  # fail now, not at the first reset
+            selected = self._selected_modules(self.probes[name].module)  # fail now, not at the first reset
             if any(isinstance(module, SparseLinear) for root in selected for module in root.modules()):
                 raise ValueError(
                     f"ResetCallback cannot re-initialize the {name}'s SparseLinear layers (sparse_backend='csr' or "
@@ -373,19 +425,18 @@ class ResetCallback(BaseCallback):
     @th.no_grad()
     def reset(self) -> None:
         """Re-initialize the chosen networks now."""
-        policy = self.model.policy
         for name in self.networks:
-            network = getattr(policy, name)
+            probe = self.probes[name]
+            network, optimizer = probe.module, probe.network_optimizer
             for module in self._selected_modules(network):
                 reset_parameters_(module)
                 parameters = {id(p) for p in module.parameters()}
-                for parameter in list(network.optimizer.state):
+                for parameter in list(optimizer.state):
                     if id(parameter) in parameters:
-                        del network.optimizer.state[parameter]
+                        del optimizer.state[parameter]
             apply_masks_(network)
-            target = getattr(policy, f"{name}_target", None)
-            if target is not None:
-                target.load_state_dict(network.state_dict())
+            if probe.target is not None:
+                probe.target.load_state_dict(network.state_dict())
         self.num_resets += 1
         self.logger.record("reset/count", self.num_resets)
         if self.verbose:

@@ -133,6 +133,21 @@ def check_flat_box_spaces(observation_space: spaces.Space, action_space: spaces.
     :param action_space: the environment's action space
     :param owner: the class named in the message (e.g. the policy)
     """
+    check_flat_box_observations(observation_space, owner)
+    if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
+        raise ValueError(
+            f"{owner} needs a 1-D Box (continuous) action space, got {type(action_space).__name__} "
+            f"of shape {getattr(action_space, 'shape', None)}"
+        )
+
+
+def check_flat_box_observations(observation_space: spaces.Space, owner: str) -> None:
+    """
+    Raise a ValueError unless the observations are a flat (1-D) Box.
+
+    :param observation_space: the environment's observation space
+    :param owner: the class named in the message (e.g. the policy)
+    """
     if isinstance(observation_space, spaces.Dict):
         raise ValueError(
             f"{owner} needs a flat Box observation space, got a Dict space with keys {list(observation_space.spaces)}; "
@@ -142,10 +157,5 @@ def check_flat_box_spaces(observation_space: spaces.Space, action_space: spaces.
         shape = getattr(observation_space, "shape", None)
         raise ValueError(
             f"{owner} needs a flat (1-D) Box observation space, got {type(observation_space).__name__} "
-            f"of shape {shape}; flatten it with gymnasium.wrappers.FlattenObservation (image observations are not supported)"
-        )
-    if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
-        raise ValueError(
-            f"{owner} needs a 1-D Box (continuous) action space, got {type(action_space).__name__} "
-            f"of shape {getattr(action_space, 'shape', None)}"
+            f"of shape {shape}; flatten it with gymnasium.wrappers.FlattenObservation (images: SparseSimBaCnnPolicy)"
         )

@@ -30,6 +30,11 @@ class NetworkProbe:
     :param features: module whose output is the final hidden features (srank, feature norm)
     :param encoder: a convolutional encoder that runs inside ``module`` (pixel policies: the critic's),
         measured too: dormant channels after each ReLU, srank and norm of its flattened output
+    :param evaluate: runs the network on ``(observations, actions)`` of a batch (``None``: an actor's
+        ``_predict(observations)`` or a critic's ``module(observations, actions)``)
+    :param optimizer: the optimizer that trains ``module`` (``None``: ``module.optimizer``); a policy
+        with one optimizer for all its networks (PPO, A2C) names it here
+    :param target: the network's Polyak target, if it has one (kept equal to it after a reset)
     """
 
     module: nn.Module
@@ -37,6 +42,17 @@ class NetworkProbe:
     pre_activation: list[nn.Module]
     features: nn.Module | None
     encoder: nn.Module | None = None
+    evaluate: Callable[[torch.Tensor, torch.Tensor], object] | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    target: nn.Module | None = None
+
+    @property
+    def network_optimizer(self) -> torch.optim.Optimizer:
+        """The optimizer that trains the network."""
+        optimizer = self.optimizer if self.optimizer is not None else getattr(self.module, "optimizer", None)
+        if optimizer is None:
+            raise ValueError(f"the probe of {type(self.module).__name__} names no optimizer and the module has none")
+        return optimizer
 
 
 def dormant_ratios(activations: Sequence[torch.Tensor], taus: Sequence[float]) -> dict[float, float]:

@@ -251,6 +251,59 @@ class CriticNetwork(nn.Module):
         return self.value(self.encoder(torch.cat([observations, actions], dim=-1)))
 
 
+class SimBaActorCriticEncoders(nn.Module):
+    """
+    Two SimBa encoders over the same features, one for the policy and one for the value function,
+    with the interface of SB3's ``MlpExtractor`` (on-policy algorithms): ``latent_dim_pi``,
+    ``latent_dim_vf``, ``forward_actor``, ``forward_critic``.
+
+    :param features_dim: input size
+    :param actor_hidden_dim: policy encoder width (``latent_dim_pi``)
+    :param actor_num_blocks: policy encoder residual blocks
+    :param critic_hidden_dim: value encoder width (``latent_dim_vf``)
+    :param critic_num_blocks: value encoder residual blocks
+    """
+
+    def __init__(
+        self, features_dim: int, actor_hidden_dim: int, actor_num_blocks: int, critic_hidden_dim: int, critic_num_blocks: int
+    ) -> None:
+        super().__init__()
+        self.policy_net = SimBaEncoder(features_dim, actor_hidden_dim, actor_num_blocks)
+        self.value_net = SimBaEncoder(features_dim, critic_hidden_dim, critic_num_blocks)
+        self.latent_dim_pi, self.latent_dim_vf = actor_hidden_dim, critic_hidden_dim
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_actor(features), self.forward_critic(features)
+
+    def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
+        """The policy's latent features."""
+        return cast(torch.Tensor, self.policy_net(features))
+
+    def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
+        """The value function's latent features."""
+        return cast(torch.Tensor, self.value_net(features))
+
+
+class DiscreteQNetwork(nn.Module):
+    """
+    SimBa network for discrete actions (DQN, QR-DQN): an encoder over the observation and an
+    orthogonal linear head with ``num_outputs`` values (one per action, or per action and quantile).
+
+    :param observation_dim: (normalized) observation or features size
+    :param num_outputs: size of the head's output
+    :param hidden_dim: encoder width
+    :param num_blocks: encoder residual blocks
+    """
+
+    def __init__(self, observation_dim: int, num_outputs: int, hidden_dim: int, num_blocks: int) -> None:
+        super().__init__()
+        self.encoder = SimBaEncoder(observation_dim, hidden_dim, num_blocks)
+        self.value = OrthogonalLinear(hidden_dim, check_int("num_outputs", num_outputs))
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return cast(torch.Tensor, self.value(self.encoder(observations)))
+
+
 def simba_parameter_count(input_dim: int, hidden_dim: int, num_blocks: int, head_outputs: int) -> int:
     """
     Exact number of parameters of a SimBa encoder plus a linear head, before any network is built.

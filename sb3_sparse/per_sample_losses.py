@@ -74,20 +74,56 @@ def squared_td_errors(model: Any, batch: ReplayBufferSamples, targets: th.Tensor
     return (q_values - targets[:, None]).square().mean(dim=1)
 
 
+def _action_values(values: th.Tensor, actions: th.Tensor | None = None) -> th.Tensor:
+    """Q-values ``(batch, n_actions)`` or quantiles ``(batch, n_quantiles, n_actions)`` at ``actions``
+    (``None``: at the greedy action of the mean over quantiles): ``(batch, outputs per action)``."""
+    if values.dim() == 2:
+        values = values[:, None, :]
+    if actions is None:
+        actions = values.mean(dim=1).argmax(dim=1)
+    index = actions.reshape(-1, 1, 1).long().expand(-1, values.shape[1], 1)
+    return values.gather(2, index).squeeze(2)
+
+
+def greedy_td_targets(model: Any, batch: ReplayBufferSamples) -> th.Tensor:
+    """
+    DQN, QR-DQN: ``r + gamma (1 - done) max_a' Q_target(s', a')`` (QR-DQN: the target quantiles'
+    mean at the greedy action), without gradients.
+
+    :param model: the algorithm
+    :param batch: replay samples
+    :return: ``(batch,)``
+    """
+    policy = model.policy
+    with th.no_grad():
+        target = getattr(policy, f"{policy.network_attribute}_target")
+        next_values = _action_values(target(batch.next_observations)).mean(dim=1)
+        return batch.rewards.reshape(-1) + (1 - batch.dones.reshape(-1)) * model.gamma * next_values
+
+
+def squared_q_errors(model: Any, batch: ReplayBufferSamples, targets: th.Tensor) -> th.Tensor:
+    """DQN, QR-DQN: the squared TD error of the taken action's value (of each of its quantiles, averaged)."""
+    values = _action_values(model.policy.value_network(batch.observations), batch.actions)
+    return (values - targets[:, None]).square().mean(dim=1)
+
+
 @dataclass(frozen=True)
 class PerSampleLosses:
     """
     The per-sample losses of one algorithm family.
 
-    :param actor: ``(model, observations) -> (batch,)``
+    :param actor: ``(model, observations) -> (batch,)``; ``None`` when there is no actor (DQN)
     :param critic: ``(model, batch, targets) -> (batch,)``
     :param targets: ``(model, batch) -> (batch,)``, computed before the critic's Gram hooks
     """
 
-    actor: Callable[[BaseAlgorithm, th.Tensor], th.Tensor]
+    actor: Callable[[BaseAlgorithm, th.Tensor], th.Tensor] | None = None
     critic: Callable[[BaseAlgorithm, ReplayBufferSamples, th.Tensor], th.Tensor] = squared_td_errors
     targets: Callable[[BaseAlgorithm, ReplayBufferSamples], th.Tensor] = td_targets
 
 
 MAXIMUM_ENTROPY = PerSampleLosses(actor=maximum_entropy_actor_losses)
 DETERMINISTIC = PerSampleLosses(actor=deterministic_actor_losses)
+#: DQN and QR-DQN: the Q-network's squared TD errors (QR-DQN: its quantiles' against the greedy target
+#: mean, as for TQC's critics; the algorithm itself trains on the quantile Huber loss).
+VALUE_BASED = PerSampleLosses(critic=squared_q_errors, targets=greedy_td_targets)

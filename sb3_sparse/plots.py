@@ -136,29 +136,38 @@ def parse_labelled_paths(items: Sequence[str]) -> dict[str, list[Path]]:
 def plot_diagnostics(
     runs: Mapping[str, Sequence[str | Path]],
     output: str | Path,
-    networks: Sequence[str] = ("actor", "critic"),
+    networks: Sequence[str] | None = None,
     tau: float = 0.0,
     title: str | None = None,
 ) -> Path:
     """
     Draw the paper's diagnostic figure as a PNG: the return on top, then one row per network with
-    dormant ratio, stable rank, gradient norm and gradient interference over environment steps.
+    dormant ratio, stable rank, gradient norm and gradient interference over environment steps. A
+    panel with no finite value (e.g. the interference of PPO, which has no per-sample losses) says so.
 
     :param runs: label -> run directories (or ``progress.csv`` files); a label's runs (seeds) are averaged
     :param output: PNG path
-    :param networks: rows to draw, among ``"actor"`` and ``"critic"``
+    :param networks: rows to draw, among ``"actor"`` and ``"critic"`` (``None``: those the runs logged;
+        DQN logs its Q-network as the critic only)
     :param tau: dormant threshold to show (one of the callback's ``taus``)
     :param title: figure title
     :return: the PNG path
     """
     if not runs:
         raise ValueError("plot_diagnostics needs at least one run")
-    unknown = [name for name in networks if name not in ("actor", "critic")]
-    if not networks or unknown:
-        raise ValueError(f"networks must be a non-empty subset of ('actor', 'critic'), got {tuple(networks)!r}")
     logs = {label: [load_progress(path) for path in paths] for label, paths in runs.items()}
     all_logs = [log for group in logs.values() for log in group]
     metrics = {key.format(tau=tau): name.format(tau=tau) for key, name in NETWORK_METRICS.items()}
+    if networks is None:
+        logged = [
+            net
+            for net in ("actor", "critic")
+            if any(metric_curve(log, f"plasticity/{net}/{m}") for log in all_logs for m in metrics)
+        ]
+        networks = logged or ["actor", "critic"]
+    unknown = [name for name in networks if name not in ("actor", "critic")]
+    if not networks or unknown:
+        raise ValueError(f"networks must be a non-empty subset of ('actor', 'critic'), got {tuple(networks)!r}")
     missing = [
         f"plasticity/{net}/{metric}"
         for net in networks
@@ -194,7 +203,11 @@ def plot_diagnostics(
     legend_axis.legend(fontsize=8)
     for net in networks:
         for metric, name in metrics.items():
-            axes[f"{net}/{metric}"].set_title(f"{net}: {name}", fontsize=9)
+            axis = axes[f"{net}/{metric}"]
+            axis.set_title(f"{net}: {name}", fontsize=9)
+            if not any(np.isfinite(np.asarray(line.get_ydata(), dtype=float)).any() for line in axis.get_lines()):
+                axis.text(0.5, 0.5, "not measured\n(no finite value logged)", ha="center", va="center", fontsize=9,
+                          color="0.4", transform=axis.transAxes)  # fmt: skip
     for axis in axes.values():
         axis.grid(alpha=0.3)
         axis.set_xlabel("environment steps", fontsize=8)
@@ -257,7 +270,9 @@ def main(argv: list[str] | None = None) -> Path:
     diagnostics = commands.add_parser("diagnostics", help="return and plasticity diagnostics over steps")
     diagnostics.add_argument("runs", nargs="+", metavar="[LABEL=]RUN", help="run directory or progress.csv")
     diagnostics.add_argument("-o", "--output", type=Path, default=Path("diagnostics.png"))
-    diagnostics.add_argument("--networks", nargs="+", default=["actor", "critic"], choices=["actor", "critic"])
+    diagnostics.add_argument(
+        "--networks", nargs="+", default=None, choices=["actor", "critic"], help="default: the networks the runs logged"
+    )
     diagnostics.add_argument("--tau", type=float, default=0.0, help="dormant threshold to show")
     diagnostics.add_argument("--title", default=None)
     interference = commands.add_parser("interference", help="gradient interference matrices as heatmaps")

@@ -12,11 +12,12 @@ the common ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import gymnasium as gym
 from gymnasium import spaces
 
-from sb3_sparse.algorithms import ALGORITHM_TABLE, algorithm_entry
+from sb3_sparse.algorithms import ALGORITHM_TABLE, POLICY_NAME, algorithm_entry
 from sb3_sparse.checks import check_int
 from sb3_sparse.networks import simba_parameter_count
 
@@ -36,12 +37,12 @@ SIZE_PRESETS: dict[str, tuple[float, int]] = {
     "depth3": (1, 3),
     "depth4": (1, 4),
 }
-# Algorithm -> actor head outputs per action dimension, from the algorithm table; stochastic actors first.
-ACTOR_HEADS_PER_ACTION = {
-    entry.name: entry.actor_heads_per_action
+#: The algorithms with SimBa size presets (all but the streaming one), stochastic actors first.
+PRESET_ALGORITHMS = [
+    entry.name
     for entry in sorted(ALGORITHM_TABLE, key=lambda entry: -(entry.actor_heads_per_action or 0))
-    if entry.actor_heads_per_action is not None
-}
+    if entry.family != "streaming"
+]
 
 
 def scaled_architecture(width_scale: float = 1, depth_scale: int = 1) -> dict[str, int]:
@@ -106,42 +107,71 @@ def parameter_count(
     critic_num_blocks: int = BASE_CRITIC_NUM_BLOCKS,
     n_critics: int = 1,
     algorithm: str = "sac",
-    n_quantiles: int = 25,
+    n_quantiles: int | None = None,
+    continuous_actions: bool = True,
 ) -> ParameterCount:
     """
-    Exact parameter count of a sparse SimBa actor-critic, without building it. Sparsity does not
-    change it: pruned weights are zeros inside dense tensors.
+    Exact parameter count of a sparse SimBa policy, without building it. Sparsity does not
+    change it: pruned weights are zeros inside dense tensors. By family (``AlgorithmEntry.family``):
+
+    * off-policy actor-critics: an actor on the observation, ``n_critics`` critics on observation and action;
+    * on-policy: a policy network on the observation with ``action_dim`` outputs (plus SB3's
+      state-independent ``log_std``, ``action_dim`` more, for continuous actions), and a value network
+      with one output;
+    * value-based: no actor; one Q-network (the critic sizes) with ``action_dim`` outputs (times the quantiles).
 
     :param observation_dim: flat observation size
-    :param action_dim: action size
+    :param action_dim: action size (continuous), or the number of discrete actions (the head's outputs:
+        ``n`` for Discrete, ``sum(nvec)`` for MultiDiscrete)
     :param actor_hidden_dim: actor width
     :param actor_num_blocks: actor residual blocks
     :param critic_hidden_dim: critic width
     :param critic_num_blocks: critic residual blocks
-    :param n_critics: critics (the paper's DMC runs use 1; SB3 defaults to 2)
-    :param algorithm: ``"sac"``, ``"td3"``, ``"ddpg"``, ``"tqc"`` or ``"crossq"`` (the heads differ)
-    :param n_quantiles: quantiles per critic (TQC only)
+    :param n_critics: critics (the paper's DMC runs use 1; SB3 defaults to 2); 1 for the other families
+    :param algorithm: one of :data:`PRESET_ALGORITHMS` (the heads differ)
+    :param n_quantiles: quantiles per critic output (TQC, QR-DQN); ``None``: the policy's default (25, 200)
+    :param continuous_actions: Box actions (on-policy: a Gaussian with its ``log_std``)
     :return: the counts
     """
-    if algorithm not in ACTOR_HEADS_PER_ACTION:
-        raise ValueError(f"unknown algorithm {algorithm!r}; valid algorithms: {', '.join(ACTOR_HEADS_PER_ACTION)}")
+    if algorithm not in PRESET_ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algorithm!r}; valid algorithms: {', '.join(PRESET_ALGORITHMS)}")
     for name, value in (("observation_dim", observation_dim), ("action_dim", action_dim), ("n_critics", n_critics)):
         check_int(name, value)
-    critic_outputs = check_int("n_quantiles", n_quantiles) if algorithm_entry(algorithm).critic_outputs_kwarg else 1
-    actor = simba_parameter_count(
-        observation_dim, actor_hidden_dim, actor_num_blocks, ACTOR_HEADS_PER_ACTION[algorithm] * action_dim
-    )
-    critic = simba_parameter_count(observation_dim + action_dim, critic_hidden_dim, critic_num_blocks, critic_outputs)
+    entry = algorithm_entry(algorithm)
+    if entry.family != "off_policy" and n_critics != 1:
+        raise ValueError(f"{algorithm} has one value network: n_critics must be 1, got {n_critics}")
+    outputs = 1
+    if entry.critic_outputs_kwarg is not None:
+        default = entry.policies[POLICY_NAME].sb3_policy_kwargs[entry.critic_outputs_kwarg]  # type: ignore[attr-defined]
+        outputs = check_int(entry.critic_outputs_kwarg, default if n_quantiles is None else n_quantiles)
+    if entry.family == "value_based":
+        return ParameterCount(
+            actor=0, critic=simba_parameter_count(observation_dim, critic_hidden_dim, critic_num_blocks, action_dim * outputs)
+        )
+    heads = cast(int, entry.actor_heads_per_action) * action_dim
+    actor = simba_parameter_count(observation_dim, actor_hidden_dim, actor_num_blocks, heads)
+    if entry.family == "on_policy":
+        log_std = action_dim if continuous_actions else 0
+        return ParameterCount(
+            actor=actor + log_std, critic=simba_parameter_count(observation_dim, critic_hidden_dim, critic_num_blocks, 1)
+        )
+    critic = simba_parameter_count(observation_dim + action_dim, critic_hidden_dim, critic_num_blocks, outputs)
     return ParameterCount(actor=actor, critic=n_critics * critic)
 
 
 def env_dimensions(env_id: str) -> tuple[int, int]:
     """
-    Flat observation and action sizes of a gymnasium environment (made, read, closed).
+    Flat observation size and action size (the size of a continuous action, or the outputs of a
+    discrete action head) of a gymnasium environment (made, read, closed).
 
     :param env_id: a registered id, e.g. ``"sb3_sparse/dmc-dog-run-v0"``
     :return: ``(observation_dim, action_dim)``
     """
+    observation_space, action_space = _spaces(env_id)
+    return observation_space.shape[0], _action_outputs(env_id, action_space)
+
+
+def _spaces(env_id: str) -> tuple[spaces.Box, spaces.Space]:
     env = gym.make(env_id)
     try:
         observation_space, action_space = env.observation_space, env.action_space
@@ -149,9 +179,19 @@ def env_dimensions(env_id: str) -> tuple[int, int]:
         env.close()
     if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
         raise ValueError(f"{env_id} has observation space {observation_space}; SimBa needs a flat Box")
-    if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
-        raise ValueError(f"{env_id} has action space {action_space}; SimBa needs a flat Box")
-    return observation_space.shape[0], action_space.shape[0]
+    return observation_space, action_space
+
+
+def _action_outputs(env_id: str, action_space: spaces.Space) -> int:
+    if isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
+        return int(action_space.shape[0])
+    if isinstance(action_space, spaces.Discrete):
+        return int(action_space.n)
+    if isinstance(action_space, spaces.MultiDiscrete):
+        return int(action_space.nvec.sum())
+    if isinstance(action_space, spaces.MultiBinary) and isinstance(action_space.n, int):
+        return action_space.n
+    raise ValueError(f"{env_id} has action space {action_space}; expected a flat Box, Discrete, MultiDiscrete or MultiBinary")
 
 
 def parameter_count_for_env(env_id: str, preset: str = "base", n_critics: int = 1, algorithm: str = "sac") -> ParameterCount:
@@ -165,4 +205,14 @@ def parameter_count_for_env(env_id: str, preset: str = "base", n_critics: int = 
     :return: the counts
     """
     sizes = size_preset(preset)
-    return parameter_count(*env_dimensions(env_id), **sizes, n_critics=n_critics, algorithm=algorithm)
+    observation_space, action_space = _spaces(env_id)
+    continuous = isinstance(action_space, spaces.Box)
+    action_dim = _action_outputs(env_id, action_space)
+    return parameter_count(
+        observation_space.shape[0],
+        action_dim,
+        **sizes,
+        n_critics=n_critics,
+        algorithm=algorithm,
+        continuous_actions=continuous,
+    )

@@ -42,12 +42,13 @@ def mlp_policy_probes(policy: Any) -> dict[str, NetworkProbe]:
         raise ValueError(f"the plasticity diagnostics do not know the actor of {type(policy).__name__}")
     critic_parts = [_mlp_probe_parts(q_net, hidden_only=False) for q_net in critic.q_networks]
     return {
-        "actor": NetworkProbe(actor, *actor_parts),
+        "actor": NetworkProbe(actor, *actor_parts, target=getattr(policy, "actor_target", None)),
         "critic": NetworkProbe(
             critic,
             [m for parts in critic_parts for m in parts[0]],
             [m for parts in critic_parts for m in parts[1]],
             critic_parts[0][2],
+            target=getattr(policy, "critic_target", None),
         ),
     }
 

@@ -20,10 +20,7 @@ def _unsupported_policy(algorithm: type[BaseAlgorithm], name: str) -> type:
 
     class UnsupportedSparseSimBaPolicy:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            raise ValueError(
-                f"{name} does not support {algorithm.__name__}: sb3-sparse's {name} is for the "
-                f"off-policy algorithms with continuous actions, {supported}"
-            )
+            raise ValueError(f"{name} does not support {algorithm.__name__}: sb3-sparse's {name} is for {supported}")
 
     return UnsupportedSparseSimBaPolicy
 

@@ -12,10 +12,11 @@ bool in ``state_dict`` and so in saved files: a quarter of the bytes.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -266,9 +267,23 @@ class MaskEnforcer:
 
     :param optimizer: the optimizer that updates ``module``'s parameters
     :param module: the masked network
+    :param mask_gradients_in_backward: mask every gradient of a masked parameter as autograd computes
+        it (a tensor hook per parameter) instead of before the step: the algorithm's own use of the
+        gradient between backward and step sees the masked one (PPO's, A2C's and DQN's gradient
+        clipping), and so do gradients taken with ``torch.autograd.grad`` (TRPO's natural-gradient
+        step, which moves the weights without the optimizer)
+    :param mask_weights_after_step: re-mask the weights after every step of the optimizer; ``None``:
+        only when the optimizer is not one of :data:`ZERO_PRESERVING_OPTIMIZERS`. ``True`` also catches
+        weights moved outside the optimizer before its next step (TRPO's line search)
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, module: nn.Module) -> None:
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        module: nn.Module,
+        mask_gradients_in_backward: bool = False,
+        mask_weights_after_step: bool | None = None,
+    ) -> None:
         optimized = {id(p) for group in optimizer.param_groups for p in group["params"]}
         self._owners: list[tuple[nn.Module, str]] = []
         for name, parameter, mask in named_masks(module):
@@ -279,8 +294,17 @@ class MaskEnforcer:
                         if torch.is_tensor(value) and value.shape == mask.shape:
                             value.mul_(mask)
         #: Whether the weights are re-masked after each step (see :data:`ZERO_PRESERVING_OPTIMIZERS`).
-        self.masks_weights_after_step = type(optimizer) not in ZERO_PRESERVING_OPTIMIZERS
-        self._handles = [optimizer.register_step_pre_hook(self._mask_gradients)]
+        self.masks_weights_after_step = (
+            type(optimizer) not in ZERO_PRESERVING_OPTIMIZERS if mask_weights_after_step is None else mask_weights_after_step
+        )
+        self.mask_gradients_in_backward = mask_gradients_in_backward
+        if mask_gradients_in_backward:
+            self._handles: list[Any] = [
+                cast(torch.Tensor, owner._parameters[leaf]).register_hook(functools.partial(_masked_gradient, owner, leaf))
+                for owner, leaf in self._owners
+            ]
+        else:
+            self._handles = [optimizer.register_step_pre_hook(self._mask_gradients)]
         if self.masks_weights_after_step:
             self._handles.append(optimizer.register_step_post_hook(self._mask_weights))
 
@@ -306,6 +330,10 @@ class MaskEnforcer:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+
+
+def _masked_gradient(owner: nn.Module, leaf: str, gradient: torch.Tensor) -> torch.Tensor:
+    return gradient * cast(torch.Tensor, owner._buffers[leaf + MASK_SUFFIX])
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
+from sb3_sparse.algorithms import algorithm_entry
 from sb3_sparse.checks import check_int, check_seed, is_fraction
 from sb3_sparse.cli import plain_help
 from sb3_sparse.hyperparams import ALGORITHMS, ZOO_ALGORITHMS
@@ -150,6 +151,11 @@ class Sweep:
         unknown = [topology for topology in self.topologies if topology not in TOPOLOGIES]
         if unknown:
             raise ValueError(f"unknown topologies {unknown}; valid topologies: {', '.join(TOPOLOGIES)}")
+        family = algorithm_entry(self.algo).family
+        if family != "off_policy" and self.topologies != ["static"]:
+            raise ValueError(f"{self.algo} keeps its masks static: topologies must be ['static'], got {self.topologies}")
+        if family == "value_based" and self.actor_sparsities is not None:
+            raise ValueError(f"{self.algo} has no actor: actor_sparsities must be None, got {self.actor_sparsities}")
         if not isinstance(self.topology_kwargs, dict):
             raise ValueError(f"topology_kwargs must map a topology to its arguments, got {self.topology_kwargs!r}")
         for topology, kwargs in self.topology_kwargs.items():
@@ -245,7 +251,8 @@ class Sweep:
                 "algo": run.algo,
                 "env": run.env,
                 "preset": run.preset,
-                "actor_sparsity": run.actor_sparsity,
+                # A Q-network (DQN, QR-DQN) has no actor: the level is its critic's.
+                "actor_sparsity": None if algorithm_entry(run.algo).family == "value_based" else run.actor_sparsity,
                 "critic_sparsity": run.critic_sparsity,
                 # static: the entry's topology (none of the package's entries sets one)
                 "topology": None if run.topology == "static" else run.topology,

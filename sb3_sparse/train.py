@@ -40,6 +40,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.preprocessing import get_action_dim
 from torch import nn
 
@@ -295,7 +296,8 @@ class RunCheckpointCallback(BaseCallback):
     """
     Every ``freq`` agent steps, save what a killed run needs to go on into a new checkpoint of
     its :class:`~sb3_sparse.run_directory.RunDirectory`: the model, its replay buffer, the
-    evaluations so far and the log history.
+    evaluations so far and the log history. SB3's algorithms save between two collect/train cycles
+    (rollouts), at the first one ``freq`` or more steps after the last checkpoint.
 
     :param directory: the run's directory
     :param freq: agent steps between checkpoints
@@ -306,15 +308,31 @@ class RunCheckpointCallback(BaseCallback):
     def __init__(self, directory: RunDirectory, freq: int, eval_callback: EvalCallback, history: list[dict[str, str]]) -> None:
         super().__init__()
         self.directory, self.freq, self.eval_callback, self.history = directory, freq, eval_callback, history
+        self._last_saved = 0
+
+    @property
+    def _between_rollouts(self) -> bool:
+        # SB3 calls the step callbacks before it stores the step's transition and trains on it; at a
+        # rollout start (each collect/train cycle: a step for SAC, train_freq steps for DQN, n_steps
+        # for PPO) every transition and gradient step so far is done, and a resumed run repeats the
+        # uninterrupted run's cycles. StreamAC learns in one rollout: it saves at steps.
+        return isinstance(self.model, (OnPolicyAlgorithm, OffPolicyAlgorithm))
+
+    def _on_training_start(self) -> None:
+        self._last_saved = self.model.num_timesteps
 
     def _on_step(self) -> bool:
-        if self.num_timesteps % self.freq == 0:
+        if not self._between_rollouts and self.num_timesteps % self.freq == 0:
             self.save()
         return True
 
+    def _on_rollout_start(self) -> None:
+        if self._between_rollouts and self.model.num_timesteps - self._last_saved >= self.freq:
+            self.save()
+
     def save(self) -> None:
         """Write a checkpoint now, then make it the current one."""
-        step = self.num_timesteps
+        step = self._last_saved = self.model.num_timesteps
         staging = self.directory.new_checkpoint(step)
         self.model.save(staging / MODEL)
         if isinstance(self.model, OffPolicyAlgorithm):  # streaming algorithms keep no replay buffer
@@ -434,10 +452,16 @@ def resolve_entry(config: RunConfig, env: gym.Env) -> tuple[str, int, dict[str, 
     except ValueError as error:
         raise SystemExit(str(error)) from error
     policy_kwargs = kwargs["policy_kwargs"]
-    if config.preset is not None:
-        policy_kwargs.update(size_preset(config.preset))
+    accepted = getattr(ALGORITHMS[config.algo].policy_aliases[policy], "valid_kwargs", lambda: None)()
+    if config.preset is not None:  # a Q-network (DQN, QR-DQN) takes the preset's critic sizes only
+        preset = size_preset(config.preset)
+        policy_kwargs.update({key: value for key, value in preset.items() if accepted is None or key in accepted})
     for name in ("actor_sparsity", "critic_sparsity", "topology", "topology_kwargs"):
         if getattr(config, name) is not None:
+            if accepted is not None and name not in accepted:
+                raise SystemExit(
+                    f"--{name.replace('_', '-')}: {policy} of {config.algo} has no {name} (it takes {', '.join(accepted)})"
+                )
             policy_kwargs[name] = getattr(config, name)
     return policy, config.timesteps or n_timesteps, kwargs, entry
 
@@ -542,9 +566,11 @@ def _run_locked(
     diagnostics_freq = (
         config.diagnostics_freq if config.diagnostics_freq is not None else default_frequency(DIAGNOSTICS_FREQ, timesteps)
     )
-    if not isinstance(model, OffPolicyAlgorithm):  # PlasticityCallback measures on replay-buffer batches
+    if not isinstance(model, (OffPolicyAlgorithm, OnPolicyAlgorithm)):  # PlasticityCallback reads their buffers
         if config.diagnostics_freq:
-            raise SystemExit(f"--diagnostics-freq needs a replay buffer; {config.algo} has none (use --diagnostics-freq 0)")
+            raise SystemExit(
+                f"--diagnostics-freq needs a replay or rollout buffer; {config.algo} has neither (use --diagnostics-freq 0)"
+            )
         diagnostics_freq = 0
     directory.write_config(
         {
@@ -635,14 +661,13 @@ def _run_locked(
     if diagnostics_freq and diagnostics_freq <= timesteps:
         plot_diagnostics({sparsity: [directory.path]}, directory / DIAGNOSTICS_PNG, title=title)
         written.append(DIAGNOSTICS_PNG)
-    networks = [cast(nn.Module, getattr(model.policy, name)) for name in ("actor", "critic")]
     result = {
         "final_mean_return": rows[-1].mean_return,
         "final_std_return": rows[-1].std_return,
         "agent_steps": model.num_timesteps,
         "env_steps": model.num_timesteps * repeat,
         "parameters": _parameters(model),
-        "nonzero_parameters": sum(int((p != 0).sum()) for network in networks for p in network.parameters()),
+        "nonzero_parameters": sum(int((p != 0).sum()) for p in _trained_parameters(model.policy)),
     }
     directory.write_result(result)  # last: a run is finished exactly when its result.json exists
     directory.remove_checkpoints()
@@ -652,9 +677,20 @@ def _run_locked(
     return directory.path
 
 
+def _targets(policy: nn.Module) -> list[nn.Module]:
+    """The policy's target networks (``critic_target``, ``q_net_target``, ...): Polyak copies, not counted."""
+    return [child for name, child in policy.named_children() if name.endswith("_target")]
+
+
+def _trained_parameters(policy: nn.Module) -> list[nn.Parameter]:
+    in_targets = {id(p) for target in _targets(policy) for p in target.parameters()}
+    return [p for p in policy.parameters() if id(p) not in in_targets]
+
+
 def _parameters(model: BaseAlgorithm) -> int:
-    """Trainable parameters of actor and critics (targets are copies), pruned layers at their dense shape."""
-    return sum(parameter_count(cast(nn.Module, getattr(model.policy, name))) for name in ("actor", "critic"))
+    """Parameters of the policy's trained networks (targets are copies), pruned layers at their dense shape."""
+    policy = cast(nn.Module, model.policy)
+    return parameter_count(policy) - sum(parameter_count(target) for target in _targets(policy))
 
 
 def main(argv: list[str] | None = None) -> Path:

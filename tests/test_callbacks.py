@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from sb3_contrib import TQC, CrossQ
-from stable_baselines3 import DDPG, PPO, SAC, TD3
+from sb3_contrib import ARS, TQC, CrossQ
+from stable_baselines3 import DDPG, SAC, TD3
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.noise import NormalActionNoise
 
@@ -129,10 +129,10 @@ def test_plasticity_callback_rejects_bad_input(kwargs, message):
         PlasticityCallback(**kwargs)
 
 
-def test_plasticity_callback_needs_a_replay_buffer():
-    model = PPO("MlpPolicy", "Pendulum-v1", n_steps=64, batch_size=32)
-    with pytest.raises(ValueError, match="needs an off-policy algorithm with a replay buffer, got PPO"):
-        model.learn(64, callback=PlasticityCallback())
+def test_plasticity_callback_needs_a_replay_or_rollout_buffer():
+    model = ARS("LinearPolicy", "Pendulum-v1", n_delta=2)
+    with pytest.raises(ValueError, match=r"needs an algorithm with a replay buffer .* or a rollout buffer .*, got ARS"):
+        model.learn(400, callback=PlasticityCallback())
 
 
 def test_reset_reinitializes_keeps_masks_and_clears_optimizer_state():

@@ -5,7 +5,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from stable_baselines3 import PPO, SAC, TD3
+from sb3_contrib import TQC
+from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.logger import configure
 
 import sb3_sparse  # noqa: F401  (registers the policies and the pixel ids)
@@ -148,8 +149,8 @@ def test_short_run_on_a_pixel_task_keeps_masks_through_training_and_save_load(tm
 def test_cnn_policy_refuses_flat_observations_and_unsupported_algorithms():
     with pytest.raises(ValueError, match="SparseSimBaCnnPolicy needs channel-first uint8 images"):
         SAC("SparseSimBaCnnPolicy", "Pendulum-v1")
-    with pytest.raises(ValueError, match="SparseSimBaCnnPolicy does not support PPO"):
-        PPO("SparseSimBaCnnPolicy", gym.make(PIXEL_ENV))
+    with pytest.raises(ValueError, match=r"SparseSimBaCnnPolicy does not support TQC: .* is for SAC, TD3, DDPG, PPO, A2C"):
+        TQC("SparseSimBaCnnPolicy", gym.make(PIXEL_ENV), buffer_size=10)
     with pytest.raises(ValueError, match="normalize_observations must be False"):
         SAC("SparseSimBaCnnPolicy", gym.make(PIXEL_ENV), buffer_size=10, policy_kwargs=dict(normalize_observations=True))
 

@@ -1,12 +1,19 @@
 """Size presets and parameter counts before any network is built."""
 
 import pytest
-from sb3_contrib import TQC
-from stable_baselines3 import DDPG, SAC, TD3
+from sb3_contrib import QRDQN, TQC
+from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 
 import sb3_sparse  # noqa: F401
 from sb3_sparse.envs import dmc_env_id
-from sb3_sparse.presets import SIZE_PRESETS, parameter_count, parameter_count_for_env, scaled_architecture, size_preset
+from sb3_sparse.presets import (
+    SIZE_PRESETS,
+    env_dimensions,
+    parameter_count,
+    parameter_count_for_env,
+    scaled_architecture,
+    size_preset,
+)
 
 
 def trained_parameters(model):
@@ -26,6 +33,41 @@ def trained_parameters(model):
 def test_count_matches_the_built_networks(algorithm, name, policy_kwargs):
     model = algorithm("SparseSimBaPolicy", "Pendulum-v1", policy_kwargs=dict(policy_kwargs, critic_sparsity=0.8))
     assert parameter_count(3, 1, algorithm=name, **policy_kwargs).total == trained_parameters(model)
+
+
+def all_trained_parameters(policy):
+    """Every parameter of the policy but those of its target networks."""
+    targets = {id(p) for name, child in policy.named_children() if name.endswith("_target") for p in child.parameters()}
+    return sum(p.numel() for p in policy.parameters() if id(p) not in targets)
+
+
+SIZES = dict(actor_hidden_dim=24, actor_num_blocks=2, critic_hidden_dim=40, critic_num_blocks=1)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "name", "env_id", "policy_kwargs"),
+    [
+        (PPO, "ppo", "Pendulum-v1", SIZES),
+        (PPO, "ppo", "CartPole-v1", SIZES),
+        (A2C, "a2c", "Acrobot-v1", SIZES),
+        (DQN, "dqn", "Acrobot-v1", dict(critic_hidden_dim=40, critic_num_blocks=2)),
+        (QRDQN, "qrdqn", "CartPole-v1", dict(critic_hidden_dim=40, critic_num_blocks=1, n_quantiles=7)),
+        (QRDQN, "qrdqn", "CartPole-v1", dict(critic_hidden_dim=16, critic_num_blocks=1)),  # 200 quantiles by default
+    ],
+)
+def test_count_matches_the_built_on_policy_and_value_based_networks(algorithm, name, env_id, policy_kwargs):
+    model = algorithm("SparseSimBaPolicy", env_id, policy_kwargs=dict(policy_kwargs, critic_sparsity=0.8))
+    sizes = {key: value for key, value in policy_kwargs.items() if key != "n_quantiles"}
+    observation_dim, action_dim = env_dimensions(env_id)
+    counted = parameter_count(
+        observation_dim,
+        action_dim,
+        algorithm=name,
+        continuous_actions=env_id == "Pendulum-v1",
+        n_quantiles=policy_kwargs.get("n_quantiles"),
+        **sizes,
+    )
+    assert counted.total == all_trained_parameters(model.policy)
 
 
 def test_width_scales_on_dog_give_the_papers_sizes():
@@ -56,6 +98,8 @@ def test_bad_input_names_the_valid_choices():
         scaled_architecture(width_scale=0.3)
     with pytest.raises(
         ValueError,
-        match="unknown algorithm 'ppo'; valid algorithms: sac, tqc, crossq, reference_sac, td3, ddpg, reference_ddpg",
+        match="unknown algorithm 'stream_ac'; valid algorithms: sac, tqc, crossq, reference_sac, td3, ddpg, reference_ddpg",
     ):
-        parameter_count(3, 1, algorithm="ppo")
+        parameter_count(3, 1, algorithm="stream_ac")
+    with pytest.raises(ValueError, match="dqn has one value network: n_critics must be 1, got 2"):
+        parameter_count(4, 2, algorithm="dqn", n_critics=2)

@@ -135,7 +135,7 @@ def test_budget_before_learning_starts_warns(tmp_path):
 TIMESTEPS, EVAL_FREQ = 600, 150
 
 
-def check_run_integrity(run_dir: Path) -> None:
+def check_run_integrity(run_dir: Path, algorithm: type = SAC) -> None:
     """A finished run's files are complete and consistent: each evaluation once, one header, exact masks."""
     directory = RunDirectory(run_dir)
     assert directory.finished and json.loads((run_dir / "result.json").read_text())["agent_steps"] == TIMESTEPS
@@ -151,15 +151,16 @@ def check_run_integrity(run_dir: Path) -> None:
     steps = [float(row["time/total_timesteps"]) for row in rows if row.get("time/total_timesteps")]
     assert steps == sorted(steps)
     assert directory.checkpoint() is None and not list(run_dir.glob("checkpoint*")) and not list(run_dir.glob("*.partial"))
-    model = SAC.load(run_dir / "model.zip", device="cpu")
+    model = algorithm.load(run_dir / "model.zip", device="cpu")
     assert pruned_weights_are_zero(model.policy)
 
 
-def runner_command(conf: Path, run_dir: Path) -> list[str]:
+def runner_command(conf: Path, run_dir: Path, algo: str = "reference_sac", env: str = "Pendulum-v1") -> list[str]:
     return [
-        sys.executable, "-m", "sb3_sparse.train", "--conf", str(conf), "--timesteps", str(TIMESTEPS),
-        "--eval-freq", str(EVAL_FREQ), "--eval-episodes", "1", "--final-eval-episodes", "1", "--diagnostics-freq", "0",
-        "--checkpoint-freq", "30", "--output-dir", str(run_dir), "--resume", "--no-progress-bar",
+        sys.executable, "-m", "sb3_sparse.train", "--algo", algo, "--env", env, "--conf", str(conf),
+        "--timesteps", str(TIMESTEPS), "--eval-freq", str(EVAL_FREQ), "--eval-episodes", "1",
+        "--final-eval-episodes", "1", "--diagnostics-freq", "0", "--checkpoint-freq", "30",
+        "--output-dir", str(run_dir), "--resume", "--no-progress-bar",
     ]  # fmt: skip
 
 
@@ -203,6 +204,32 @@ def test_runner_killed_at_random_points_resumes_to_a_complete_run(tmp_path):
     finished = subprocess.run(runner_command(conf, run_dir), capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
     check_run_integrity(run_dir)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_on_policy_and_value_based_runs_killed_at_random_points_resume_to_a_complete_run(tmp_path, algo):
+    """PPO checkpoints between rollouts (50 steps each here), DQN as the other off-policy algorithms."""
+    # Networks and updates large enough that a run outlives its kills on a fast machine too.
+    critic = "critic_hidden_dim=256, critic_num_blocks=2, critic_sparsity=0.8"
+    entry = {
+        "ppo": ["n_steps: 50", "batch_size: 25", "n_epochs: 30", f"policy_kwargs: dict(actor_sparsity=0.8, {critic})"],
+        "dqn": ["learning_starts: 100", "train_freq: 4", "gradient_steps: 4", f"policy_kwargs: dict({critic})"],
+    }
+    lines = ["CartPole-v1:", "  policy: SparseSimBaPolicy", f"  n_timesteps: {TIMESTEPS}"]
+    lines += [f"  {line}" for line in entry[algo]]
+    conf = tmp_path / f"{algo}.yml"
+    conf.write_text("\n".join(lines) + "\n")
+    run_dir, rng, kills = tmp_path / "run", random.Random(1), 0
+    command = runner_command(conf, run_dir, algo, "CartPole-v1")
+    while kills < 6:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        kills += kill_while_training(process, [run_dir], rng)
+        if RunDirectory(run_dir).finished:
+            pytest.fail("the run finished before 6 kills: lengthen it")
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    check_run_integrity(run_dir, train.ALGORITHMS[algo])
 
 
 def test_the_integrity_check_can_fail(tmp_path):

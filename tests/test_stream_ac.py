@@ -203,7 +203,7 @@ def test_hyperparameter_file_has_the_streaming_defaults_and_the_runner_trains_it
     result = json.loads((output / "result.json").read_text())
     assert result["agent_steps"] == 600 and result["nonzero_parameters"] < 0.2 * result["parameters"]
     assert (output / "evaluations.png").is_file() and (output / "model.zip").is_file()
-    with pytest.raises(SystemExit, match="--diagnostics-freq needs a replay buffer; stream_ac has none"):
+    with pytest.raises(SystemExit, match="--diagnostics-freq needs a replay or rollout buffer; stream_ac has neither"):
         train.main(
             ["--algo", "stream_ac", "--env", "Pendulum-v1", "--diagnostics-freq", "100", "--output-dir", str(tmp_path / "x")]
         )

@@ -138,7 +138,7 @@ def test_crashed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     [
         (dict(presets=["huge"]), r"unknown presets \['huge'\]; valid presets: width0.25"),
         (dict(sparsities=[1.0]), r"sparsities must be in \[0, 1\), got \[1.0\]"),
-        (dict(algo="ppo"), "unknown algo 'ppo'; valid algorithms: sac"),
+        (dict(algo="ppo_mask"), "unknown algo 'ppo_mask'; valid algorithms: sac"),
         (dict(algo="stream_ac"), "sweeps scale SimBa networks with size presets; 'stream_ac' has none"),
         (dict(seeds=[]), "seeds must be a non-empty list"),
         (dict(timesteps=0), "timesteps must be an integer >= 1, got 0"),
@@ -209,6 +209,34 @@ def test_example_sweep_files_are_valid():
     assert topology.presets == ["width5"] and topology.sparsities == [0.9] and len(topology.runs()) == 7 * 4 * 5
     paper = Sweep.from_yaml(ROOT / "examples" / "sweeps" / "paper_dmc.yml")
     assert paper.presets == ["base", "width2", "width5"] and len(paper.seeds) == 5 and len(paper.envs) == 7
+
+
+TINY_CARTPOLE = {  # entries for 256 agent steps
+    "ppo": "CartPole-v1:\n  policy: SparseSimBaPolicy\n  n_timesteps: 256\n  n_steps: 128\n",
+    "dqn": "CartPole-v1:\n  policy: SparseSimBaPolicy\n  n_timesteps: 256\n  learning_starts: 64\n  train_freq: 16\n",
+}
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_on_policy_and_value_based_sweeps_prune_their_networks(tmp_path, algo):
+    conf = tmp_path / f"{algo}.yml"
+    conf.write_text(TINY_CARTPOLE[algo])
+    sweep = make_sweep(
+        tmp_path, algo=algo, envs=["CartPole-v1"], conf=str(conf), timesteps=256, output_dir=str(tmp_path / algo)
+    )
+    results = run_sweep(sweep, workers=1, progress_bar=False)
+    assert [r["status"] for r in results] == ["finished"] * 2, results
+    runs = {row["critic_sparsity"]: row for row in read_csv(report(sweep.root, reps=50)["runs"])}
+    assert int(runs["0.8"]["nonzero_parameters"]) < 0.3 * int(runs["0.8"]["parameters"])
+    assert int(runs["0.0"]["nonzero_parameters"]) > 0.9 * int(runs["0.0"]["parameters"])  # zero-initialized biases aside
+    assert float(runs["0.8"]["plasticity/critic/srank"]) > 0
+    with pytest.raises(ValueError, match=f"{algo} keeps its masks static: topologies must be"):
+        make_sweep(tmp_path, algo=algo, topologies=["static", "set"])
+
+
+def test_value_based_sweeps_have_no_actor_sparsities(tmp_path):
+    with pytest.raises(ValueError, match=r"qrdqn has no actor: actor_sparsities must be None, got \[0.5\]"):
+        make_sweep(tmp_path, algo="qrdqn", actor_sparsities=[0.5])
 
 
 def test_actor_and_critic_sparsity_lists_are_crossed(tmp_path):

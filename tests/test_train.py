@@ -106,7 +106,7 @@ def test_topology_overrides(tmp_path):
         (["--timesteps", "0"], "--timesteps must be >= 1, got 0"),
         (["--diagnostics-freq", "-5"], "--diagnostics-freq must be >= 0, got -5"),
         (["--preset", "huge"], "unknown --preset 'huge'; valid presets: width0.25, width0.5, base, width2"),
-        (["--algo", "ppo"], "invalid choice: 'ppo'"),
+        (["--algo", "ppo_mask"], "invalid choice: 'ppo_mask'"),
         (["--conf", "missing.yml"], "--conf 'missing.yml' is not a file"),
     ],
 )

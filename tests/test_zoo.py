@@ -7,7 +7,7 @@ import pytest
 from stable_baselines3 import SAC
 
 from sb3_sparse import zoo
-from sb3_sparse.hyperparams import hyperparams_path
+from sb3_sparse.hyperparams import ALGORITHMS, hyperparams_path
 from sb3_sparse.reference import ReferenceDDPG, ReferenceSAC
 from sb3_sparse.sparsity import pruned_weights_are_zero
 
@@ -33,6 +33,31 @@ def test_rl_zoo_trains_from_the_package_yml(env_id, tmp_path):
     assert model.policy.observation_normalizer.has_statistics  # learn() updated the statistics
     assert all(pruned_weights_are_zero(net) for net in (model.policy.actor, model.policy.critic, model.policy.critic_target))
     assert list(tmp_path.glob(f"sac/{run_name}_1/evaluations.npz"))
+
+
+@pytest.mark.parametrize(
+    ("algo", "policy_kwargs"),
+    [
+        ("ppo", "dict(actor_hidden_dim=16, critic_hidden_dim=32, actor_sparsity=0.8, critic_sparsity=0.8)"),
+        ("dqn", "dict(critic_hidden_dim=32, critic_sparsity=0.8)"),
+    ],
+)
+def test_rl_zoo_trains_on_policy_and_value_based_entries(algo, policy_kwargs, tmp_path):
+    """The zoo's own train command with ppo.yml / dqn.yml on CartPole-v1 (tiny networks, 512 steps)."""
+    quick = {"ppo": ["n_steps:128", "batch_size:64"], "dqn": ["learning_starts:100", "train_freq:16", "gradient_steps:4"]}
+    params = quick[algo]
+    command = [
+        sys.executable, "-m", "rl_zoo3.train", "--algo", algo, "--env", "CartPole-v1", "--gym-packages", "sb3_sparse",
+        "-conf", str(hyperparams_path(algo)), "-n", "512", "--seed", "0", "--log-folder", str(tmp_path),
+        "--eval-freq", "-1", "-params", *params, f"policy_kwargs:{policy_kwargs}",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (saved,) = tmp_path.glob(f"{algo}/CartPole-v1_1/CartPole-v1.zip")
+    model = ALGORITHMS[algo].load(saved)
+    assert type(model.policy).__name__ == ("SparseSimBaActorCriticPolicy" if algo == "ppo" else "SparseSimBaDQNPolicy")
+    assert model.num_timesteps >= 512 and model.policy.observation_normalizer.has_statistics
+    assert pruned_weights_are_zero(model.policy)
 
 
 @pytest.mark.parametrize(

@@ -23,9 +23,13 @@ from torch import nn
 from sb3_sparse.algorithms import ALGORITHM_TABLE, algorithm_entry
 
 #: Every algorithm with a hyperparameter file (the package's runner trains them all), from the algorithm table.
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {entry.name: entry.algorithm for entry in ALGORITHM_TABLE}
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
+    entry.name: entry.algorithm for entry in ALGORITHM_TABLE if entry.hyperparameters
+}
 #: The algorithms the RL Baselines3 Zoo can train from these files.
-ZOO_ALGORITHMS: dict[str, type[BaseAlgorithm]] = {entry.name: entry.algorithm for entry in ALGORITHM_TABLE if entry.zoo}
+ZOO_ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
+    entry.name: entry.algorithm for entry in ALGORITHM_TABLE if entry.zoo and entry.hyperparameters
+}
 # Keys the zoo reads itself instead of passing them to the algorithm (the subset these files use).
 ZOO_KEYS = ("n_timesteps", "policy", "noise_type", "noise_std")
 

@@ -1,19 +1,26 @@
-"""Sparse SimBa policies, one module per algorithm family; the shared construction path in
+"""Sparse SimBa policies, one module per algorithm family (off-policy actor-critics: ``sac.py``,
+``td3.py``, ``tqc.py``, ``crossq.py``; ``on_policy.py``; ``value_based.py``); what they share in
 ``common.py``, image observations in ``pixels.py``."""
 
 from sb3_sparse.policies.common import SimBaArchitecture
 from sb3_sparse.policies.crossq import SparseSimBaCrossQPolicy
+from sb3_sparse.policies.on_policy import SparseSimBaActorCriticPolicy, SparseSimBaMaskablePolicy
 from sb3_sparse.policies.pixels import SparseSimBaCnnPolicy, SparseSimBaCnnTD3Policy
 from sb3_sparse.policies.sac import SparseSimBaPolicy
 from sb3_sparse.policies.td3 import SparseSimBaTD3Policy
 from sb3_sparse.policies.tqc import SparseSimBaTQCPolicy
+from sb3_sparse.policies.value_based import SparseSimBaDQNPolicy, SparseSimBaQRDQNPolicy
 
 __all__ = [
     "SimBaArchitecture",
+    "SparseSimBaActorCriticPolicy",
     "SparseSimBaCnnPolicy",
     "SparseSimBaCnnTD3Policy",
     "SparseSimBaCrossQPolicy",
+    "SparseSimBaDQNPolicy",
+    "SparseSimBaMaskablePolicy",
     "SparseSimBaPolicy",
+    "SparseSimBaQRDQNPolicy",
     "SparseSimBaTD3Policy",
     "SparseSimBaTQCPolicy",
 ]

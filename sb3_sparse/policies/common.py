@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, cast
 
 import numpy as np
@@ -368,40 +368,302 @@ class SimBaContinuousCritic(BaseModel):
         return [cast(SimBaEncoder, q_net.encoder) for q_net in self.q_networks]
 
 
-def _convert_state_dict(module: nn.Module, state_dict: dict[str, th.Tensor], prefix: str, *_: Any) -> None:
+def convert_state_dict(module: nn.Module, state_dict: dict[str, th.Tensor], prefix: str, *_: Any) -> None:
+    """A policy's load_state_dict pre-hook: saved layer layouts (masked or SparseLinear) converted to the built ones."""
     convert_state_dict_layouts_(module, state_dict, prefix)
 
 
-def _convert_optimizer_state(network: nn.Module, optimizer: th.optim.Optimizer, state_dict: dict[str, Any]) -> None:
+def convert_optimizer_state(network: nn.Module, optimizer: th.optim.Optimizer, state_dict: dict[str, Any]) -> None:
+    """An optimizer's load_state_dict pre-hook (bound to its network): the state converted as the layers were."""
     convert_optimizer_state_layouts_(network, optimizer, state_dict)
 
 
-def simba_probe(network: SimBaActor | SimBaContinuousCritic | nn.Module) -> NetworkProbe:
+def simba_probe(
+    network: nn.Module, encoders: list[SimBaEncoder] | None = None, target: nn.Module | None = None, **probe_kwargs: Any
+) -> NetworkProbe:
     """
-    The diagnostics probe of a SimBa actor or critic wrapper: the residual blocks' activations, the
-    encoders' linear layers and the (first) encoder's output as features.
+    The diagnostics probe of SimBa networks: the residual blocks' activations, the encoders' linear
+    layers and the (first) encoder's output as features.
 
-    :param network: a wrapper with ``simba_encoders()``
+    :param network: the module measured (norms, gradients), e.g. a SimBa actor or critic wrapper
+    :param encoders: its SimBa encoders (``None``: ``network.simba_encoders()``)
+    :param target: the network's Polyak target, if any
+    :param probe_kwargs: further :class:`~sb3_sparse.diagnostics.NetworkProbe` fields (``evaluate``, ``optimizer``)
     :return: the probe
     """
-    encoders: list[SimBaEncoder] = network.simba_encoders()  # type: ignore[operator]
+    if encoders is None:
+        encoders = network.simba_encoders()  # type: ignore[operator]
     return NetworkProbe(
         module=network,
         post_activation=[cast(nn.Module, block.activation) for encoder in encoders for block in encoder.blocks],
         pre_activation=[layer for encoder in encoders for layer in encoder.modules() if isinstance(layer, nn.Linear)],
         features=encoders[0],
+        target=target,
+        **probe_kwargs,
     )
 
 
-class SparseSimBaMixin:
+class SparsePolicyBase:
+    """
+    What every sparse SimBa policy shares, whatever the algorithm family: the architecture settings
+    read from the policy kwargs, the pruners of its network roles, the observation statistics, the
+    topology schedule and the density report. Mixed in (through a family mixin) before an SB3 policy.
+
+    A family says what differs in class attributes and a few methods:
+
+    * ``architecture_class``: the settings dataclass (pixel policies add theirs);
+    * ``sb3_arguments``: the SB3 policy arguments the family's ``__init__`` takes itself;
+    * ``sb3_policy_kwargs``: further arguments of the SB3 parent with their defaults (TQC: ``n_quantiles``);
+    * ``unused_architecture_fields``: architecture fields that mean nothing to the family (a Q-network
+      has no actor), refused as unknown policy kwargs;
+    * ``supports_dynamic_topology``: whether ``topology`` may be other than ``"static"``;
+    * :meth:`_observation_extractor`, :meth:`_density_networks`.
+    """
+
+    sb3_arguments: ClassVar[tuple[str, ...]] = ("optimizer_class", "optimizer_kwargs")
+    sb3_policy_kwargs: ClassVar[dict[str, Any]] = {}
+    architecture_class: ClassVar[type[SimBaArchitecture]] = SimBaArchitecture
+    unused_architecture_fields: ClassVar[tuple[str, ...]] = ()
+    supports_dynamic_topology: ClassVar[bool] = True
+
+    architecture: SimBaArchitecture
+    observation_space: spaces.Space
+    action_space: spaces.Space
+    optimizer_class: type[th.optim.Optimizer]
+    optimizer_kwargs: dict[str, Any]
+    device: th.device
+    _mask_enforcers: dict[str, MaskEnforcer]
+    _extra_sb3_kwargs: dict[str, Any]
+
+    def _init_policy(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        optimizer_class: type[th.optim.Optimizer],
+        optimizer_kwargs: dict[str, Any] | None,
+        policy_kwargs: dict[str, Any],
+        use_sde: bool = False,
+    ) -> None:
+        """
+        The construction order of every family: check the spaces and the arguments, read the
+        architecture, then initialize the SB3 policy class (next in the MRO), whose ``__init__``
+        calls the family's ``_build``, with :meth:`_sb3_parent_kwargs`.
+
+        :param observation_space: observation space
+        :param action_space: action space
+        :param lr_schedule: learning rate schedule
+        :param optimizer_class: the optimizer class
+        :param optimizer_kwargs: the user's optimizer arguments
+        :param policy_kwargs: the remaining policy kwargs (architecture fields and ``sb3_policy_kwargs``)
+        :param use_sde: must be False (gSDE is not supported)
+        """
+        if use_sde:
+            raise ValueError(f"{type(self).__name__} does not support gSDE: use_sde must be False, got {use_sde!r}")
+        self._check_spaces(observation_space, action_space)
+        self._read_architecture(policy_kwargs)
+        super().__init__(  # type: ignore[call-arg]
+            observation_space,
+            action_space,
+            lr_schedule,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=self._optimizer_kwargs(optimizer_class, optimizer_kwargs),
+            **self._sb3_parent_kwargs(),
+            **self._extra_sb3_kwargs,
+        )
+
+    def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+        """Raise a ValueError for spaces this policy cannot handle."""
+        raise NotImplementedError
+
+    def _sb3_parent_kwargs(self) -> dict[str, Any]:
+        """Further arguments of the SB3 parent, known once the architecture is read (``n_critics``, ...)."""
+        return {}
+
+    def _read_architecture(self, kwargs: dict[str, Any]) -> None:
+        """
+        Split the policy kwargs into ``_extra_sb3_kwargs`` and :attr:`architecture` (validated now).
+
+        :param kwargs: the policy kwargs left after the family's named arguments
+        """
+        policy_name = type(self).__name__
+        self._extra_sb3_kwargs = {name: kwargs.pop(name, default) for name, default in self.sb3_policy_kwargs.items()}
+        unknown = sorted(set(kwargs) - set(self._architecture_fields()))
+        if unknown:
+            raise TypeError(f"{policy_name} got unknown policy_kwargs {unknown}; valid ones: {', '.join(self.valid_kwargs())}")
+        self.architecture = self.architecture_class(**kwargs)
+        self._check_sb3_policy_kwargs(self._extra_sb3_kwargs)
+        if not self.supports_dynamic_topology and self.architecture.topology != "static":
+            raise ValueError(
+                f"{policy_name} keeps its masks static: topology must be 'static', got {self.architecture.topology!r} "
+                "(dynamic sparse training is for the off-policy policies: SAC, TD3, DDPG, TQC, CrossQ)"
+            )
+
+    def _check_sb3_policy_kwargs(self, extra_kwargs: dict[str, Any]) -> None:
+        """Validate the ``sb3_policy_kwargs`` in place before the SB3 parent sees them: quantile counts
+        (TQC, QR-DQN) are positive integers."""
+        if "n_quantiles" in extra_kwargs:
+            extra_kwargs["n_quantiles"] = check_int("n_quantiles", extra_kwargs["n_quantiles"])
+
+    @classmethod
+    def _architecture_fields(cls) -> list[str]:
+        return [field.name for field in fields(cls.architecture_class) if field.name not in cls.unused_architecture_fields]
+
+    def _architecture_kwargs(self) -> dict[str, Any]:
+        """The architecture as policy kwargs (what ``_get_constructor_parameters`` saves)."""
+        return {name: getattr(self.architecture, name) for name in self._architecture_fields()}
+
+    @classmethod
+    def valid_kwargs(cls) -> list[str]:
+        """
+        The policy_kwargs this policy accepts: the architecture fields and the SB3 arguments.
+
+        :return: sorted names
+        """
+        return sorted({*cls._architecture_fields(), *cls.sb3_arguments, *cls.sb3_policy_kwargs})
+
+    def _default_optimizer_kwargs(
+        self, optimizer_class: type[th.optim.Optimizer], optimizer_kwargs: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The optimizer arguments when the user gave none (the SB3 parent's defaults)."""
+        return optimizer_kwargs
+
+    def _optimizer_kwargs(
+        self, optimizer_class: type[th.optim.Optimizer], optimizer_kwargs: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """The optimizer arguments to build with: the parent's defaults, fused Adam (see :func:`prefer_fused_optimizer`)."""
+        return prefer_fused_optimizer(optimizer_class, self._default_optimizer_kwargs(optimizer_class, optimizer_kwargs))
+
+    # --- construction -------------------------------------------------------------------------
+
+    def _pruner(self, role: str, sparse_backend: str | None = None) -> NetworkPruner:
+        """
+        The pruner of the networks of one role: the role's sparsity and seed (see
+        :meth:`SimBaArchitecture.network_seed`).
+
+        :param role: ``"actor"``, ``"critic"``, ``"actor_trunk"``, ``"critic_trunk"`` or ``"encoder"``
+        :param sparse_backend: override of the architecture's backend (pixel trunks stay masked; ``"encoder"``
+            is always masked: convolutions have no sparse kernels here)
+        :return: the pruner
+        """
+        arch = self.architecture
+        sparsity = getattr(arch, f"{role.partition('_')[0]}_sparsity")  # a trunk prunes at its network's sparsity
+        backend = "masked" if role == "encoder" else (arch.sparse_backend if sparse_backend is None else sparse_backend)
+        schedule = arch.topology_schedule
+        initial_sparsity = schedule.initial_sparsity if schedule is not None and schedule.kind == "gmp" else None
+        return NetworkPruner(sparsity, arch.network_seed(role), arch.exact_masks, backend, initial_sparsity)
+
+    def _shared_modules(self) -> dict[str, nn.Module]:
+        """Modules every network uses, made once per build: the observation normalizer, when normalizing."""
+        if not self.architecture.normalize_observations:
+            return {}
+        return {"normalizer": ObservationNormalizerExtractor(cast(spaces.Box, self.observation_space))}
+
+    @property
+    def dynamic_topology(self) -> bool:
+        """Whether the masks change during training (``topology`` other than ``"static"``)."""
+        return self.architecture.topology_schedule is not None
+
+    def set_training_progress(self, progress: float) -> None:
+        """
+        Tell the topology schedule how far training is. ``learn()`` does it through
+        :class:`sb3_sparse.callbacks.TopologyScheduleCallback`; call it yourself only when you train without ``learn()``.
+
+        :param progress: fraction of the training budget done, in [0, 1]
+        """
+        progress = check_fraction("progress", progress, include_one=True)
+        for enforcer in self._mask_enforcers.values():
+            if isinstance(enforcer, DynamicMaskEnforcer):
+                enforcer.progress = progress
+
+    def topology_statistics(self) -> dict[str, dict[str, float]]:
+        """
+        Per network (``"actor"``, ``"critic"``) with a dynamic topology, its
+        :meth:`~sb3_sparse.topology.DynamicMaskEnforcer.statistics`.
+
+        :return: role -> statistics (empty for static masks)
+        """
+        return {
+            role: enforcer.statistics()
+            for role, enforcer in self._mask_enforcers.items()
+            if isinstance(enforcer, DynamicMaskEnforcer) and enforcer.num_updated_tensors
+        }
+
+    # --- what the policy says about itself ------------------------------------------------------
+
+    def _observation_extractor(self) -> nn.Module:
+        """The features extractor of the network that acts (it holds the shared observation normalizer)."""
+        raise NotImplementedError
+
+    @property
+    def observation_normalizer(self) -> RunningObservationNormalizer | None:
+        """The running observation statistics shared by all networks, or ``None`` when not normalizing."""
+        if not self.architecture.normalize_observations:
+            return None
+        return cast(RunningObservationNormalizer, self._observation_extractor().normalizer)
+
+    def update_observation_statistics(self, observations: np.ndarray | th.Tensor) -> None:
+        """
+        Merge observations the policy acts on into the running statistics.
+        :class:`sb3_sparse.callbacks.ObservationNormalizerCallback` calls this once per collected
+        transition; call it yourself only when you collect data without ``learn()``.
+
+        :param observations: array of shape ``(n_envs, obs_dim)``
+        """
+        normalizer = self.observation_normalizer
+        if normalizer is None:
+            raise RuntimeError("this policy was built with normalize_observations=False: it keeps no observation statistics")
+        normalizer.update(th.as_tensor(observations))
+
+    def set_training_mode(self, mode: bool) -> None:
+        """Put the networks in training or evaluation mode; refuses to train on never-updated observation statistics."""
+        if mode:
+            self._check_ready_to_train()
+        super().set_training_mode(mode)  # type: ignore[misc]
+
+    def _check_ready_to_train(self) -> None:
+        normalizer = self.observation_normalizer
+        if normalizer is not None and not normalizer.has_statistics:
+            raise RuntimeError(
+                f"{type(self).__name__} is about to train but its observation statistics were never updated. "
+                "`import sb3_sparse` adds sb3_sparse.callbacks.ObservationNormalizerCallback to every learn() call; "
+                "if you train without learn(), call policy.update_observation_statistics(obs) for every observation "
+                "the policy acts on, or build the policy with normalize_observations=False"
+            )
+
+    def _density_networks(self) -> list[tuple[str, nn.Module]]:
+        """The networks of the density report, with their titles."""
+        raise NotImplementedError
+
+    def _family_arguments(self) -> dict[str, Any]:
+        """The family's own constructor arguments that ``_get_constructor_parameters`` saves (``n_critics``, ...)."""
+        return {}
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return dict(
+            observation_space=self.observation_space,
+            action_space=self.action_space,
+            lr_schedule=self._dummy_schedule,  # type: ignore[attr-defined]  # not needed to load the policy alone
+            optimizer_class=self.optimizer_class,
+            optimizer_kwargs=self.optimizer_kwargs,
+            **self._family_arguments(),
+            **self._extra_sb3_kwargs,
+            **self._architecture_kwargs(),
+        )
+
+    def format_density_report(self) -> str:
+        """Per-tensor density tables of every network of the policy (targets, which are copies, aside)."""
+        return "\n\n".join(format_density_report(network, title) for title, network in self._density_networks())
+
+
+class SparseSimBaMixin(SparsePolicyBase):
     """
     The sparse SimBa policy behaviour, mixed in before an SB3 actor-critic policy class (SACPolicy,
-    TD3Policy, TQCPolicy, CrossQPolicy). A subclass says what differs in class attributes:
+    TD3Policy, TQCPolicy, CrossQPolicy). A subclass says what differs in class attributes (and
+    those of :class:`SparsePolicyBase`):
 
     * ``actor_class`` and ``critic_class``: the SB3 wrappers of its networks;
-    * ``target_networks``: which of ``"actor"`` and ``"critic"`` have Polyak targets;
-    * ``sb3_policy_kwargs``: further arguments of the SB3 parent with their defaults (TQC: ``n_quantiles``);
-    * ``architecture_class``: the settings dataclass (pixel policies add theirs).
+    * ``target_networks``: which of ``"actor"`` and ``"critic"`` have Polyak targets.
 
     Construction is SB3's: the parent's ``__init__`` calls :meth:`_build`, the one place where
     networks are made (:meth:`_make_network`), pruned, copied into targets and given optimizers
@@ -421,19 +683,10 @@ class SparseSimBaMixin:
     actor_class: ClassVar[type[BasePolicy]]
     critic_class: ClassVar[type[BaseModel]]
     target_networks: ClassVar[tuple[str, ...]] = ("critic",)
-    sb3_policy_kwargs: ClassVar[dict[str, Any]] = {}
-    architecture_class: ClassVar[type[SimBaArchitecture]] = SimBaArchitecture
+    sb3_arguments = ("n_critics", "optimizer_class", "optimizer_kwargs", "use_sde")
 
-    architecture: SimBaArchitecture
-    observation_space: spaces.Space
-    action_space: spaces.Space
-    optimizer_class: type[th.optim.Optimizer]
-    optimizer_kwargs: dict[str, Any]
-    device: th.device
     actor: Any
     critic: Any
-    _mask_enforcers: dict[str, MaskEnforcer]
-    _extra_sb3_kwargs: dict[str, Any]
 
     def __init__(
         self,
@@ -446,75 +699,17 @@ class SparseSimBaMixin:
         use_sde: bool = False,
         **kwargs: Any,
     ) -> None:
-        policy_name = type(self).__name__
-        if use_sde:
-            raise ValueError(f"{policy_name} does not support gSDE: use_sde must be False, got {use_sde!r}")
-        self._check_spaces(observation_space, action_space)
-        n_critics = check_int("n_critics", n_critics)
-        self._extra_sb3_kwargs = {name: kwargs.pop(name, default) for name, default in self.sb3_policy_kwargs.items()}
-        unknown = sorted(set(kwargs) - {field.name for field in fields(self.architecture_class)})
-        if unknown:
-            raise TypeError(f"{policy_name} got unknown policy_kwargs {unknown}; valid ones: {', '.join(self.valid_kwargs())}")
-        self.architecture = self.architecture_class(**kwargs)
-        self._check_sb3_policy_kwargs(self._extra_sb3_kwargs)
-        super().__init__(  # type: ignore[call-arg]
-            observation_space,
-            action_space,
-            lr_schedule,
-            optimizer_class=optimizer_class,
-            optimizer_kwargs=prefer_fused_optimizer(
-                optimizer_class, self._default_optimizer_kwargs(optimizer_class, optimizer_kwargs)
-            ),
-            n_critics=n_critics,
-            **self._extra_sb3_kwargs,
-        )
+        self._n_critics = check_int("n_critics", n_critics)
+        self._init_policy(observation_space, action_space, lr_schedule, optimizer_class, optimizer_kwargs, kwargs, use_sde)
+
+    def _sb3_parent_kwargs(self) -> dict[str, Any]:
+        return {"n_critics": self._n_critics}
 
     def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
         """Raise a ValueError for spaces this policy cannot handle (here: anything but flat Boxes)."""
         check_flat_box_spaces(observation_space, action_space, type(self).__name__)
 
-    def _check_sb3_policy_kwargs(self, extra_kwargs: dict[str, Any]) -> None:
-        """Validate the ``sb3_policy_kwargs`` before the SB3 parent sees them (none by default)."""
-
-    def _default_optimizer_kwargs(
-        self, optimizer_class: type[th.optim.Optimizer], optimizer_kwargs: dict[str, Any] | None
-    ) -> dict[str, Any] | None:
-        """The optimizer arguments when the user gave none (the SB3 parent's defaults)."""
-        return optimizer_kwargs
-
-    @classmethod
-    def valid_kwargs(cls) -> list[str]:
-        """
-        The policy_kwargs this policy accepts: the architecture fields and the SB3 arguments.
-
-        :return: sorted names
-        """
-        sb3_arguments = {"n_critics", "optimizer_class", "optimizer_kwargs", "use_sde", *cls.sb3_policy_kwargs}
-        return sorted({field.name for field in fields(cls.architecture_class)} | sb3_arguments)
-
     # --- construction -------------------------------------------------------------------------
-
-    def _pruner(self, role: str, sparse_backend: str | None = None) -> NetworkPruner:
-        """
-        The pruner of the networks of one role: the role's sparsity and seed (see
-        :meth:`SimBaArchitecture.network_seed`).
-
-        :param role: ``"actor"``, ``"critic"``, ``"actor_trunk"``, ``"critic_trunk"`` or ``"encoder"``
-        :param sparse_backend: override of the architecture's backend (pixel trunks and encoders stay masked)
-        :return: the pruner
-        """
-        arch = self.architecture
-        sparsity = getattr(arch, f"{role.partition('_')[0]}_sparsity")  # a trunk prunes at its network's sparsity
-        backend = arch.sparse_backend if sparse_backend is None else sparse_backend
-        schedule = arch.topology_schedule
-        initial_sparsity = schedule.initial_sparsity if schedule is not None and schedule.kind == "gmp" else None
-        return NetworkPruner(sparsity, arch.network_seed(role), arch.exact_masks, backend, initial_sparsity)
-
-    def _shared_modules(self) -> dict[str, nn.Module]:
-        """Modules every network uses, made once per build: the observation normalizer, when normalizing."""
-        if not self.architecture.normalize_observations:
-            return {}
-        return {"normalizer": ObservationNormalizerExtractor(cast(spaces.Box, self.observation_space))}
 
     def _features(self, role: str, target: bool, shared: dict[str, nn.Module]) -> tuple[BaseFeaturesExtractor, int]:
         """
@@ -572,12 +767,12 @@ class SparseSimBaMixin:
                 share_index_structures_(target, network)  # same masks: one copy of the sparse indices
                 setattr(self, f"{role}_target", target)
             network.optimizer = self.optimizer_class(network.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
-            network.optimizer.register_load_state_dict_pre_hook(functools.partial(_convert_optimizer_state, network))
+            network.optimizer.register_load_state_dict_pre_hook(functools.partial(convert_optimizer_state, network))
         if self.architecture.exact_log_prob:
             self._use_exact_log_prob()
         # A model saved where sparse_backend="auto" chose SparseLinear layers loads where it chooses
         # masked ones (a GPU), and the reverse: the state dicts are converted on load.
-        self.register_load_state_dict_pre_hook(_convert_state_dict)  # type: ignore[attr-defined]
+        self.register_load_state_dict_pre_hook(convert_state_dict)  # type: ignore[attr-defined]
         # SB3 re-runs _build on load, so the hooks are attached again there. Each hook touches
         # only its own optimizer's network; targets stay masked as Polyak averages of masked weights.
         self._mask_enforcers = {role: self._mask_enforcer(role) for role in ("actor", "critic")}
@@ -598,36 +793,6 @@ class SparseSimBaMixin:
         seed = self.architecture.network_seed(role)
         return DynamicMaskEnforcer(network.optimizer, network, schedule, seed, targets=[target] if target is not None else [])
 
-    @property
-    def dynamic_topology(self) -> bool:
-        """Whether the masks change during training (``topology`` other than ``"static"``)."""
-        return self.architecture.topology_schedule is not None
-
-    def set_training_progress(self, progress: float) -> None:
-        """
-        Tell the topology schedule how far training is. ``learn()`` does it through
-        :class:`sb3_sparse.callbacks.TopologyScheduleCallback`; call it yourself only when you train without ``learn()``.
-
-        :param progress: fraction of the training budget done, in [0, 1]
-        """
-        progress = check_fraction("progress", progress, include_one=True)
-        for enforcer in self._mask_enforcers.values():
-            if isinstance(enforcer, DynamicMaskEnforcer):
-                enforcer.progress = progress
-
-    def topology_statistics(self) -> dict[str, dict[str, float]]:
-        """
-        Per network (``"actor"``, ``"critic"``) with a dynamic topology, its
-        :meth:`~sb3_sparse.topology.DynamicMaskEnforcer.statistics`.
-
-        :return: role -> statistics (empty for static masks)
-        """
-        return {
-            role: enforcer.statistics()
-            for role, enforcer in self._mask_enforcers.items()
-            if isinstance(enforcer, DynamicMaskEnforcer) and enforcer.num_updated_tensors
-        }
-
     def _use_exact_log_prob(self) -> None:
         action_dist = getattr(self.actor, "action_dist", None)
         if not isinstance(action_dist, SquashedDiagGaussianDistribution):
@@ -646,60 +811,17 @@ class SparseSimBaMixin:
 
         :return: ``{"actor": ..., "critic": ...}``
         """
-        return {"actor": simba_probe(self.actor), "critic": simba_probe(self.critic)}
+        return {
+            role: simba_probe(getattr(self, role), target=getattr(self, f"{role}_target", None))
+            for role in ("actor", "critic")
+        }
 
-    @property
-    def observation_normalizer(self) -> RunningObservationNormalizer | None:
-        """The running observation statistics shared by all networks, or ``None`` when not normalizing."""
-        if not self.architecture.normalize_observations:
-            return None
-        return self.actor.features_extractor.normalizer
+    def _observation_extractor(self) -> nn.Module:
+        return cast(nn.Module, self.actor.features_extractor)
 
-    def update_observation_statistics(self, observations: np.ndarray | th.Tensor) -> None:
-        """
-        Merge observations the policy acts on into the running statistics.
-        :class:`sb3_sparse.callbacks.ObservationNormalizerCallback` calls this once per collected
-        transition; call it yourself only when you collect data without ``learn()``.
-
-        :param observations: array of shape ``(n_envs, obs_dim)``
-        """
-        normalizer = self.observation_normalizer
-        if normalizer is None:
-            raise RuntimeError("this policy was built with normalize_observations=False: it keeps no observation statistics")
-        normalizer.update(th.as_tensor(observations))
-
-    def set_training_mode(self, mode: bool) -> None:
-        """Put the networks in training or evaluation mode; refuses to train on never-updated observation statistics."""
-        if mode:
-            self._check_ready_to_train()
-        super().set_training_mode(mode)  # type: ignore[misc]
-
-    def _check_ready_to_train(self) -> None:
-        normalizer = self.observation_normalizer
-        if normalizer is not None and not normalizer.has_statistics:
-            raise RuntimeError(
-                f"{type(self).__name__} is about to train but its observation statistics were never updated. "
-                "`import sb3_sparse` adds sb3_sparse.callbacks.ObservationNormalizerCallback to every learn() call; "
-                "if you train without learn(), call policy.update_observation_statistics(obs) for every observation "
-                "the policy acts on, or build the policy with normalize_observations=False"
-            )
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return dict(
-            observation_space=self.observation_space,
-            action_space=self.action_space,
-            lr_schedule=self._dummy_schedule,  # type: ignore[attr-defined]  # not needed to load the policy alone
-            optimizer_class=self.optimizer_class,
-            optimizer_kwargs=self.optimizer_kwargs,
-            n_critics=self.critic_kwargs["n_critics"],  # type: ignore[attr-defined]
-            **self._extra_sb3_kwargs,
-            **asdict(self.architecture),
-        )
+    def _family_arguments(self) -> dict[str, Any]:
+        return {"n_critics": self.critic_kwargs["n_critics"]}  # type: ignore[attr-defined]
 
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
         """The networks of the density report, with their titles."""
         return [("actor", self.actor.network)] + [(f"critic {i}", q) for i, q in enumerate(self.critic.q_networks)]
-
-    def format_density_report(self) -> str:
-        """Per-tensor density tables of the actor and of every critic network."""
-        return "\n\n".join(format_density_report(network, title) for title, network in self._density_networks())

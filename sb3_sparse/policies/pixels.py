@@ -48,15 +48,27 @@ def check_pixel_spaces(observation_space: spaces.Space, action_space: spaces.Spa
     :param action_space: the environment's action space
     :param policy_name: the policy named in the message
     """
+    check_image_observations(observation_space, policy_name, example="(9, 84, 84) from sb3_sparse/dmc-pixels-* ids")
+    if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
+        raise ValueError(f"{policy_name} needs a 1-D Box (continuous) action space, got {action_space}")
+
+
+def check_image_observations(observation_space: spaces.Space, policy_name: str, example: str) -> None:
+    """
+    Raise a ValueError unless the observations are channel-first uint8 images (SB3 transposes
+    channel-last images with ``VecTransposeImage`` before the policy sees them).
+
+    :param observation_space: the observation space the policy gets
+    :param policy_name: the policy named in the message
+    :param example: an example shape and where it comes from, for the message
+    """
     image = isinstance(observation_space, spaces.Box) and is_image_space(observation_space, check_channels=False)
     shape = cast(tuple[int, ...], observation_space.shape)
     if not image or shape[0] > min(shape[1:]):
         raise ValueError(
-            f"{policy_name} needs channel-first uint8 images in [0, 255] (e.g. (9, 84, 84) from "
-            f"sb3_sparse/dmc-pixels-* ids), got {observation_space}; for flat observations use SparseSimBaPolicy"
+            f"{policy_name} needs channel-first uint8 images in [0, 255] (e.g. {example}), got {observation_space}; "
+            "for flat observations use SparseSimBaPolicy"
         )
-    if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
-        raise ValueError(f"{policy_name} needs a 1-D Box (continuous) action space, got {action_space}")
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,5 @@ class SparseSimBaTQCPolicy(SparseSimBaMixin, TQCPolicy):
     critic: SimBaQuantileCritic  # type: ignore[assignment]
     critic_target: SimBaQuantileCritic  # type: ignore[assignment]
 
-    def _check_sb3_policy_kwargs(self, extra_kwargs: dict[str, Any]) -> None:
-        extra_kwargs["n_quantiles"] = check_int("n_quantiles", extra_kwargs["n_quantiles"])
-
     def _critic_kwargs(self) -> dict[str, Any]:
         return {"n_quantiles": self._extra_sb3_kwargs["n_quantiles"]}

@@ -1,0 +1,217 @@
+"""``SparseSimBaPolicy`` for the on-policy algorithms: SB3's PPO and A2C, sb3-contrib's TRPO and
+MaskablePPO. Separate SimBa encoders for the policy and the value function (SB3's ``mlp_extractor``
+contract), SB3's action heads for every action space its ``ActorCriticPolicy`` supports (Box,
+Discrete, MultiDiscrete, MultiBinary), static Erdős–Rényi masks.
+
+Sparsity: ``actor_sparsity`` prunes the policy encoder with its action head as one network (one ER
+budget), ``critic_sparsity`` the value encoder with its value head. The Gaussian ``log_std``
+stays dense. One optimizer trains both, as in SB3; the masks are applied to each gradient as
+autograd computes it, so ``max_grad_norm`` clips the masked gradient, and to the weights after each
+step (TRPO's line search moves the policy outside the optimizer, before its value-function steps).
+
+Observations are normalized inside the policy with running statistics updated from every
+collected observation (:class:`~sb3_sparse.callbacks.ObservationNormalizerCallback`). Unlike
+``VecNormalize``, the rollout buffer keeps raw observations, normalized again at each training
+epoch with the statistics of that moment, and nothing is clipped. With ``VecNormalize``, use
+``norm_obs=False`` (it may still normalize rewards) or build the policy with
+``normalize_observations=False``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, ClassVar, cast
+
+import torch as th
+from gymnasium import spaces
+from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
+from stable_baselines3.common.type_aliases import Schedule
+from torch import nn
+
+from sb3_sparse.checks import check_bool, check_flat_box_observations
+from sb3_sparse.diagnostics import NetworkProbe
+from sb3_sparse.networks import OrthogonalLinear, SimBaActorCriticEncoders, SimBaEncoder
+from sb3_sparse.policies.common import (
+    ObservationNormalizerExtractor,
+    SparsePolicyBase,
+    convert_optimizer_state,
+    convert_state_dict,
+    simba_probe,
+)
+from sb3_sparse.sparsity import MaskEnforcer
+
+#: Orthogonal gains of SB3's ``ortho_init`` for the heads (the SimBa encoders keep their own initialization).
+HEAD_GAINS = {"action_net": 0.01, "value_net": 1.0}
+
+
+class SparseSimBaOnPolicyMixin(SparsePolicyBase):
+    """
+    The sparse SimBa behaviour of on-policy actor-critic policies, mixed in before SB3's
+    ``ActorCriticPolicy`` (or sb3-contrib's ``MaskableActorCriticPolicy``).
+
+    :param observation_space: observation space (a flat Box)
+    :param action_space: action space (Box, Discrete, MultiDiscrete or MultiBinary; Discrete for MaskablePPO)
+    :param lr_schedule: learning rate schedule
+    :param ortho_init: orthogonal initialization of the action head (gain 0.01) and the value head
+        (gain 1), as SB3's ``ortho_init``; the SimBa encoders keep their own initialization
+    :param use_sde: must be False (gSDE is not supported)
+    :param optimizer_class: the optimizer of all the policy's parameters
+    :param optimizer_kwargs: keyword arguments of the optimizer, without the learning rate (default
+        for Adam: SB3's ``eps=1e-5``; Adam and AdamW get ``fused=True`` unless ``fused`` or
+        ``foreach`` is given)
+    :param kwargs: the fields of :class:`~sb3_sparse.policies.common.SimBaArchitecture` (``actor_*``:
+        the policy encoder, ``critic_*``: the value encoder) and the ``sb3_policy_kwargs``
+        (``log_std_init`` for Box actions)
+    """
+
+    sb3_arguments = ("ortho_init", "use_sde", "optimizer_class", "optimizer_kwargs")
+    supports_dynamic_topology = False
+
+    features_extractor: Any
+    mlp_extractor: Any  # a SimBaActorCriticEncoders
+    action_net: Any
+    value_net: Any
+    optimizer: th.optim.Optimizer
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        ortho_init: bool = True,
+        use_sde: bool = False,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.heads_ortho_init = check_bool("ortho_init", ortho_init)
+        self._init_policy(observation_space, action_space, lr_schedule, optimizer_class, optimizer_kwargs, kwargs, use_sde)
+
+    def _sb3_parent_kwargs(self) -> dict[str, Any]:
+        features_extractor_class, features_extractor_kwargs = self._features_extractor_setup()
+        return dict(
+            ortho_init=False,  # SB3's would overwrite the SimBa encoders' initialization: see _initialize_weights
+            features_extractor_class=features_extractor_class,
+            features_extractor_kwargs=features_extractor_kwargs,
+        )
+
+    def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+        """Raise a ValueError for observations this policy cannot handle (here: anything but a flat Box)."""
+        check_flat_box_observations(observation_space, type(self).__name__)
+
+    def _features_extractor_setup(self) -> tuple[type[BaseFeaturesExtractor], dict[str, Any]]:
+        """The features extractor class and arguments: the observation normalizer, or a flatten layer."""
+        normalize = self.architecture.normalize_observations
+        return (ObservationNormalizerExtractor if normalize else FlattenExtractor), {}
+
+    def _default_optimizer_kwargs(
+        self, optimizer_class: type[th.optim.Optimizer], optimizer_kwargs: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        if optimizer_kwargs is None and optimizer_class is th.optim.Adam:
+            return {"eps": 1e-5}  # SB3's ActorCriticPolicy default
+        return optimizer_kwargs
+
+    def _build_mlp_extractor(self) -> None:
+        arch = self.architecture
+        features_dim = cast(int, self.features_dim)  # type: ignore[attr-defined]
+        self.mlp_extractor = SimBaActorCriticEncoders(
+            features_dim, arch.actor_hidden_dim, arch.actor_num_blocks, arch.critic_hidden_dim, arch.critic_num_blocks
+        )
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        super()._build(lr_schedule)  # type: ignore[misc]  # encoders (above), SB3's heads, an optimizer made again below
+        if self.heads_ortho_init:
+            self._initialize_weights()
+        self.densities: dict[str, dict[str, float]] = {}
+        for role, network in self._pruned_networks().items():
+            self.densities[role] = self._pruner(role)(network)
+            self._adopt(role, network)  # csr layers replace the ones they prune
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[attr-defined, call-arg]
+        self.optimizer.register_load_state_dict_pre_hook(functools.partial(convert_optimizer_state, cast(nn.Module, self)))
+        self.register_load_state_dict_pre_hook(convert_state_dict)  # type: ignore[attr-defined]
+        # TRPO moves the policy's weights by a line search outside the optimizer (its conjugate-gradient
+        # solver starts from a random, unmasked point); its value-function steps follow: re-mask after each.
+        enforcer = MaskEnforcer(
+            self.optimizer, cast(nn.Module, self), mask_gradients_in_backward=True, mask_weights_after_step=True
+        )
+        self._mask_enforcers = {"policy": enforcer}
+
+    def _initialize_weights(self) -> None:
+        """SB3's ``ortho_init`` for what SB3 builds: the heads (the SimBa encoders keep their initialization).
+        Each head becomes an :class:`~sb3_sparse.networks.OrthogonalLinear` with its gain, so a
+        :class:`~sb3_sparse.callbacks.ResetCallback` re-initializes it the same way."""
+        for head, gain in HEAD_GAINS.items():
+            layer = getattr(self, head)
+            setattr(self, head, OrthogonalLinear(layer.in_features, layer.out_features, gain=gain))
+
+    def _pruned_networks(self) -> dict[str, nn.Module]:
+        """Role -> network pruned with that role's sparsity and seed."""
+        return dict(self._networks())
+
+    def _networks(self) -> dict[str, nn.ModuleDict]:
+        """The policy network (encoder and action head) and the value network, as views (not registered)."""
+        return {
+            "actor": nn.ModuleDict({"encoder": self.mlp_extractor.policy_net, "head": self.action_net}),
+            "critic": nn.ModuleDict({"encoder": self.mlp_extractor.value_net, "head": self.value_net}),
+        }
+
+    def _adopt(self, role: str, network: nn.Module) -> None:
+        if not isinstance(network, nn.ModuleDict):  # the encoder of image policies: masked, never replaced
+            return
+        encoder, head = ("policy_net", "action_net") if role == "actor" else ("value_net", "value_net")
+        setattr(self.mlp_extractor, encoder, network["encoder"])
+        setattr(self, head, network["head"])
+
+    # --- what the policy says about itself ------------------------------------------------------
+
+    def diagnostic_probes(self) -> dict[str, NetworkProbe]:
+        """
+        Where the plasticity diagnostics read the policy and value networks (gradient norms: after
+        the algorithm's gradient clipping, in the one optimizer's step).
+
+        :return: ``{"actor": ..., "critic": ...}``
+        """
+        networks = self._networks()
+        policy = cast(ActorCriticPolicy, self)
+        return {
+            "actor": simba_probe(
+                networks["actor"],
+                [cast(SimBaEncoder, self.mlp_extractor.policy_net)],
+                evaluate=lambda observations, _: policy.get_distribution(observations),
+                optimizer=self.optimizer,
+            ),
+            "critic": simba_probe(
+                networks["critic"],
+                [cast(SimBaEncoder, self.mlp_extractor.value_net)],
+                evaluate=lambda observations, _: policy.predict_values(observations),
+                optimizer=self.optimizer,
+            ),
+        }
+
+    def _observation_extractor(self) -> nn.Module:
+        return self.features_extractor
+
+    def _density_networks(self) -> list[tuple[str, nn.Module]]:
+        return [("policy", self._networks()["actor"]), ("value", self._networks()["critic"])]
+
+    def _family_arguments(self) -> dict[str, Any]:
+        return {"ortho_init": self.heads_ortho_init}
+
+
+class SparseSimBaActorCriticPolicy(SparseSimBaOnPolicyMixin, ActorCriticPolicy):
+    """
+    ``SparseSimBaPolicy`` of PPO, A2C and TRPO: SimBa policy and value encoders under SB3's action and
+    value heads, pruned once at initialization with Erdős–Rényi densities; the masks never change.
+    The arguments are those of :class:`SparseSimBaOnPolicyMixin`, plus ``log_std_init`` (Box actions).
+    """
+
+    sb3_policy_kwargs: ClassVar[dict[str, Any]] = {"log_std_init": 0.0}
+
+
+class SparseSimBaMaskablePolicy(SparseSimBaOnPolicyMixin, MaskableActorCriticPolicy):
+    """
+    ``SparseSimBaPolicy`` of sb3-contrib's MaskablePPO (invalid-action masking, Discrete and
+    MultiDiscrete actions). The arguments are those of :class:`SparseSimBaOnPolicyMixin`.
+    """
