@@ -553,6 +553,18 @@ class SparsePolicyBase:
         initial_sparsity = schedule.initial_sparsity if schedule is not None and schedule.kind == "gmp" else None
         return NetworkPruner(sparsity, arch.network_seed(role), arch.exact_masks, backend, initial_sparsity)
 
+    def _flat_features(self, shared: dict[str, nn.Module]) -> tuple[BaseFeaturesExtractor, int]:
+        """
+        The features extractor of a network on flat observations: the shared observation normalizer
+        (see :meth:`_shared_modules`), or a flatten layer when not normalizing.
+
+        :param shared: the modules of :meth:`_shared_modules`
+        :return: ``(extractor, features_dim)``
+        """
+        normalizer = shared.get("normalizer")
+        extractor = normalizer if isinstance(normalizer, BaseFeaturesExtractor) else FlattenExtractor(self.observation_space)
+        return extractor, int(extractor.features_dim)
+
     def _shared_modules(self) -> dict[str, nn.Module]:
         """Modules every network uses, made once per build: the observation normalizer, when normalizing."""
         if not self.architecture.normalize_observations:
@@ -720,9 +732,7 @@ class SparseSimBaMixin(SparsePolicyBase):
         :param shared: the modules of :meth:`_shared_modules`
         :return: ``(extractor, features_dim)``
         """
-        normalizer = shared.get("normalizer")
-        extractor = normalizer if isinstance(normalizer, BaseFeaturesExtractor) else FlattenExtractor(self.observation_space)
-        return extractor, int(np.prod(cast(tuple[int, ...], self.observation_space.shape)))
+        return self._flat_features(shared)
 
     def _make_network(self, role: str, target: bool, shared: dict[str, nn.Module]) -> Any:
         """

@@ -194,7 +194,8 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
         return self.features_extractor
 
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
-        return [("policy", self._networks()["actor"]), ("value", self._networks()["critic"])]
+        networks = self._networks()
+        return [("policy", networks["actor"]), ("value", networks["critic"])]
 
     def _family_arguments(self) -> dict[str, Any]:
         return {"ortho_init": self.heads_ortho_init}

@@ -17,7 +17,7 @@ import torch as th
 from gymnasium import spaces
 from sb3_contrib.qrdqn.policies import QRDQNPolicy
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.dqn.policies import DQNPolicy
 from torch import nn
@@ -134,9 +134,7 @@ class SparseSimBaValueMixin(SparsePolicyBase):
 
     def _features(self, shared: dict[str, nn.Module]) -> tuple[BaseFeaturesExtractor, int]:
         """The features extractor of one network (the shared normalizer, or a flatten layer) and its output size."""
-        normalizer = shared.get("normalizer")
-        extractor = normalizer if isinstance(normalizer, BaseFeaturesExtractor) else FlattenExtractor(self.observation_space)
-        return extractor, int(extractor.features_dim)
+        return self._flat_features(shared)
 
     def _make_network(self, shared: dict[str, nn.Module]) -> SimBaQNetwork:
         features_extractor, features_dim = self._features(shared)
