@@ -71,6 +71,8 @@ class AlgorithmEntry:
         algorithms; sb3-sparse's own through ``python -m sb3_sparse.zoo``, see :mod:`sb3_sparse.zoo`)
     :param hyperparameters: whether the package ships ``<name>.yml`` (the runner trains the algorithms
         that have one)
+    :param zoo_sampler: the zoo's ``-optimize`` sampler it borrows (:mod:`sb3_sparse.optimize`), when
+        the zoo has none under its name
     """
 
     name: str
@@ -82,6 +84,7 @@ class AlgorithmEntry:
     losses: PerSampleLosses | None = None
     zoo: bool = True
     hyperparameters: bool = True
+    zoo_sampler: str | None = None
 
 
 ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
@@ -120,6 +123,7 @@ ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
         {POLICY_NAME: SparseSimBaCrossQPolicy},
         actor_heads_per_action=2,
         losses=MAXIMUM_ENTROPY,
+        zoo_sampler="sac",
     ),
     # The reference code's own updates (sb3_sparse.reference), on SAC's and DDPG's policies.
     AlgorithmEntry(
@@ -128,6 +132,7 @@ ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
         {POLICY_NAME: SparseSimBaPolicy, CNN_POLICY_NAME: SparseSimBaCnnPolicy},
         actor_heads_per_action=2,
         losses=MAXIMUM_ENTROPY,
+        zoo_sampler="sac",
     ),
     AlgorithmEntry(
         "reference_ddpg",
@@ -135,6 +140,7 @@ ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
         {POLICY_NAME: SparseSimBaTD3Policy, CNN_POLICY_NAME: SparseSimBaCnnTD3Policy},
         actor_heads_per_action=1,
         losses=DETERMINISTIC,
+        zoo_sampler="td3",
     ),
     # On-policy: one optimizer, separate policy and value encoders, every action space of SB3's ActorCriticPolicy.
     AlgorithmEntry("ppo", stable_baselines3.PPO, ON_POLICY, "on_policy", actor_heads_per_action=1),
@@ -148,6 +154,7 @@ ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
         "on_policy",
         actor_heads_per_action=1,
         hyperparameters=False,
+        zoo_sampler="ppo",
     ),
     # Value-based: a SimBa Q-network (the critic) and its target, Discrete actions.
     AlgorithmEntry(

@@ -1,7 +1,7 @@
 """The paper's diagnostic figures from SB3 logs.
 
 * :func:`plot_diagnostics`: return, dormant ratio, stable rank, gradient norm and gradient
-  interference of the actor and the critic over environment steps, from the ``progress.csv`` that
+  interference of the actor and the critic over agent steps, from the ``progress.csv`` that
   SB3's CSV logger writes while :class:`sb3_sparse.callbacks.PlasticityCallback` runs; runs with
   the same label (seeds) are drawn as their mean with a min-max band, labels overlaid (dense vs sparse).
 * :func:`plot_interference`: cosine matrices of per-sample gradients (saved by the callback with
@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import reduce
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,7 @@ def load_progress(run: str | Path) -> Progress:
 
 def metric_curve(progress: Progress, key: str) -> Curve | None:
     """
-    One metric against environment steps (dumps without it dropped; several dumps at one step averaged).
+    One metric against agent steps (dumps without it dropped; several dumps at one step averaged).
 
     :param progress: a run's log
     :param key: the column
@@ -133,17 +133,55 @@ def parse_labelled_paths(items: Sequence[str]) -> dict[str, list[Path]]:
     return grouped
 
 
+def configuration_colors(labels: Iterable[str]) -> dict[str, str]:
+    """
+    One colour per configuration: the sorted labels take matplotlib's colour cycle in order, so
+    that every figure drawn with the same labels (a sweep's) gives a configuration the same colour.
+
+    :param labels: the configurations' labels
+    :return: label -> colour
+    """
+    cycle = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {label: cycle[index % len(cycle)] for index, label in enumerate(sorted(set(labels)))}
+
+
+def step_axis(axis: Axes, action_repeat: int = 1, fontsize: int = 8) -> None:
+    """
+    Label an axis whose x values are agent steps; where an agent step is several environment steps
+    (``action_repeat``), a second scale on top gives the environment steps.
+
+    :param axis: the axis
+    :param action_repeat: environment steps per agent step
+    :param fontsize: label size
+    """
+    axis.set_xlabel("agent steps", fontsize=fontsize)
+    if action_repeat > 1:
+
+        def to_environment_steps(steps: Any) -> Any:
+            return np.asarray(steps) * action_repeat
+
+        def to_agent_steps(steps: Any) -> Any:
+            return np.asarray(steps) / action_repeat
+
+        top = axis.secondary_xaxis("top", functions=(to_environment_steps, to_agent_steps))
+        top.set_xlabel(f"environment steps (action repeat {action_repeat})", fontsize=fontsize)
+        top.tick_params(labelsize=fontsize)
+
+
 def plot_diagnostics(
     runs: Mapping[str, Sequence[str | Path]],
     output: str | Path,
     networks: Sequence[str] | None = None,
     tau: float = 0.0,
     title: str | None = None,
+    colors: Mapping[str, str] | None = None,
+    action_repeat: int = 1,
 ) -> Path:
     """
     Draw the paper's diagnostic figure as a PNG: the return on top, then one row per network with
-    dormant ratio, stable rank, gradient norm and gradient interference over environment steps. A
-    panel with no finite value (e.g. the interference of PPO, which has no per-sample losses) says so.
+    dormant ratio, stable rank, gradient norm and gradient interference over agent steps (the
+    environment steps on a top scale where they differ). A panel with no finite value (e.g. the
+    interference of PPO, which has no per-sample losses) says so.
 
     :param runs: label -> run directories (or ``progress.csv`` files); a label's runs (seeds) are averaged
     :param output: PNG path
@@ -151,10 +189,13 @@ def plot_diagnostics(
         DQN logs its Q-network as the critic only)
     :param tau: dormant threshold to show (one of the callback's ``taus``)
     :param title: figure title
+    :param colors: label -> colour (``None``: :func:`configuration_colors` of the labels)
+    :param action_repeat: environment steps per agent step of the runs
     :return: the PNG path
     """
     if not runs:
         raise ValueError("plot_diagnostics needs at least one run")
+    colors = colors or configuration_colors(runs)
     logs = {label: [load_progress(path) for path in paths] for label, paths in runs.items()}
     all_logs = [log for group in logs.values() for log in group]
     metrics = {key.format(tau=tau): name.format(tau=tau) for key, name in NETWORK_METRICS.items()}
@@ -181,10 +222,9 @@ def plot_diagnostics(
     mosaic: list[Any] = [["return"] * len(columns)] + [[f"{net}/{metric}" for metric in columns] for net in networks]
     figure = Figure(figsize=(4 * len(columns), 2.2 + 3 * len(networks)), dpi=110)
     axes = figure.subplot_mosaic(mosaic, height_ratios=[0.8] + [1] * len(networks))
-    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     return_key = _return_key(all_logs)
-    for index, (label, group) in enumerate(logs.items()):
-        color = colors[index % len(colors)]
+    for label, group in logs.items():
+        color = colors[label]
         if return_key is not None:
             _draw(axes["return"], [_present(metric_curve(log, return_key)) for log in group], label, color)
         for net in networks:
@@ -208,9 +248,9 @@ def plot_diagnostics(
             if not any(np.isfinite(np.asarray(line.get_ydata(), dtype=float)).any() for line in axis.get_lines()):
                 axis.text(0.5, 0.5, "not measured\n(no finite value logged)", ha="center", va="center", fontsize=9,
                           color="0.4", transform=axis.transAxes)  # fmt: skip
-    for axis in axes.values():
+    for name, axis in axes.items():
         axis.grid(alpha=0.3)
-        axis.set_xlabel("environment steps", fontsize=8)
+        step_axis(axis, action_repeat if name == "return" else 1)  # one top scale per figure is enough
         axis.tick_params(labelsize=8)
     if title:
         figure.suptitle(title, fontsize=11)
@@ -275,6 +315,9 @@ def main(argv: list[str] | None = None) -> Path:
     )
     diagnostics.add_argument("--tau", type=float, default=0.0, help="dormant threshold to show")
     diagnostics.add_argument("--title", default=None)
+    diagnostics.add_argument(
+        "--action-repeat", type=int, default=1, help="environment steps per agent step (2 on DMC): adds their scale"
+    )
     interference = commands.add_parser("interference", help="gradient interference matrices as heatmaps")
     interference.add_argument("matrices", nargs="+", metavar="[LABEL=]FILE.npy")
     interference.add_argument("-o", "--output", type=Path, default=Path("interference.png"))
@@ -285,7 +328,10 @@ def main(argv: list[str] | None = None) -> Path:
     if missing:
         parser.error(f"no such file or directory: {', '.join(missing)}")
     if args.command == "diagnostics":
-        path = plot_diagnostics(parse_labelled_paths(args.runs), args.output, args.networks, args.tau, args.title)
+        path = plot_diagnostics(
+            parse_labelled_paths(args.runs), args.output, args.networks, args.tau, args.title,
+            action_repeat=args.action_repeat,
+        )  # fmt: skip
     else:
         grouped = parse_labelled_paths(args.matrices)
         repeated = [label for label, paths in grouped.items() if len(paths) > 1]

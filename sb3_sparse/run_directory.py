@@ -133,6 +133,18 @@ class RunDirectory:
         """Whether the run ended: its ``result.json`` exists (it is written last)."""
         return (self.path / RESULT).is_file()
 
+    def agent_steps(self) -> int:
+        """
+        Agent steps trained so far, for progress bars: the result's when the run is finished, else
+        the last step the current attempt logged (0 before its first log row).
+
+        :return: agent steps
+        """
+        if self.finished:
+            return int(json.loads((self.path / RESULT).read_text())["agent_steps"])
+        steps = [_row_step(row) for row in read_csv_rows(self.live_log_dir / PROGRESS_CSV)]
+        return int(max((step for step in steps if step == step), default=0))  # step == step: not NaN
+
     @property
     def started(self) -> bool:
         """Whether anything of a run is here (its configuration, a checkpoint or a result)."""
@@ -246,6 +258,15 @@ class RunDirectory:
         (self.path / CHECKPOINT_POINTER).unlink(missing_ok=True)
         for entry in self.path.glob(f"{CHECKPOINT_PREFIX}*"):
             shutil.rmtree(entry, ignore_errors=True)
+
+    def remove_leftovers(self) -> None:
+        """
+        Delete what a finished run no longer needs: its checkpoints and the last attempt's live log.
+        Called when a run finishes, and again when a finished run is met (a kill between the result
+        and this clean-up leaves them behind).
+        """
+        self.remove_checkpoints()
+        shutil.rmtree(self.live_log_dir, ignore_errors=True)
 
     # --- the history log ---------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 from sb3_sparse.algorithms import algorithm_entry
 from sb3_sparse.checks import check_int, check_seed, is_fraction
 from sb3_sparse.cli import plain_help
-from sb3_sparse.hyperparams import ALGORITHMS, ZOO_ALGORITHMS
+from sb3_sparse.hyperparams import ALGORITHMS, ZOO_ALGORITHMS, hyperparams_entry
 from sb3_sparse.presets import SIZE_PRESETS
 from sb3_sparse.run_directory import RunDirectory, RunLockedError, write_csv_atomic, write_json_atomic
 from sb3_sparse.topology import TOPOLOGIES, TopologySchedule
@@ -292,10 +292,11 @@ def execute_run(sweep: Sweep, run: RunSpec, threads: int = 1) -> dict[str, Any]:
     import torch
 
     directory = RunDirectory(sweep.root / run.name)
-    if directory.finished:
-        return {"name": run.name, "status": "skipped", "error": None}
     try:
         with directory.locked():
+            if directory.finished:
+                directory.remove_leftovers()
+                return {"name": run.name, "status": "skipped", "error": None}
             return _execute_locked(sweep, run, directory, threads, torch)
     except RunLockedError as error:
         return {"name": run.name, "status": "busy", "error": str(error)}
@@ -370,6 +371,53 @@ def _execute_in_subprocess(sweep: Sweep, run: RunSpec, threads: int) -> dict[str
     return json.loads(process.stdout.strip().splitlines()[-1])
 
 
+class SweepProgress:
+    """
+    The sweep's progress bar, in agent steps over all its runs: finished runs count their steps,
+    running ones the last step their log reached (it moves at each of SB3's log dumps and evaluations).
+
+    :param sweep: the sweep
+    :param runs: its runs
+    :param enabled: show the bar
+    """
+
+    #: Seconds between two looks at the running runs' logs.
+    POLL_SECONDS = 2.0
+
+    def __init__(self, sweep: Sweep, runs: list[RunSpec], enabled: bool) -> None:
+        self.directories = [RunDirectory(sweep.root / run.name) for run in runs]
+        self.budgets = budgets = [self._budget(sweep, run) for run in runs]
+        self.results: list[dict[str, Any]] = []
+        self.bar = tqdm(
+            total=sum(budgets), desc=f"sweep {sweep.name}", unit="step", unit_scale=True, disable=not enabled, smoothing=0
+        )
+
+    @staticmethod
+    def _budget(sweep: Sweep, run: RunSpec) -> int:
+        """A run's agent steps: the sweep's, else its entry's (0 for an entry that is missing: the run fails and says so)."""
+        if sweep.timesteps is not None:
+            return sweep.timesteps
+        try:
+            return int(hyperparams_entry(run.algo, run.env, sweep.conf)["n_timesteps"])
+        except (ValueError, KeyError):
+            return 0
+
+    def update(self, new_results: Sequence[dict[str, Any]] = ()) -> None:
+        """Record finished runs' results and move the bar to the steps trained so far."""
+        self.results.extend(new_results)
+        steps = sum(
+            min(directory.agent_steps(), budget) for directory, budget in zip(self.directories, self.budgets, strict=True)
+        )
+        self.bar.n = steps
+        last = f", last: {self.results[-1]['name']} {self.results[-1]['status']}" if self.results else ""
+        self.bar.set_postfix_str(f"{len(self.results)}/{len(self.directories)} runs{last}", refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        """Close the bar."""
+        self.bar.close()
+
+
 def run_sweep(
     sweep: Sweep,
     backend: str = "local",
@@ -390,7 +438,7 @@ def run_sweep(
     :param address: Ray backend: cluster address (``"auto"`` joins a running cluster; ``None`` starts a local one)
     :param cpus_per_run: Ray backend: CPUs reserved per run
     :param gpus_per_run: Ray backend: GPUs (a fraction is allowed) reserved per run
-    :param progress_bar: show a progress bar over runs
+    :param progress_bar: show a progress bar in agent steps over all runs (:class:`SweepProgress`)
     :return: one ``{"name", "status", "error"}`` per run
     """
     if backend not in ("local", "ray"):
@@ -408,37 +456,38 @@ def run_sweep(
     runs = sweep.runs()
     sweep.root.mkdir(parents=True, exist_ok=True)
     write_json_atomic(sweep.root / "sweep.json", asdict(sweep))
-    results: list[dict[str, Any]] = []
-    bar = tqdm(total=len(runs), desc=f"sweep {sweep.name}", unit="run", disable=not progress_bar)
+    progress = SweepProgress(sweep, runs, progress_bar)
     if backend == "local":
         workers = workers or max(1, (os.cpu_count() or 1) // threads_per_run)
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         # One fresh interpreter per run: a run that dies (out of memory, killed) cannot take the others down.
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_execute_in_subprocess, sweep, run, threads_per_run) for run in runs]
-            for future in as_completed(futures):
-                results.append(future.result())
-                bar.set_postfix_str(f"{results[-1]['name']}: {results[-1]['status']}")
-                bar.update()
+            pending: set[Future[dict[str, Any]]] = {
+                pool.submit(_execute_in_subprocess, sweep, run, threads_per_run) for run in runs
+            }
+            while pending:
+                done, pending = wait(pending, timeout=progress.POLL_SECONDS, return_when=FIRST_COMPLETED)
+                progress.update([future.result() for future in done])
     else:
         import ray
 
         ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
         # No retries: a crashed run is recorded as failed, and the next `run` resumes it from its checkpoint.
         remote = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(execute_run)
-        pending = {remote.remote(sweep, run, threads_per_run): run for run in runs}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            run = pending.pop(done[0])
-            try:
-                results.append(ray.get(done[0]))
-            except ray.exceptions.RayError as error:  # the worker process died
-                results.append(_record_death(sweep, run, f"{type(error).__name__}: {error}"))
-            bar.set_postfix_str(f"{results[-1]['name']}: {results[-1]['status']}")
-            bar.update()
-    bar.close()
-    return results
+        tasks = {remote.remote(sweep, run, threads_per_run): run for run in runs}
+        while tasks:
+            ready, _ = ray.wait(list(tasks), num_returns=1, timeout=progress.POLL_SECONDS)
+            finished = []
+            for task in ready:
+                run = tasks.pop(task)
+                try:
+                    finished.append(ray.get(task))
+                except ray.exceptions.RayError as error:  # the worker process died
+                    finished.append(_record_death(sweep, run, f"{type(error).__name__}: {error}"))
+            progress.update(finished)
+    progress.close()
+    return progress.results
 
 
 # ---------------------------------------------------------------------------------------------
@@ -575,7 +624,7 @@ def plot_sweep(aggregates: Sequence[dict[str, Any]], runs_root: Path, output_dir
     """
     from matplotlib.figure import Figure  # not pyplot: no backend is chosen, none is changed
 
-    from sb3_sparse.plots import plot_diagnostics
+    from sb3_sparse.plots import configuration_colors, plot_diagnostics
 
     output_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -593,6 +642,10 @@ def plot_sweep(aggregates: Sequence[dict[str, Any]], runs_root: Path, output_dir
         + (f", {row['topology']}" if mixed or row["topology"] != "static" else "")
         for row in aggregates
     }
+    # One colour per configuration in every figure: sparsity lines here and in the diagnostics figures.
+    runs, _ = collect_results(runs_root)
+    run_labels = [sparsity_label(run["actor_sparsity"], run["critic_sparsity"], run["topology"], mixed) for run in runs]
+    colors = {**configuration_colors([*lines.values(), *run_labels]), **configuration_colors(sizes.values())}
     figures = (
         ("return_vs_parameters.png", "parameters", lines, "total parameters (actor + critic)", True),
         ("return_vs_sparsity.png", "critic_sparsity", sizes, "critic sparsity" if crossed else "sparsity", False),
@@ -606,8 +659,9 @@ def plot_sweep(aggregates: Sequence[dict[str, Any]], runs_root: Path, output_dir
             for line in sorted({line_of[id(row)] for row in rows}):
                 points = sorted((row for row in rows if line_of[id(row)] == line), key=lambda row: row[x_key])
                 x = [row[x_key] for row in points]
-                axis.plot(x, [row["iqm"] for row in points], marker="o", label=line)
-                axis.fill_between(x, [row["ci_low"] for row in points], [row["ci_high"] for row in points], alpha=0.2)
+                axis.plot(x, [row["iqm"] for row in points], marker="o", label=line, color=colors[line])
+                low, high = [row["ci_low"] for row in points], [row["ci_high"] for row in points]
+                axis.fill_between(x, low, high, alpha=0.2, color=colors[line])
             if log_x:
                 axis.set_xscale("log")
             axis.set_title(f"{algo.upper()} on {env}", fontsize=10)
@@ -621,15 +675,14 @@ def plot_sweep(aggregates: Sequence[dict[str, Any]], runs_root: Path, output_dir
     if mixed:
         written.append(_plot_topologies(aggregates, panels, ylabel, output_dir / "return_by_topology.png"))
     # Diagnostics over training, one figure per size: sparsities overlaid, seeds averaged.
-    runs, _ = collect_results(runs_root)
     for preset in sorted({run["preset"] for run in runs}):
         groups: dict[str, list[Path]] = {}
-        for run in runs:
+        for run, label in zip(runs, run_labels, strict=True):
             if run["preset"] == preset and run["status"] == "finished":
-                label = sparsity_label(run["actor_sparsity"], run["critic_sparsity"], run["topology"], mixed)
                 groups.setdefault(label, []).append(runs_root / run["name"])
         try:
-            written.append(plot_diagnostics(groups, output_dir / f"diagnostics_{preset}.png", title=f"size {preset}"))
+            path = output_dir / f"diagnostics_{preset}.png"
+            written.append(plot_diagnostics(dict(sorted(groups.items())), path, title=f"size {preset}", colors=colors))
         except ValueError as error:  # e.g. diagnostics switched off in the sweep
             print(f"no diagnostics figure for {preset}: {error}")
     return written
@@ -696,6 +749,7 @@ def report(root: str | Path, reps: int = 2000) -> dict[str, Path]:
     print(f"{len(runs)} runs: {len(runs) - len(failed)} finished, {len(failed)} failed")
     for run in failed:
         print(f"  failed: {run['name']}: {run['error']}")
+    print(f"report in {root}/: {', '.join(str(path.relative_to(root)) for path in written.values() if path.exists())}")
     return written
 
 

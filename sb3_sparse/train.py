@@ -15,14 +15,20 @@ The reference protocol: deterministic evaluation every 10,000 environment steps 
 times the action repeat: 2 for ``sb3_sparse/dmc-*`` ids) on 10 episodes, and 100 episodes at the
 end. A run shorter than 10 such intervals evaluates every tenth of the run instead, so that it
 still draws a curve; the diagnostics follow the same rule with the paper's 5,000 agent steps.
+
+The flags and units are the RL Baselines3 Zoo's where the zoo has them: ``-n`` (agent steps),
+``-f`` (log folder), ``-conf``, ``-params key:value`` (overrides of the entry), ``-tb``,
+``--eval-freq`` and ``--save-freq`` in agent steps, ``--num-threads``, ``--verbose``; every key
+of the zoo's file format is read (``n_envs``, ``normalize``, ``env_wrapper``, ``callback``,
+``frame_stack``, ``lin_`` schedules, ...), with rl_zoo3's own functions.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
-import shutil
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,12 +42,21 @@ from gymnasium.wrappers import RepeatAction
 from matplotlib.figure import Figure
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
+from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.logger import configure
-from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.preprocessing import get_action_dim
+from stable_baselines3.common.vec_env import (
+    DummyVecEnv,
+    VecEnv,
+    VecEnvWrapper,
+    VecFrameStack,
+    VecNormalize,
+    sync_envs_normalization,
+    unwrap_vec_normalize,
+)
 from torch import nn
 
 import sb3_sparse  # noqa: F401  (registers the policies and the DMC ids)
@@ -49,8 +64,16 @@ from sb3_sparse.callbacks import PlasticityCallback
 from sb3_sparse.checks import check_bool, check_choice, check_int, check_seed, check_sparsity
 from sb3_sparse.cli import plain_help
 from sb3_sparse.envs import DMC_HARD_TASKS, dmc_env_id
-from sb3_sparse.hyperparams import ALGORITHMS, algorithm_kwargs, hyperparams_entry, hyperparams_path, load_hyperparams
-from sb3_sparse.plots import plot_diagnostics
+from sb3_sparse.hyperparams import (
+    ALGORITHMS,
+    EnvironmentSettings,
+    algorithm_kwargs,
+    environment_settings,
+    hyperparams_entry,
+    hyperparams_path,
+    load_hyperparams,
+)
+from sb3_sparse.plots import plot_diagnostics, step_axis
 from sb3_sparse.presets import SIZE_PRESETS, size_preset
 from sb3_sparse.run_directory import (
     CONFIG,
@@ -71,6 +94,8 @@ from sb3_sparse.topology import TOPOLOGIES, TopologySchedule
 
 EVAL_FREQ_ENV_STEPS = 10_000
 DIAGNOSTICS_FREQ = 5_000
+#: VecNormalize statistics beside a model (the zoo's name).
+VEC_NORMALIZE = "vecnormalize.pkl"
 
 
 @dataclass
@@ -98,13 +123,14 @@ def write_evaluations_csv(rows: list[EvaluationRow], path: Path) -> None:
     write_csv_atomic(table, path)
 
 
-def plot_evaluations(rows: list[EvaluationRow], path: Path, title: str) -> None:
+def plot_evaluations(rows: list[EvaluationRow], path: Path, title: str, action_repeat: int = 1) -> None:
     """
-    Plot the periodic evaluations (mean return and one standard deviation) against environment
-    steps, and the final evaluation (the last row, with more episodes) as its own point, as a PNG.
+    Plot the periodic evaluations (mean return and one standard deviation) against agent steps (the
+    environment steps on a top scale where they differ, as in the diagnostics figure), and the final
+    evaluation (the last row, with more episodes) as its own point, as a PNG.
     """
     periodic, final = rows[:-1], rows[-1]
-    steps = np.array([row.env_steps for row in periodic])
+    steps = np.array([row.agent_steps for row in periodic])
     mean = np.array([row.mean_return for row in periodic])
     std = np.array([row.std_return for row in periodic])
     figure = Figure(figsize=(6.4, 4.4), dpi=120)  # not pyplot: no backend is chosen, none is changed
@@ -113,10 +139,10 @@ def plot_evaluations(rows: list[EvaluationRow], path: Path, title: str) -> None:
         axis.plot(steps, mean, marker="o", color="tab:blue", label=f"every evaluation ({periodic[0].episodes} episodes)")
         axis.fill_between(steps, mean - std, mean + std, color="tab:blue", alpha=0.2)
     axis.errorbar(
-        [final.env_steps], [final.mean_return], yerr=[final.std_return], fmt="D", color="tab:red", capsize=4,
+        [final.agent_steps], [final.mean_return], yerr=[final.std_return], fmt="D", color="tab:red", capsize=4,
         label=f"final evaluation ({final.episodes} episodes)",
     )  # fmt: skip
-    axis.set_xlabel("environment steps")
+    step_axis(axis, action_repeat, fontsize=10)
     axis.set_ylabel("evaluation return (deterministic)")
     axis.set_title(title, fontsize=9)
     axis.legend(fontsize=8, loc="lower right")
@@ -125,13 +151,17 @@ def plot_evaluations(rows: list[EvaluationRow], path: Path, title: str) -> None:
     figure.savefig(path)
 
 
-def action_repeat_of(env: gym.Env) -> int:
+def action_repeat_of(env: gym.Env | VecEnv) -> int:
     """
     Environment steps per agent step: the product of the ``RepeatAction`` wrappers around ``env``.
 
-    :param env: a (wrapped) environment
+    :param env: a (wrapped) environment, or a ``DummyVecEnv`` of them (under any ``VecEnvWrapper``)
     :return: the action repeat (1 without such a wrapper)
     """
+    while isinstance(env, VecEnvWrapper):
+        env = env.venv
+    if isinstance(env, DummyVecEnv):
+        env = env.envs[0]
     repeat = 1
     while isinstance(env, gym.Wrapper):
         if isinstance(env, RepeatAction):
@@ -169,6 +199,9 @@ RESUMABLE_FIELDS = (
     "output_dir",
     "progress_bar",
     "num_threads",
+    "log_folder",
+    "tensorboard_log",
+    "verbose",
 )
 
 #: How many runs share the machine's cores, when a user starts several side by side.
@@ -205,7 +238,8 @@ class RunConfig:
         (:mod:`sb3_sparse.topology`)
     :param topology_kwargs: overrides the entry's ``topology_kwargs`` (e.g. ``{"update_interval": 500}``)
     :param seed: seed of the model and the environments
-    :param eval_freq: environment steps between evaluations (``None``: 10,000, or a tenth of a shorter run)
+    :param hyperparams: keys that replace the entry's (the zoo's ``-params``), e.g. ``{"learning_starts": 100}``
+    :param eval_freq: agent steps between evaluations (``None``: 10,000 environment steps, or a tenth of a shorter run)
     :param eval_episodes: episodes per evaluation
     :param final_eval_episodes: episodes of the final evaluation
     :param diagnostics_freq: agent steps between plasticity diagnostics (``None``: 5,000 or a tenth; 0: off)
@@ -213,9 +247,12 @@ class RunConfig:
     :param resume: go on from the run directory's checkpoint (a finished run is not retrained)
     :param restart: discard what the run directory holds and start over
     :param device: torch device
-    :param output_dir: the run directory (``None``: ``runs/<algo>_<env>_<size>_a<S>_c<S>_seed<seed>``)
+    :param output_dir: the run directory (``None``: ``<log_folder>/<algo>_<env>_<size>_a<S>_c<S>_seed<seed>``)
     :param progress_bar: show a progress bar
     :param num_threads: torch intra-op threads (``None``: :func:`default_num_threads`)
+    :param log_folder: where the default run directory goes (the zoo's ``-f``)
+    :param tensorboard_log: TensorBoard folder (the run logs to ``<folder>/<run directory name>``; ``None``: none)
+    :param verbose: 1: SB3's logger and each evaluation printed as they come; 0: quiet
     """
 
     algo: str = "reference_sac"
@@ -227,6 +264,7 @@ class RunConfig:
     critic_sparsity: float | None = None
     topology: str | None = None
     topology_kwargs: dict[str, Any] | None = None
+    hyperparams: dict[str, Any] | None = None
     seed: int = 0
     eval_freq: int | None = None
     eval_episodes: int = 10
@@ -239,6 +277,9 @@ class RunConfig:
     output_dir: str | None = None
     progress_bar: bool = True
     num_threads: int | None = None
+    log_folder: str = "runs"
+    tensorboard_log: str | None = None
+    verbose: int = 1
 
     def __post_init__(self) -> None:
         check_choice("algo", self.algo, list(ALGORITHMS))
@@ -249,6 +290,11 @@ class RunConfig:
         checked["eval_episodes"] = check_int("eval_episodes", self.eval_episodes)
         checked["final_eval_episodes"] = check_int("final_eval_episodes", self.final_eval_episodes)
         checked["checkpoint_freq"] = check_int("checkpoint_freq", self.checkpoint_freq, minimum=0)
+        checked["verbose"] = check_int("verbose", self.verbose, minimum=0)
+        if self.hyperparams is not None and not isinstance(self.hyperparams, dict):
+            raise ValueError(f"hyperparams must map entry keys to values, got {self.hyperparams!r}")
+        if self.tensorboard_log is not None and importlib.util.find_spec("tensorboard") is None:
+            raise ValueError(f"tensorboard_log={self.tensorboard_log!r} needs TensorBoard: pip install tensorboard")
         if self.num_threads is not None:
             checked["num_threads"] = check_int("num_threads", self.num_threads)
         if self.diagnostics_freq is not None:
@@ -337,6 +383,9 @@ class RunCheckpointCallback(BaseCallback):
         self.model.save(staging / MODEL)
         if isinstance(self.model, OffPolicyAlgorithm):  # streaming algorithms keep no replay buffer
             self.model.save_replay_buffer(staging / "replay_buffer.pkl")
+        normalizer = self.model.get_vec_normalize_env()
+        if normalizer is not None:
+            normalizer.save(str(staging / VEC_NORMALIZE))
         evaluations = dict(
             timesteps=[int(t) for t in self.eval_callback.evaluations_timesteps],
             results=[[float(r) for r in row] for row in self.eval_callback.evaluations_results],
@@ -377,8 +426,22 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     )
     parser.add_argument("--algo", default="reference_sac", choices=list(ALGORITHMS))
     parser.add_argument("--env", default="Pendulum-v1", help="gymnasium id with an entry in the hyperparameter file")
-    parser.add_argument("--conf", default=None, help="zoo-format YAML (default: the package's <algo>.yml)")
-    parser.add_argument("--timesteps", type=int, default=None, help="agent steps (default: the entry's n_timesteps)")
+    parser.add_argument(
+        "-conf", "--conf", "--conf-file", dest="conf", default=None, help="zoo-format YAML (default: the package's <algo>.yml)"
+    )
+    parser.add_argument(
+        "-n", "--timesteps", "--n-timesteps", dest="timesteps", type=int, default=None,
+        help="agent steps (default: the entry's n_timesteps)",
+    )  # fmt: skip
+    parser.add_argument(
+        "-params",
+        "--hyperparams",
+        nargs="+",
+        default=None,
+        metavar="KEY:VALUE",
+        type=parse_key_value,
+        help="overrides of the entry's keys, e.g. learning_starts:100 n_envs:4 learning_rate:lin_1e-3",
+    )
     parser.add_argument("--preset", default=None, help=f"network size preset: {', '.join(SIZE_PRESETS)}")
     parser.add_argument("--actor-sparsity", type=parse_sparsity, default=None, help="overrides the entry's actor_sparsity")
     parser.add_argument("--critic-sparsity", type=parse_sparsity, default=None, help="overrides the entry's critic_sparsity")
@@ -395,7 +458,10 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--eval-freq", type=int, default=None, help=f"environment steps between evaluations (default {EVAL_FREQ_ENV_STEPS:,})"
+        "--eval-freq",
+        type=int,
+        default=None,
+        help=f"agent steps between evaluations (default: {EVAL_FREQ_ENV_STEPS:,} environment steps)",
     )
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--final-eval-episodes", type=int, default=100)
@@ -405,19 +471,26 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         default=None,
         help=f"agent steps between diagnostics (default {DIAGNOSTICS_FREQ:,}; 0: off)",
     )
-    parser.add_argument("--checkpoint-freq", type=int, default=0, help="agent steps between checkpoints (0: none)")
+    parser.add_argument(
+        "--checkpoint-freq", "--save-freq", dest="checkpoint_freq", type=int, default=0,
+        help="agent steps between checkpoints (0: none)",
+    )  # fmt: skip
     parser.add_argument("--resume", action="store_true", help="go on from the output directory's checkpoint, if any")
     parser.add_argument("--restart", action="store_true", help="discard what the output directory holds and start over")
     parser.add_argument("--device", default="auto", help="torch device (auto, cpu, cuda)")
-    parser.add_argument("--output-dir", default=None, help="default: runs/<algo>_<env>_<size>_a<S>_c<S>_seed<seed>")
+    parser.add_argument("--output-dir", default=None, help="default: <log-folder>/<algo>_<env>_<size>_a<S>_c<S>_seed<seed>")
+    parser.add_argument("-f", "--log-folder", default="runs", help="where the default output directory goes")
+    parser.add_argument("-tb", "--tensorboard-log", default=None, help="TensorBoard folder (default: none)")
+    parser.add_argument("--verbose", type=int, default=1, help="1: print SB3's log and each evaluation; 0: quiet")
     parser.add_argument("--no-progress-bar", action="store_true")
     parser.add_argument(
         "--num-threads", type=int, default=None, help="torch threads (default: the cores it may use / the runs beside it)"
     )
     args = parser.parse_args(argv)
     fields = {key: value for key, value in vars(args).items() if key != "no_progress_bar"}
-    if fields["topology_kwargs"] is not None:
-        fields["topology_kwargs"] = dict(fields["topology_kwargs"])
+    for name in ("topology_kwargs", "hyperparams"):
+        if fields[name] is not None:
+            fields[name] = dict(fields[name])
     for name in ("timesteps", "eval_freq", "eval_episodes", "final_eval_episodes"):
         value = fields[name]
         if value is not None and value < 1:
@@ -438,17 +511,19 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         raise  # unreachable: parser.error exits
 
 
-def resolve_entry(config: RunConfig, env: gym.Env) -> tuple[str, int, dict[str, Any], dict[str, Any]]:
+def resolve_entry(config: RunConfig, env: gym.Env | VecEnv) -> tuple[str, int, dict[str, Any], dict[str, Any]]:
     """
     The algorithm's arguments from the entry of ``config.env``, with the configuration's overrides.
 
     :param config: the run
     :param env: the environment (for the action size)
-    :return: ``(policy, timesteps, algorithm kwargs, the entry as written)``
+    :return: ``(policy, timesteps, algorithm kwargs, the entry as written, with the -params overrides)``
     """
     try:
-        entry = hyperparams_entry(config.algo, config.env, config.conf)
-        policy, n_timesteps, kwargs = algorithm_kwargs(config.algo, config.env, get_action_dim(env.action_space), config.conf)
+        entry = hyperparams_entry(config.algo, config.env, config.conf, config.hyperparams)
+        policy, n_timesteps, kwargs = algorithm_kwargs(
+            config.algo, config.env, get_action_dim(env.action_space), config.conf, config.hyperparams
+        )
     except ValueError as error:
         raise SystemExit(str(error)) from error
     policy_kwargs = kwargs["policy_kwargs"]
@@ -466,7 +541,7 @@ def resolve_entry(config: RunConfig, env: gym.Env) -> tuple[str, int, dict[str, 
     return policy, config.timesteps or n_timesteps, kwargs, entry
 
 
-def build_model(config: RunConfig, env: gym.Env) -> tuple[BaseAlgorithm, int, dict[str, Any]]:
+def build_model(config: RunConfig, env: gym.Env | VecEnv) -> tuple[BaseAlgorithm, int, dict[str, Any]]:
     """The algorithm from the entry of ``config.env``, with the configuration's overrides applied."""
     policy, timesteps, kwargs, _ = resolve_entry(config, env)
     model = ALGORITHMS[config.algo](policy, env, seed=config.seed, device=config.device, **kwargs)
@@ -474,10 +549,10 @@ def build_model(config: RunConfig, env: gym.Env) -> tuple[BaseAlgorithm, int, di
 
 
 def default_output_dir(config: RunConfig, policy_kwargs: dict[str, Any]) -> Path:
-    """``runs/<algo>_<env>_<size>_a<S>_c<S>[_<topology>]_seed<seed>`` (the topology when not static)."""
+    """``<log_folder>/<algo>_<env>_<size>_a<S>_c<S>[_<topology>]_seed<seed>`` (the topology when not static)."""
     size = config.preset or "entry"
     topology = policy_kwargs.get("topology", "static")
-    return Path("runs") / (
+    return Path(config.log_folder) / (
         f"{config.algo}_{config.env.replace('/', '-')}_{size}"
         f"_a{policy_kwargs.get('actor_sparsity', 0.0)}_c{policy_kwargs.get('critic_sparsity', 0.0)}"
         f"{'' if topology == 'static' else '_' + topology}_seed{config.seed}"
@@ -511,16 +586,46 @@ def run(config: RunConfig) -> Path:
         th.set_num_threads(previous_threads)
 
 
+def make_run_envs(config: RunConfig, settings: EnvironmentSettings) -> tuple[VecEnv, VecEnv]:
+    """
+    The training and evaluation environments of a run, built as the zoo builds them: ``n_envs``
+    monitored copies with the entry's wrappers, ``VecNormalize`` (evaluation: frozen statistics,
+    raw rewards) and frame stacking; one evaluation environment, seeded apart.
+
+    :param config: the run
+    :param settings: the entry's environment keys
+    :return: ``(training environment, evaluation environment)``
+    """
+
+    def build(n_envs: int, seed: int, evaluation: bool) -> VecEnv:
+        env = make_vec_env(
+            config.env, n_envs=n_envs, seed=seed, wrapper_class=settings.env_wrapper,
+            env_kwargs=settings.env_kwargs, monitor_kwargs=settings.monitor_kwargs,
+        )  # fmt: skip
+        if settings.vec_env_wrapper is not None:
+            env = settings.vec_env_wrapper(env)
+        if settings.normalize:
+            normalize_kwargs = dict(settings.normalize_kwargs, training=False, norm_reward=False) if evaluation else {}
+            env = VecNormalize(env, **{**settings.normalize_kwargs, **normalize_kwargs})
+        if settings.frame_stack is not None:
+            env = VecFrameStack(env, settings.frame_stack)
+        return env
+
+    return build(settings.n_envs, config.seed, False), build(1, config.seed + 10_000, True)
+
+
 def _run(config: RunConfig) -> Path:
-    env, eval_env = Monitor(gym.make(config.env)), Monitor(gym.make(config.env))
-    eval_env.reset(seed=config.seed + 10_000)
-    repeat = action_repeat_of(env)
+    try:
+        settings = environment_settings(config.algo, config.env, config.conf, config.hyperparams)
+    except ValueError as error:
+        raise SystemExit(str(error)) from error
+    env, eval_env = make_run_envs(config, settings)
     policy, timesteps, kwargs, entry = resolve_entry(config, env)
     policy_kwargs = kwargs["policy_kwargs"]
     directory = RunDirectory(config.output_dir or default_output_dir(config, policy_kwargs))
     try:
         with directory.locked():
-            return _run_locked(config, directory, env, eval_env, repeat, policy, timesteps, kwargs, entry)
+            return _run_locked(config, directory, env, eval_env, settings, policy, timesteps, kwargs, entry)
     except RunLockedError as error:
         raise SystemExit(str(error)) from error
 
@@ -528,19 +633,21 @@ def _run(config: RunConfig) -> Path:
 def _run_locked(
     config: RunConfig,
     directory: RunDirectory,
-    env: gym.Env,
-    eval_env: gym.Env,
-    repeat: int,
+    env: VecEnv,
+    eval_env: VecEnv,
+    settings: EnvironmentSettings,
     policy: str,
     timesteps: int,
     kwargs: dict[str, Any],
     entry: dict[str, Any],
 ) -> Path:
+    repeat, n_envs = action_repeat_of(env), settings.n_envs
     identity = config.identity(entry)
     stored = directory.read_config()
     if config.restart:
         directory.clear()
     elif directory.finished:
+        directory.remove_leftovers()
         print(f"{directory.path} is a finished run (it has {RESULT}): nothing to do; --restart trains it again")
         return directory.path
     elif directory.started:
@@ -561,8 +668,7 @@ def _run_locked(
             stacklevel=2,
         )
     model = ALGORITHMS[config.algo](policy, env, seed=config.seed, device=config.device, **kwargs)
-    eval_freq_env = config.eval_freq or default_frequency(EVAL_FREQ_ENV_STEPS, timesteps * repeat)
-    eval_freq = max(1, eval_freq_env // repeat)  # EvalCallback counts agent steps
+    eval_freq = config.eval_freq or max(1, default_frequency(EVAL_FREQ_ENV_STEPS, timesteps * repeat) // repeat)
     diagnostics_freq = (
         config.diagnostics_freq if config.diagnostics_freq is not None else default_frequency(DIAGNOSTICS_FREQ, timesteps)
     )
@@ -580,6 +686,8 @@ def _run_locked(
             "algorithm_kwargs": {key: repr(value) for key, value in kwargs.items()},
             "timesteps": timesteps,
             "action_repeat": repeat,
+            "n_envs": n_envs,
+            "eval_freq": eval_freq,
             "eval_freq_env_steps": eval_freq * repeat,
             "diagnostics_freq": diagnostics_freq,
             "parameters": _parameters(model),
@@ -590,23 +698,29 @@ def _run_locked(
     print(density_text)
     write_text_atomic(directory / DENSITY, density_text + "\n")
     print(
-        f"training {timesteps:,} agent steps ({timesteps * repeat:,} environment steps); evaluation every "
-        f"{eval_freq * repeat:,} environment steps on {config.eval_episodes} episodes, "
+        f"training {_steps(timesteps, repeat)}" + (f" on {n_envs} environments" if n_envs > 1 else "")
+        + f"; evaluation every {_steps(eval_freq, repeat)} on {config.eval_episodes} episodes, "
         f"{config.final_eval_episodes} at the end; "
         + (f"diagnostics every {diagnostics_freq:,} agent steps" if diagnostics_freq else "no diagnostics")
-    )
+    )  # fmt: skip
     # EvalCallback records its results only with a log_path (it also writes SB3's evaluations.npz there).
+    # Callbacks count calls, n_envs agent steps each (the zoo divides its frequencies the same way).
     eval_callback = EvalCallback(
-        eval_env, eval_freq=eval_freq, n_eval_episodes=config.eval_episodes, log_path=str(directory.live_log_dir), verbose=0
-    )
-    callbacks: list[BaseCallback] = [eval_callback]
+        eval_env, eval_freq=max(1, eval_freq // n_envs), n_eval_episodes=config.eval_episodes,
+        log_path=str(directory.live_log_dir), verbose=config.verbose,
+    )  # fmt: skip
+    callbacks: list[BaseCallback] = [eval_callback, *settings.callbacks]
     if diagnostics_freq:
-        callbacks.append(PlasticityCallback(freq=diagnostics_freq))
+        callbacks.append(PlasticityCallback(freq=max(1, diagnostics_freq // n_envs)))
     checkpoint = directory.checkpoint() if config.resume else None
     history = directory.history(checkpoint)
     if config.checkpoint_freq:
         callbacks.append(RunCheckpointCallback(directory, config.checkpoint_freq, eval_callback, history))
     if checkpoint is not None:
+        normalizer = unwrap_vec_normalize(env)
+        if normalizer is not None:  # the statistics the checkpointed model trained with
+            saved_normalizer = VecNormalize.load(str(checkpoint / VEC_NORMALIZE), normalizer.venv)
+            normalizer.obs_rms, normalizer.ret_rms = saved_normalizer.obs_rms, saved_normalizer.ret_rms
         model = type(model).load(checkpoint / MODEL, env=env, device=config.device)
         if isinstance(model, OffPolicyAlgorithm):
             model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
@@ -615,11 +729,17 @@ def _run_locked(
         eval_callback.evaluations_results = saved["results"]
         eval_callback.evaluations_length = saved["ep_lengths"]
         for callback in callbacks:  # frequencies count calls: go on counting from the checkpoint
-            callback.n_calls = model.num_timesteps
+            callback.n_calls = model.num_timesteps // n_envs
         print(f"resuming from the checkpoint at {model.num_timesteps:,} agent steps")
     directory.remove_stale_checkpoints()  # half-written ones of a killed attempt
-    # SB3's CSV log of this attempt; the run's progress.csv is the history plus these rows.
-    model.set_logger(configure(str(directory.live_log_dir), ["csv"]))
+    # SB3's CSV log of this attempt (the run's progress.csv is the history plus these rows), and as
+    # the zoo does, the log on stdout and TensorBoard.
+    formats = [make_output_format("csv", str(directory.live_log_dir))]
+    if config.verbose:
+        formats.append(make_output_format("stdout", str(directory.live_log_dir)))
+    if config.tensorboard_log is not None:
+        formats.append(make_output_format("tensorboard", str(Path(config.tensorboard_log) / directory.path.name)))
+    model.set_logger(Logger(str(directory.live_log_dir), formats))
     model.learn(
         max(0, timesteps - model.num_timesteps),
         callback=callbacks,
@@ -632,6 +752,7 @@ def _run_locked(
         EvaluationRow(int(step), int(step) * repeat, float(np.mean(returns)), float(np.std(returns)), len(returns))
         for step, returns in zip(eval_callback.evaluations_timesteps, eval_callback.evaluations_results, strict=True)
     ]
+    sync_envs_normalization(env, eval_env)  # the final statistics, as EvalCallback does before each evaluation
     final_returns = cast(
         list[float],
         evaluate_policy(model, eval_env, n_eval_episodes=config.final_eval_episodes, return_episode_rewards=True)[0],
@@ -648,6 +769,10 @@ def _run_locked(
     partial_model = directory / "model.partial.zip"
     model.save(partial_model)
     os.replace(partial_model, directory / MODEL)
+    normalizer = model.get_vec_normalize_env()
+    if normalizer is not None:  # enjoy needs the statistics beside the model, as in the zoo's folders
+        normalizer.save(str(directory / "vecnormalize.partial.pkl"))
+        os.replace(directory / "vecnormalize.partial.pkl", directory / VEC_NORMALIZE)
     write_evaluations_csv(rows, directory / EVALUATIONS_CSV)
     directory.write_progress(directory.progress_rows(history))
     policy_kwargs = kwargs["policy_kwargs"]
@@ -656,10 +781,11 @@ def _run_locked(
         sparsity += f", {policy_kwargs['topology']}"
     algorithm_name = type(model).__name__
     title = f"{algorithm_name} + {type(model.policy).__name__} on {config.env}\n{sparsity}, seed {config.seed}"
-    plot_evaluations(rows, directory / EVALUATIONS_PNG, title)
-    written = [MODEL, EVALUATIONS_CSV, EVALUATIONS_PNG, PROGRESS_CSV, DENSITY, CONFIG, RESULT]
+    plot_evaluations(rows, directory / EVALUATIONS_PNG, title, repeat)
+    written = [MODEL, *([VEC_NORMALIZE] if normalizer is not None else []), EVALUATIONS_CSV, EVALUATIONS_PNG]
+    written += [PROGRESS_CSV, DENSITY, CONFIG, RESULT]
     if diagnostics_freq and diagnostics_freq <= timesteps:
-        plot_diagnostics({sparsity: [directory.path]}, directory / DIAGNOSTICS_PNG, title=title)
+        plot_diagnostics({sparsity: [directory.path]}, directory / DIAGNOSTICS_PNG, title=title, action_repeat=repeat)
         written.append(DIAGNOSTICS_PNG)
     result = {
         "final_mean_return": rows[-1].mean_return,
@@ -670,11 +796,15 @@ def _run_locked(
         "nonzero_parameters": sum(int((p != 0).sum()) for p in _trained_parameters(model.policy)),
     }
     directory.write_result(result)  # last: a run is finished exactly when its result.json exists
-    directory.remove_checkpoints()
-    shutil.rmtree(directory.live_log_dir, ignore_errors=True)
+    directory.remove_leftovers()
     print(f"final evaluation over {len(final_returns)} episodes: {np.mean(final_returns):.1f} +/- {np.std(final_returns):.1f}")
     print(f"wrote {directory.path}/: {', '.join(written)}")
     return directory.path
+
+
+def _steps(agent_steps: int, repeat: int) -> str:
+    """``"N agent steps"``, with the environment steps beside them where the action repeat differs."""
+    return f"{agent_steps:,} agent steps" + (f" ({agent_steps * repeat:,} environment steps)" if repeat > 1 else "")
 
 
 def _targets(policy: nn.Module) -> list[nn.Module]:

@@ -8,8 +8,9 @@ module adds them and hands over to the zoo's own command::
         -conf "$(python -m sb3_sparse.hyperparams reference_sac)"
     python -m sb3_sparse.zoo enjoy --algo reference_sac --env sb3_sparse/dmc-dog-run-v0 -f logs/
 
-Every other flag is the zoo's. In your own scripts, call :func:`register_zoo_algorithms` before
-importing ``rl_zoo3.train`` or ``rl_zoo3.enjoy``.
+Every other flag is the zoo's. ``train ... -optimize`` searches the sparse policies' sparsity, width
+and depth with the zoo's hyperparameters (:mod:`sb3_sparse.optimize`). In your own scripts, call
+:func:`register_zoo_algorithms` before importing ``rl_zoo3.train`` or ``rl_zoo3.enjoy``.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def main(argv: list[str] | None = None) -> None:
     register_zoo_algorithms()
     command, *zoo_args = argv
     module = importlib.import_module(f"rl_zoo3.{command}")
+    if command == "train":  # -optimize: trials of sparse policies draw sparsity, width and depth
+        from sb3_sparse.optimize import SparseExperimentManager, register_samplers
+
+        register_samplers()
+        module.ExperimentManager = SparseExperimentManager  # type: ignore[attr-defined]
     sys.argv = [f"rl_zoo3.{command}", "--gym-packages", "sb3_sparse", *zoo_args]
     getattr(module, command)()  # rl_zoo3.train.train, rl_zoo3.enjoy.enjoy
 

@@ -3,6 +3,7 @@
 import csv
 import importlib.util
 import math
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,20 @@ def test_every_example_has_a_docstring_with_its_duration_and_a_smoke_mode():
     for script in scripts:
         text = script.read_text()
         assert text.startswith('"""') and "--smoke" in text and ("minute" in text or "second" in text), script.name
+
+
+def test_readme_quick_start_code_runs_with_the_example_sizes(tmp_path, monkeypatch):
+    """The README's code as written (only its budget cut), and the sizes examples/quickstart.py times."""
+    readme = (EXAMPLES.parent / "README.rst").read_text()
+    block = readme.split(".. quickstart-start")[1].split(".. code-block:: python")[1].split("\nThis takes")[0]
+    code = textwrap.dedent(block)
+    assert "model.learn(4_000)" in code
+    for size in ("actor_hidden_dim=32", "critic_hidden_dim=128", "critic_num_blocks=1", "n_critics=1"):
+        assert size in code and size in (EXAMPLES / "quickstart.py").read_text(), size
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code.replace("model.learn(4_000)", "model.learn(150)"), "README.rst", "exec"), namespace)
+    assert namespace["model"].num_timesteps == 150 and (tmp_path / "sac_sparse.zip").is_file()
 
 
 def test_quickstart(tmp_path):

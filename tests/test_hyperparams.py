@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import sb3_sparse  # noqa: F401  (registers the policies)
-from sb3_sparse.envs import DMC_HARD_TASKS, dmc_env_id
+from sb3_sparse.envs import DMC_HARD_TASKS, DMC_SUITE_TASKS, dmc_env_id, dmc_pixel_env_id
 from sb3_sparse.hyperparams import (
     ALGORITHMS,
     ZOO_ALGORITHMS,
@@ -22,13 +22,21 @@ from sb3_sparse.hyperparams import (
 )
 
 DMC_IDS = [dmc_env_id(task) for task in DMC_HARD_TASKS]
+MUJOCO_IDS = [
+    "Ant-v5", "HalfCheetah-v5", "Hopper-v5", "Humanoid-v5", "HumanoidStandup-v5", "InvertedDoublePendulum-v5",
+    "InvertedPendulum-v5", "Pusher-v5", "Reacher-v5", "Swimmer-v5", "Walker2d-v5",
+]  # fmt: skip
+#: The continuous-control files for SimBa SAC/TD3/DDPG-style agents: the whole DMC suite and MuJoCo v5.
+SUITE_FILES = ("sac", "reference_sac", "td3", "ddpg", "reference_ddpg", "tqc", "crossq")
 
-
-#: What each file must cover (the others: the paper's hard DMC tasks and Pendulum-v1).
+#: What each file must cover.
 REQUIRED_ENTRIES = {
     **{algo: {"CartPole-v1"} for algo in ("a2c", "trpo", "dqn", "qrdqn")},
     "ppo": {"CartPole-v1", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5"},
+    "stream_ac": {"Pendulum-v1", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5"},
+    **{algo: {*(dmc_env_id(task) for task in DMC_SUITE_TASKS), *MUJOCO_IDS, "Pendulum-v1"} for algo in SUITE_FILES},
 }
+REQUIRED_ENTRIES["sac"] |= {dmc_pixel_env_id(task) for task in DMC_SUITE_TASKS}
 #: Algorithms whose policy is a Q-network only: no actor.
 VALUE_BASED = ("dqn", "qrdqn")
 
@@ -36,7 +44,7 @@ VALUE_BASED = ("dqn", "qrdqn")
 @pytest.mark.parametrize("algo", list(ZOO_ALGORITHMS))
 def test_every_entry_is_valid_and_covers_its_tasks(algo):
     entries = load_hyperparams(algo)
-    assert REQUIRED_ENTRIES.get(algo, set(DMC_IDS) | {"Pendulum-v1"}) <= set(entries)
+    assert REQUIRED_ENTRIES[algo] <= set(entries), sorted(REQUIRED_ENTRIES[algo] - set(entries))
     for env_id, entry in entries.items():
         check_entry(algo, env_id, entry)
         assert env_id in gym.registry, env_id
@@ -62,6 +70,29 @@ def test_sac_entries_are_the_papers_setup(env_id):
         optimizer_class=torch.optim.AdamW,
         optimizer_kwargs=dict(weight_decay=1e-2),
     )
+
+
+def test_every_registered_dmc_id_has_an_entry():
+    registered = {env_id for env_id in gym.registry if env_id.startswith("sb3_sparse/dmc-")}
+    assert len(registered) == 2 * len(DMC_SUITE_TASKS)
+    assert registered <= set(load_hyperparams("sac"))
+    states = {env_id for env_id in registered if not env_id.startswith("sb3_sparse/dmc-pixels-")}
+    for algo in SUITE_FILES:
+        assert states <= set(load_hyperparams(algo)), algo
+
+
+def test_suite_target_entropies_are_half_the_action_size():
+    """SimBa's -|A|/2 wherever a file sets the target entropy, checked against the real action spaces."""
+    action_sizes = {}
+    for env_id in [dmc_env_id(task) for task in DMC_SUITE_TASKS] + MUJOCO_IDS:
+        env = gym.make(env_id)
+        action_sizes[env_id] = env.action_space.shape[0]
+        env.close()
+    for algo in ("sac", "reference_sac", "tqc", "crossq"):
+        entries = load_hyperparams(algo)
+        for env_id, size in action_sizes.items():
+            assert entries[env_id]["target_entropy"] == -size / 2, (algo, env_id)
+            assert entries[env_id]["n_timesteps"] == (1_000_000 if env_id in MUJOCO_IDS else 500_000), (algo, env_id)
 
 
 def test_quick_entries_for_gymnasium_tasks():

@@ -93,3 +93,29 @@ def test_bad_input_is_named(tmp_path):
         plots.plot_interference({"bad": np.zeros((2, 3))}, tmp_path / "y.png")
     with pytest.raises(SystemExit):
         plots.main(["interference", "a=x.npy", "a=y.npy"])
+
+
+def test_one_colour_per_label_and_agent_steps_with_environment_steps_on_top(tmp_path, monkeypatch):
+    header = "time/total_timesteps,eval/mean_reward,plasticity/critic/srank\n"
+    runs = {
+        label: [write_csv(tmp_path / f"{label}.csv", header + f"100,{offset},3\n200,{offset + 1},4\n")]
+        for label, offset in (("sparsity 0.8", 0), ("dense", 5))
+    }
+    saved = []
+    monkeypatch.setattr(plots.Figure, "savefig", lambda figure, path: saved.append(figure))
+    colors = plots.configuration_colors(["sparsity 0.9", "sparsity 0.8", "dense"])
+    assert colors == plots.configuration_colors(["dense", "sparsity 0.8", "sparsity 0.9", "dense"])  # order-free
+    assert len(set(colors.values())) == 3
+    plots.plot_diagnostics(runs, tmp_path / "d.png", colors=colors, action_repeat=2)
+    plots.plot_diagnostics(dict(reversed(runs.items())), tmp_path / "e.png", colors=colors)
+    for figure in saved:
+        lines = [line for axis in figure.axes for line in axis.get_lines()]
+        assert {line.get_label(): line.get_color() for line in lines if not line.get_label().startswith("_")} == {
+            label: colors[label] for label in runs
+        }
+
+    def x_labels(figure):  # the top scale is a child of the axis it annotates
+        return [each.get_xlabel() for axis in figure.axes for each in (axis, *axis.child_axes)]
+
+    assert "agent steps" in x_labels(saved[0]) and "environment steps (action repeat 2)" in x_labels(saved[0])
+    assert set(x_labels(saved[1])) == {"agent steps"}

@@ -79,10 +79,15 @@ def test_resume_rules(tmp_path, capsys):
     train.main(common)
     result = (output / "result.json").read_text()
     mtime = (output / "model.zip").stat().st_mtime_ns
-    # A finished run is not retrained, with or without --resume.
+    # A finished run is not retrained, with or without --resume; what a kill after its result left is removed.
+    (output / "checkpoint-000000000100").mkdir()
+    (output / "checkpoint-000000000100" / "model.zip").write_bytes(b"left over")
+    (output / "checkpoint.json").write_text('{"checkpoint": "checkpoint-000000000100", "step": 100}')
+    (output / "live").mkdir()
     assert train.main([*common, "--resume"]) == output
     assert "finished run" in capsys.readouterr().out
     assert (output / "result.json").read_text() == result and (output / "model.zip").stat().st_mtime_ns == mtime
+    assert not list(output.glob("checkpoint*")) and not (output / "live").exists()
     # Without --resume or --restart, a directory holding a run is refused.
     (output / "result.json").unlink()
     with pytest.raises(SystemExit, match="already holds a run: pass --resume"):
@@ -194,12 +199,13 @@ def kill_while_training(process: subprocess.Popen, run_dirs: list[Path], rng: ra
 
 @pytest.mark.slow
 def test_runner_killed_at_random_points_resumes_to_a_complete_run(tmp_path):
-    conf = tiny_conf(tmp_path, "reference_sac", "Pendulum-v1")
+    # Two updates per step: long enough to outlive its kills (the last may land after the result).
+    conf = tiny_conf(tmp_path, "reference_sac", "Pendulum-v1", gradient_steps=2)
     run_dir, rng, kills = tmp_path / "run", random.Random(0), 0
     while kills < 12:
         process = subprocess.Popen(runner_command(conf, run_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         kills += kill_while_training(process, [run_dir], rng)
-        if RunDirectory(run_dir).finished:
+        if RunDirectory(run_dir).finished and kills < 12:
             pytest.fail("the run finished before 12 kills: lengthen it")
     finished = subprocess.run(runner_command(conf, run_dir), capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]

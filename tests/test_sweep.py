@@ -48,11 +48,12 @@ def importable_test_packages(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
 
 
-def test_local_sweep_with_a_broken_configuration_writes_the_table_and_plots(tmp_path):
+def test_local_sweep_with_a_broken_configuration_writes_the_table_and_plots(tmp_path, capsys):
     sweep = make_sweep(tmp_path, envs=["Pendulum-v1", "CartPole-v1"], presets=["width0.25", "width0.5"])
     results = run_sweep(sweep, workers=2, progress_bar=False)
     assert sorted(r["status"] for r in results) == ["failed"] * 4 + ["finished"] * 4
     files = report(sweep.root, reps=200)
+    assert f"report in {sweep.root}/: runs.csv, evaluations.csv, aggregates.csv, plots/" in capsys.readouterr().out
     runs = {row["name"]: row for row in read_csv(files["runs"])}
     assert len(runs) == 8
     broken = [row for row in runs.values() if row["env"] == "CartPole-v1"]
@@ -87,7 +88,7 @@ def test_ray_backend_on_a_local_cluster(tmp_path):
     assert all(Path(sweep.root, r["name"], "result.json").is_file() for r in results if r["status"] == "finished")
 
 
-def test_interrupted_sweep_finishes_only_what_was_missing(tmp_path):
+def test_interrupted_sweep_finishes_only_what_was_missing(tmp_path, capfd):
     sweep = make_sweep(tmp_path, sparsities=[0.0, 0.5, 0.8])
     sweep_file = tmp_path / "sweep.yml"
     sweep_file.write_text(json.dumps({k: v for k, v in vars(sweep).items() if v is not None}))  # JSON is YAML
@@ -104,7 +105,11 @@ def test_interrupted_sweep_finishes_only_what_was_missing(tmp_path):
     finished_before = {name: path.stat().st_mtime_ns for name, path in finished_before.items() if path.is_file()}
     assert 1 <= len(finished_before) < 3
 
-    results = main(["run", str(sweep_file), "--workers", "1", "--no-report", "--no-progress-bar"])
+    capfd.readouterr()
+    results = main(["run", str(sweep_file), "--workers", "1", "--no-report"])
+    # The bar counts agent steps over all runs, those finished before the kill included.
+    bar = capfd.readouterr().err
+    assert "sweep tiny" in bar and "600/600" in bar and "3/3 runs" in bar
     statuses = {r["name"]: r["status"] for r in results}
     assert all(statuses[name] == "skipped" for name in finished_before)
     assert sum(status == "finished" for status in statuses.values()) == 3 - len(finished_before)

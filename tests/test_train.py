@@ -1,10 +1,12 @@
 """The runner behind the README's main job, on tiny budgets."""
 
 import csv
+import dataclasses
 import json
 
 import pytest
 from stable_baselines3 import DDPG, SAC
+from stable_baselines3.common.monitor import Monitor
 
 from sb3_sparse import train
 from sb3_sparse.sparsity import pruned_weights_are_zero
@@ -62,13 +64,13 @@ def test_runner_counts_environment_steps_with_action_repeat(tmp_path):
     output_dir = train.main(
         [
             "--algo", "ddpg", "--env", "sb3_sparse/dmc-cartpole-swingup-v0", "--conf", str(conf), "--timesteps", "200",
-            "--eval-freq", "200", "--eval-episodes", "1",
+            "--eval-freq", "100", "--eval-episodes", "1",
             "--final-eval-episodes", "1", "--diagnostics-freq", "0", "--output-dir", str(tmp_path / "run"),
             "--no-progress-bar",
         ]
     )  # fmt: skip
     rows = read_rows(output_dir / "evaluations.csv")
-    # Every 200 environment steps = 100 agent steps with action repeat 2.
+    # Every 100 agent steps (the zoo's unit) = 200 environment steps with action repeat 2.
     assert [(int(r["agent_steps"]), int(r["env_steps"])) for r in rows] == [(100, 200), (200, 400), (200, 400)]
     assert not (output_dir / "diagnostics.png").exists()
     model = DDPG.load(output_dir / "model.zip")
@@ -77,7 +79,7 @@ def test_runner_counts_environment_steps_with_action_repeat(tmp_path):
 
 def test_preset_and_sparsity_overrides(tmp_path):
     args = train.parse_args(["--preset", "width2", "--critic-sparsity", "0.9", "--actor-sparsity", "0.5"])
-    env = train.Monitor(train.gym.make("Pendulum-v1"))
+    env = Monitor(train.gym.make("Pendulum-v1"))
     model, timesteps, _ = train.build_model(args, env)
     assert timesteps == 6000  # the reference_sac.yml entry's budget
     architecture = model.policy.architecture
@@ -89,7 +91,7 @@ def test_preset_and_sparsity_overrides(tmp_path):
 def test_topology_overrides(tmp_path):
     config = train.parse_args(["--topology", "rigl", "--topology-kwargs", "update_interval:50", "drop_fraction:0.2"])
     assert config.topology == "rigl" and config.topology_kwargs == {"update_interval": 50, "drop_fraction": 0.2}
-    model, _, kwargs = train.build_model(config, train.Monitor(train.gym.make("Pendulum-v1")))
+    model, _, kwargs = train.build_model(config, Monitor(train.gym.make("Pendulum-v1")))
     architecture = model.policy.architecture
     assert architecture.topology == "rigl" and architecture.topology_schedule.update_interval == 50
     assert train.default_output_dir(config, kwargs["policy_kwargs"]).name.endswith("_c0.8_rigl_seed0")
@@ -145,3 +147,55 @@ def test_help_is_plain_text_under_the_commands_name(module, capsys):
     text = capsys.readouterr().out
     assert text.startswith(f"usage: sb3-sparse {module.rsplit('.', 1)[1].replace('plots', 'plot')}")
     assert "``" not in text and ":class:" not in text and "::\n" not in text
+
+
+def test_runner_takes_the_zoos_flags_and_keys(tmp_path, capsys):
+    """-n, -f, -conf, -params (n_envs, normalize, a lin_ schedule, an env wrapper, a callback), -tb, --eval-freq."""
+    conf = tiny_conf(tmp_path, "sac", "Pendulum-v1")
+    output_dir = train.main(
+        [
+            "--algo", "sac", "--env", "Pendulum-v1", "-conf", str(conf), "-n", "300", "-f", str(tmp_path / "logs"),
+            "-tb", str(tmp_path / "tb"), "--eval-freq", "100", "--eval-episodes", "1", "--final-eval-episodes", "1",
+            "--diagnostics-freq", "0", "--no-progress-bar", "-params", "n_envs:2", "normalize:true",
+            "learning_rate:lin_1e-3", "env_wrapper:gymnasium.wrappers.TimeAwareObservation",
+            f"callback:[{{rl_zoo3.callbacks.SaveVecNormalizeCallback: {{save_freq: 50, save_path: {tmp_path / 'cb'}}}}}]",
+        ]
+    )  # fmt: skip
+    assert output_dir.parent == tmp_path / "logs"
+    model = SAC.load(output_dir / "model.zip")
+    assert model.n_envs == 2 and model.num_timesteps == 300
+    assert model.observation_space.shape == (4,)  # TimeAwareObservation added the time step
+    assert model.lr_schedule(1.0) == pytest.approx(1e-3) and model.lr_schedule(0.5) == pytest.approx(5e-4)
+    assert (output_dir / "vecnormalize.pkl").is_file() and (tmp_path / "cb" / "vecnormalize.pkl").is_file()  # the callback ran
+    assert [int(row["agent_steps"]) for row in read_rows(output_dir / "evaluations.csv")] == [100, 200, 300, 300]
+    assert list((tmp_path / "tb").glob(f"{output_dir.name}/events.out.tfevents.*"))
+    config = json.loads((output_dir / "config.json").read_text())
+    assert config["identity"]["hyperparams"]["n_envs"] == 2 and config["n_envs"] == 2
+    out = capsys.readouterr().out
+    assert "Eval num_timesteps=100" in out and "| eval/" in out  # EvalCallback and SB3's logger print as they come
+    with pytest.raises(SystemExit, match=r"schedules are written lin_<initial value>, got \{'learning_rate': 'lin_x'\}"):
+        train.main(["--algo", "sac", "-conf", str(conf), "-params", "learning_rate:lin_x", "-f", str(tmp_path / "bad")])
+
+
+def test_resumed_run_gets_its_normalization_statistics_back(tmp_path, monkeypatch):
+    conf = tiny_conf(tmp_path, "sac", "Pendulum-v1")
+    config = train.RunConfig(
+        algo="sac", env="Pendulum-v1", conf=str(conf), timesteps=300, eval_freq=100, eval_episodes=1,
+        final_eval_episodes=1, diagnostics_freq=0, checkpoint_freq=100, progress_bar=False, verbose=0,
+        hyperparams={"normalize": True}, output_dir=str(tmp_path / "run"),
+    )  # fmt: skip
+
+    def killed(self, result):
+        raise RuntimeError("killed before the result")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train.RunDirectory, "write_result", killed)
+        with pytest.raises(RuntimeError, match="killed"):
+            train.run(config)
+    checkpoint = train.RunDirectory(tmp_path / "run").checkpoint()
+    saved = train.VecNormalize.load(str(checkpoint / "vecnormalize.pkl"), train.make_vec_env("Pendulum-v1"))
+    assert 150 < saved.obs_rms.count < 300
+    train.run(dataclasses.replace(config, resume=True))
+    final = train.VecNormalize.load(str(tmp_path / "run" / "vecnormalize.pkl"), train.make_vec_env("Pendulum-v1"))
+    # Going on from the checkpoint's statistics: a fresh normalizer would have counted only the resumed steps.
+    assert final.obs_rms.count > saved.obs_rms.count + 50

@@ -1,5 +1,6 @@
 """The package's hyperparameter files through the real RL Baselines3 Zoo entry point."""
 
+import csv
 import subprocess
 import sys
 
@@ -82,3 +83,60 @@ def test_zoo_trains_the_reference_algorithms_through_sb3_sparse_zoo(algo, env_id
 def test_sb3_sparse_zoo_names_its_commands():
     with pytest.raises(SystemExit, match=r"usage: python -m sb3_sparse.zoo \{train,enjoy\}"):
         zoo.main(["optimize"])
+
+
+@pytest.mark.parametrize("env_id", ["Pendulum-v1", "sb3_sparse/dmc-cartpole-swingup-v0"])
+def test_zoo_optimize_searches_sparsity_width_and_depth(env_id, tmp_path):
+    """``-optimize``: two trials that really train, each with its own sparsities and sizes on top of the entry's kwargs."""
+    entry_kwargs = "dict(actor_hidden_dim=16, critic_hidden_dim=32, critic_num_blocks=1, n_critics=1)"
+    command = [
+        sys.executable, "-m", "sb3_sparse.zoo", "train", "--algo", "sac", "--env", env_id,
+        "-conf", str(hyperparams_path("sac")), "-optimize", "--n-trials", "2", "-n", "200", "--n-evaluations", "1",
+        "--eval-episodes", "1", "--sampler", "random", "--pruner", "none", "--seed", "0", "--log-folder", str(tmp_path),
+        "--optimization-log-path", str(tmp_path / "trials"), "-params", "learning_starts:100", "buffer_size:1000",
+        f"policy_kwargs:{entry_kwargs}",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (report,) = tmp_path.glob("sac/report_*.csv")
+    rows = list(csv.DictReader(report.open()))
+    assert len(rows) == 2 and all(row["state"] == "COMPLETE" for row in rows)
+    for row in rows:
+        policy = SAC.load(tmp_path / "trials" / f"trial_{row['number']}" / "best_model.zip").policy
+        width, depth = float(row["params_width_scale"]), int(row["params_depth_scale"])
+        assert policy.architecture.actor_sparsity == float(row["params_actor_sparsity"])
+        assert policy.architecture.critic_sparsity == float(row["params_critic_sparsity"])
+        assert (policy.architecture.actor_hidden_dim, policy.architecture.critic_hidden_dim) == (16 * width, 32 * width)
+        assert (policy.architecture.actor_num_blocks, policy.architecture.critic_num_blocks) == (depth, depth)
+        assert policy.critic.n_critics == 1  # the entry's own policy kwargs stay
+        assert pruned_weights_are_zero(policy)
+        assert 2 ** int(row["params_batch_size_pow"]) > 0 and float(row["params_learning_rate"]) > 0  # the zoo's draws
+
+
+@pytest.mark.parametrize("env_id", ["Pendulum-v1", "sb3_sparse/dmc-cartpole-swingup-v0"])
+def test_zoo_user_commands_train_with_tensorboard_continue_and_enjoy(env_id, tmp_path):
+    """The zoo's train (-tb, -params), continue training (-i) and enjoy, on the package's file, one after the other."""
+    zoo_train = [
+        sys.executable, "-m", "sb3_sparse.zoo", "train", "--algo", "sac", "--env", env_id,
+        "-conf", str(hyperparams_path("sac")), "-n", "200", "--seed", "0", "--log-folder", str(tmp_path / "logs"),
+        "--eval-freq", "-1", "-params", "learning_starts:100", "buffer_size:1000", f"policy_kwargs:{TINY_POLICY}",
+    ]  # fmt: skip
+    first = subprocess.run([*zoo_train, "-tb", str(tmp_path / "tb")], capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    run_name = env_id.replace("/", "-")
+    (saved,) = (tmp_path / "logs").glob(f"sac/{run_name}_1/{run_name}.zip")
+    assert list((tmp_path / "tb").glob(f"{run_name}/SAC_1/events.out.tfevents.*"))
+    second = subprocess.run([*zoo_train, "-i", str(saved)], capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    (continued,) = (tmp_path / "logs").glob(f"sac/{run_name}_2/{run_name}.zip")
+    model = SAC.load(continued)
+    # The zoo restarts the step count; the gradient steps go on from the loaded agent's.
+    assert "Loading pretrained agent" in second.stdout and model._n_updates == 2 * SAC.load(saved)._n_updates > 0
+    assert pruned_weights_are_zero(model.policy)
+    enjoy = [
+        sys.executable, "-m", "sb3_sparse.zoo", "enjoy", "--algo", "sac", "--env", env_id, "-f", str(tmp_path / "logs"),
+        "--exp-id", "2", "--no-render", "-n", "50", "--deterministic",
+    ]  # fmt: skip
+    played = subprocess.run(enjoy, capture_output=True, text=True, timeout=600)
+    assert played.returncode == 0, played.stderr[-3000:]
+    assert f"Loading {continued}" in played.stdout

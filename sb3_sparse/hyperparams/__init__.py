@@ -3,21 +3,31 @@
 :class:`~sb3_sparse.stream_ac.StreamAC`, which the zoo does not know), shipped as package data.
 
 ``python -m sb3_sparse.hyperparams sac`` prints the path of ``sac.yml`` (for ``rl_zoo3.train -conf``);
-:func:`load_hyperparams` and :func:`algorithm_kwargs` read an entry the way the zoo does.
+:func:`load_hyperparams` and :func:`algorithm_kwargs` read an entry the way the zoo does, and
+:func:`environment_settings` its keys for the environments (``n_envs``, ``normalize``,
+``env_wrapper``, ``vec_env_wrapper``, ``frame_stack``, ``callback``, ``env_kwargs``,
+``monitor_kwargs``). Schedules (``learning_rate: lin_1e-3``), wrappers and callbacks are read by
+rl_zoo3's own functions (the ``zoo`` extra), so that a file means the same run in the zoo and in
+the package's runner.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch as th
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from torch import nn
 
 from sb3_sparse.algorithms import ALGORITHM_TABLE, algorithm_entry
@@ -30,8 +40,21 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
 ZOO_ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     entry.name: entry.algorithm for entry in ALGORITHM_TABLE if entry.zoo and entry.hyperparameters
 }
-# Keys the zoo reads itself instead of passing them to the algorithm (the subset these files use).
-ZOO_KEYS = ("n_timesteps", "policy", "noise_type", "noise_std")
+# Keys of the zoo's format for the environments and callbacks (environment_settings reads them).
+ENVIRONMENT_KEYS = (
+    "n_envs",
+    "normalize",
+    "env_wrapper",
+    "vec_env_wrapper",
+    "frame_stack",
+    "callback",
+    "env_kwargs",
+    "monitor_kwargs",
+)
+# Keys the zoo reads itself instead of passing them to the algorithm.
+ZOO_KEYS = ("n_timesteps", "policy", "noise_type", "noise_std", *ENVIRONMENT_KEYS)
+# Arguments the zoo accepts as schedule strings ("lin_<initial value>").
+SCHEDULE_KEYS = ("learning_rate", "clip_range", "clip_range_vf", "delta_std")
 
 
 def hyperparams_path(algo: str) -> Path:
@@ -71,19 +94,98 @@ def file_name(algo: str, path: str | Path | None = None) -> str:
     return str(path) if path is not None else f"{algo}.yml"
 
 
-def hyperparams_entry(algo: str, env_id: str, path: str | Path | None = None) -> dict[str, Any]:
+def hyperparams_entry(
+    algo: str, env_id: str, path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """
     The entry of one environment.
 
     :param algo: one of :data:`ALGORITHMS`
     :param env_id: a gymnasium id with an entry in the file
     :param path: a zoo-format YAML file; ``None``: the package's file of ``algo``
+    :param overrides: keys that replace the entry's (the zoo's ``-params``)
     :return: the entry
     """
     entries = load_hyperparams(algo, path)
     if env_id not in entries:
         raise ValueError(f"{file_name(algo, path)} has no entry for {env_id!r}; entries: {', '.join(entries)}")
-    return dict(entries[env_id])
+    return {**entries[env_id], **(overrides or {})}
+
+
+def _zoo_module(module: str, key: str, source: str) -> Any:
+    """rl_zoo3's ``module``, or a clear error naming the entry key that needs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ValueError(
+            f"{source}: {key!r} is read with rl_zoo3's own functions; install the zoo extra: pip install 'sb3-sparse[zoo]'"
+        ) from error
+
+
+@dataclass
+class EnvironmentSettings:
+    """
+    The environment keys of an entry, as the zoo reads them.
+
+    :param n_envs: parallel training environments
+    :param normalize: wrap the training and evaluation environments in ``VecNormalize``
+    :param normalize_kwargs: its arguments (the algorithm's ``gamma`` included, as the zoo does)
+    :param env_wrapper: wrapper of each environment (``rl_zoo3.utils.get_wrapper_class``)
+    :param vec_env_wrapper: wrapper of the vectorized environment
+    :param frame_stack: frames stacked by ``VecFrameStack`` (``None``: none)
+    :param callbacks: the entry's callbacks (``rl_zoo3.utils.get_callback_list``)
+    :param env_kwargs: keyword arguments of ``gym.make``
+    :param monitor_kwargs: keyword arguments of ``Monitor``
+    """
+
+    n_envs: int = 1
+    normalize: bool = False
+    normalize_kwargs: dict[str, Any] = field(default_factory=dict)
+    env_wrapper: Callable[[gym.Env], gym.Env] | None = None
+    vec_env_wrapper: Callable[[Any], Any] | None = None
+    frame_stack: int | None = None
+    callbacks: list[BaseCallback] = field(default_factory=list)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    monitor_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def environment_settings(
+    algo: str, env_id: str, path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> EnvironmentSettings:
+    """
+    Read an entry's environment keys (:data:`ENVIRONMENT_KEYS`) as the zoo does: wrappers and
+    callbacks through rl_zoo3's functions, ``normalize: true`` or a string of ``VecNormalize``
+    arguments, ``env_kwargs`` and ``monitor_kwargs`` as dicts or strings to evaluate.
+
+    :param algo: one of :data:`ALGORITHMS`
+    :param env_id: the environment's entry
+    :param path: a zoo-format YAML file; ``None``: the package's file of ``algo``
+    :param overrides: keys that replace the entry's (the zoo's ``-params``)
+    :return: the settings
+    """
+    entry, source = hyperparams_entry(algo, env_id, path, overrides), f"{file_name(algo, path)} entry {env_id!r}"
+    settings = EnvironmentSettings(n_envs=int(entry.get("n_envs", 1)), frame_stack=entry.get("frame_stack"))
+    if settings.n_envs < 1:
+        raise ValueError(f"{source}: n_envs must be >= 1, got {settings.n_envs}")
+    normalize = entry.get("normalize", False)
+    if isinstance(normalize, str):
+        normalize = eval(normalize, {"th": th, "nn": nn, "np": np})  # the zoo evaluates it the same way
+    if isinstance(normalize, dict):
+        settings.normalize, settings.normalize_kwargs = True, dict(normalize)
+    else:
+        settings.normalize = bool(normalize)
+    if settings.normalize and "gamma" in entry:
+        settings.normalize_kwargs["gamma"] = entry["gamma"]
+    for key in ("env_kwargs", "monitor_kwargs"):
+        value = entry.get(key) or {}
+        setattr(settings, key, eval(value, {"th": th, "nn": nn, "np": np}) if isinstance(value, str) else dict(value))
+    for key in ("env_wrapper", "vec_env_wrapper"):
+        if entry.get(key) is not None:
+            utils = _zoo_module("rl_zoo3.utils", key, source)
+            setattr(settings, key, utils.get_wrapper_class(entry, key))
+    if entry.get("callback") is not None:
+        settings.callbacks = _zoo_module("rl_zoo3.utils", "callback", source).get_callback_list(entry)
+    return settings
 
 
 def evaluate_policy_kwargs(policy_kwargs: str | dict[str, Any] | None) -> dict[str, Any]:
@@ -139,27 +241,41 @@ def check_entry(algo: str, env_id: str, entry: dict[str, Any], path: str | Path 
 
 
 def algorithm_kwargs(
-    algo: str, env_id: str, action_dim: int, path: str | Path | None = None
+    algo: str, env_id: str, action_dim: int, path: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> tuple[str, int, dict[str, Any]]:
     """
     Read an entry as the zoo would: the policy, the budget and the algorithm's keyword arguments
-    (``policy_kwargs``, ``replay_buffer_class`` and ``replay_buffer_kwargs`` evaluated,
-    ``noise_type: normal`` turned into a ``NormalActionNoise``).
+    (``policy_kwargs``, ``replay_buffer_class`` and ``replay_buffer_kwargs`` evaluated, schedule
+    strings such as ``lin_1e-3`` turned into rl_zoo3's schedules, ``noise_type`` ``normal`` or
+    ``ornstein-uhlenbeck`` into SB3's action noise). The environment keys are left to
+    :func:`environment_settings`.
 
     :param algo: one of :data:`ALGORITHMS`
     :param env_id: the environment's entry
     :param action_dim: the environment's action size (for the exploration noise)
     :param path: a zoo-format YAML file; ``None``: the package's file of ``algo``
+    :param overrides: keys that replace the entry's (the zoo's ``-params``)
     :return: ``(policy, n_timesteps, kwargs)``
     """
-    entry = hyperparams_entry(algo, env_id, path)
+    entry = hyperparams_entry(algo, env_id, path, overrides)
     check_entry(algo, env_id, entry, path)
+    source = f"{file_name(algo, path)} entry {env_id!r}"
+    for key in ENVIRONMENT_KEYS:
+        entry.pop(key, None)
     policy, n_timesteps = entry.pop("policy"), int(entry.pop("n_timesteps"))
     noise_type, noise_std = entry.pop("noise_type", None), entry.pop("noise_std", None)
     if noise_type is not None:
-        if noise_type != "normal":
-            raise ValueError(f"{file_name(algo, path)} entry {env_id!r}: noise_type must be 'normal', got {noise_type!r}")
-        entry["action_noise"] = NormalActionNoise(np.zeros(action_dim), float(noise_std) * np.ones(action_dim))
+        noises = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}
+        if noise_type not in noises:
+            raise ValueError(f"{source}: noise_type must be one of {', '.join(noises)}, got {noise_type!r}")
+        entry["action_noise"] = noises[noise_type](np.zeros(action_dim), float(noise_std) * np.ones(action_dim))
+    schedules = {key: entry[key] for key in SCHEDULE_KEYS if isinstance(entry.get(key), str)}
+    if schedules:
+        manager = _zoo_module("rl_zoo3.exp_manager", next(iter(schedules)), source).ExperimentManager
+        try:
+            entry.update(manager._preprocess_schedules(schedules))
+        except ValueError as error:  # "lin" without a value, a value that is not a number
+            raise ValueError(f"{source}: schedules are written lin_<initial value>, got {schedules}") from error
     entry["policy_kwargs"] = evaluate_policy_kwargs(entry.get("policy_kwargs"))
     for key in ("replay_buffer_class", "replay_buffer_kwargs"):  # strings the zoo evaluates too
         if isinstance(entry.get(key), str):

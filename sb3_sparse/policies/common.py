@@ -490,7 +490,15 @@ class SparsePolicyBase:
         self._extra_sb3_kwargs = {name: kwargs.pop(name, default) for name, default in self.sb3_policy_kwargs.items()}
         unknown = sorted(set(kwargs) - set(self._architecture_fields()))
         if unknown:
-            raise TypeError(f"{policy_name} got unknown policy_kwargs {unknown}; valid ones: {', '.join(self.valid_kwargs())}")
+            # net_arch comes from dense configurations, e.g. the zoo's -optimize samplers.
+            hint = (
+                " (sizes are actor/critic_hidden_dim and _num_blocks; the zoo's -optimize: python -m sb3_sparse.zoo train ...)"
+                if "net_arch" in unknown
+                else ""
+            )
+            raise TypeError(
+                f"{policy_name} got unknown policy_kwargs {unknown}; valid ones: {', '.join(self.valid_kwargs())}{hint}"
+            )
         self.architecture = self.architecture_class(**kwargs)
         self._check_sb3_policy_kwargs(self._extra_sb3_kwargs)
         if not self.supports_dynamic_topology and self.architecture.topology != "static":
