@@ -1,5 +1,6 @@
 """Models saved by sb3-sparse 0.1.0 (tests/data, written by tests/data/make_saved_models.py) load
-bit-identically, predict what they predicted then, and a model built today from the same seed
+bit-identically, predict what they predicted then (to float32 rounding: kernels differ in the last
+bits between CPU instruction sets), and a model built today from the same seed
 draws the same masks (and, untrained, the same weights)."""
 
 from pathlib import Path
@@ -41,7 +42,11 @@ def test_saved_model_of_0_1_0_loads_bit_identically(case, one_thread):
     loaded = algorithm.load(DATA / f"{case.name}.zip", env=env, device="cpu")
     assert pruned_weights_are_zero(loaded.policy)
     expected = np.load(DATA / "saved_model_predictions.npz")[case.name]
-    np.testing.assert_array_equal(loaded.predict(observations(env, case.seed), deterministic=True)[0], expected)
+    # The predictions to float32 rounding: CPU kernels differ in the last bits between instruction
+    # sets (the pixel cases' convolutions on AVX-512 against the AVX2 machine that wrote the zips).
+    np.testing.assert_allclose(
+        loaded.predict(observations(env, case.seed), deterministic=True)[0], expected, rtol=0, atol=1e-5
+    )
 
     built = algorithm(case.policy, env, policy_kwargs=dict(case.policy_kwargs), seed=case.seed, **case.algorithm_kwargs)
     saved_state, built_state = loaded.policy.state_dict(), built.policy.state_dict()
