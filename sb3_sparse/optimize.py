@@ -87,6 +87,7 @@ def sparse_sampler(name: str, zoo_sampler: Sampler) -> Sampler:
     :return: a sampler with the zoo's signature ``(trial, n_actions, n_envs, additional_args) -> hyperparameters``
     """
     entry = algorithm_entry(name)
+    accepted = set(inspect.signature(entry.algorithm.__init__).parameters)
 
     def sample(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict[str, Any]) -> dict[str, Any]:
         sampled = zoo_sampler(trial, n_actions, n_envs, additional_args)
@@ -94,12 +95,10 @@ def sparse_sampler(name: str, zoo_sampler: Sampler) -> Sampler:
         policy_class = entry.policies.get(study["policy"]) if study is not None else None
         if study is None or policy_class is None or not issubclass(policy_class, SparsePolicyBase):
             return sampled  # SB3's policies: the zoo's search as it is
-        accepted = set(inspect.signature(entry.algorithm.__init__).parameters)
         hyperparams = {key: value for key, value in sampled.items() if key in accepted and key != "policy_kwargs"}
         # What the zoo's sampler drew for the policy besides a dense net_arch (TQC's n_quantiles, PPO's ortho_init).
-        drawn_policy_kwargs = {
-            key: value for key, value in sampled.get("policy_kwargs", {}).items() if key in set(policy_class.valid_kwargs())
-        }
+        valid_kwargs = set(policy_class.valid_kwargs())
+        drawn_policy_kwargs = {key: value for key, value in sampled.get("policy_kwargs", {}).items() if key in valid_kwargs}
         policy_kwargs = {**study.get("policy_kwargs", {}), **drawn_policy_kwargs}
         hyperparams["policy_kwargs"] = sample_network(trial, policy_class, policy_kwargs)
         return hyperparams

@@ -23,6 +23,7 @@ import csv
 import fcntl
 import io
 import json
+import math
 import os
 import shutil
 from collections.abc import Iterator
@@ -143,7 +144,7 @@ class RunDirectory:
         if self.finished:
             return int(json.loads((self.path / RESULT).read_text())["agent_steps"])
         steps = [_row_step(row) for row in read_csv_rows(self.live_log_dir / PROGRESS_CSV)]
-        return int(max((step for step in steps if step == step), default=0))  # step == step: not NaN
+        return int(max((step for step in steps if not math.isnan(step)), default=0))
 
     @property
     def started(self) -> bool:

@@ -386,19 +386,21 @@ class SweepProgress:
 
     def __init__(self, sweep: Sweep, runs: list[RunSpec], enabled: bool) -> None:
         self.directories = [RunDirectory(sweep.root / run.name) for run in runs]
-        self.budgets = budgets = [self._budget(sweep, run) for run in runs]
+        tasks = {(run.algo, run.env) for run in runs}  # one read of the hyperparameter file per task, not per run
+        budget_of = {task: self._budget(sweep, *task) for task in tasks}
+        self.budgets = budgets = [budget_of[run.algo, run.env] for run in runs]
         self.results: list[dict[str, Any]] = []
         self.bar = tqdm(
             total=sum(budgets), desc=f"sweep {sweep.name}", unit="step", unit_scale=True, disable=not enabled, smoothing=0
         )
 
     @staticmethod
-    def _budget(sweep: Sweep, run: RunSpec) -> int:
+    def _budget(sweep: Sweep, algo: str, env: str) -> int:
         """A run's agent steps: the sweep's, else its entry's (0 for an entry that is missing: the run fails and says so)."""
         if sweep.timesteps is not None:
             return sweep.timesteps
         try:
-            return int(hyperparams_entry(run.algo, run.env, sweep.conf)["n_timesteps"])
+            return int(hyperparams_entry(algo, env, sweep.conf)["n_timesteps"])
         except (ValueError, KeyError):
             return 0
 

@@ -605,8 +605,8 @@ def make_run_envs(config: RunConfig, settings: EnvironmentSettings) -> tuple[Vec
         if settings.vec_env_wrapper is not None:
             env = settings.vec_env_wrapper(env)
         if settings.normalize:
-            normalize_kwargs = dict(settings.normalize_kwargs, training=False, norm_reward=False) if evaluation else {}
-            env = VecNormalize(env, **{**settings.normalize_kwargs, **normalize_kwargs})
+            frozen = dict(training=False, norm_reward=False) if evaluation else {}  # replace the entry's
+            env = VecNormalize(env, **{**settings.normalize_kwargs, **frozen})
         if settings.frame_stack is not None:
             env = VecFrameStack(env, settings.frame_stack)
         return env

@@ -182,7 +182,7 @@ def test_resumed_run_gets_its_normalization_statistics_back(tmp_path, monkeypatc
     config = train.RunConfig(
         algo="sac", env="Pendulum-v1", conf=str(conf), timesteps=300, eval_freq=100, eval_episodes=1,
         final_eval_episodes=1, diagnostics_freq=0, checkpoint_freq=100, progress_bar=False, verbose=0,
-        hyperparams={"normalize": True}, output_dir=str(tmp_path / "run"),
+        hyperparams={"normalize": "dict(norm_obs=True, norm_reward=False)"}, output_dir=str(tmp_path / "run"),
     )  # fmt: skip
 
     def killed(self, result):

@@ -94,6 +94,16 @@ def file_name(algo: str, path: str | Path | None = None) -> str:
     return str(path) if path is not None else f"{algo}.yml"
 
 
+def entry_name(algo: str, env_id: str, path: str | Path | None = None) -> str:
+    """How messages name an entry: ``<file> entry '<env id>'``."""
+    return f"{file_name(algo, path)} entry {env_id!r}"
+
+
+def zoo_eval(text: str) -> Any:
+    """Evaluate a string of a zoo file with the names the zoo provides (``th``, ``nn``, ``np``), as the zoo does."""
+    return eval(text, {"th": th, "nn": nn, "np": np})
+
+
 def hyperparams_entry(
     algo: str, env_id: str, path: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -163,13 +173,13 @@ def environment_settings(
     :param overrides: keys that replace the entry's (the zoo's ``-params``)
     :return: the settings
     """
-    entry, source = hyperparams_entry(algo, env_id, path, overrides), f"{file_name(algo, path)} entry {env_id!r}"
+    entry, source = hyperparams_entry(algo, env_id, path, overrides), entry_name(algo, env_id, path)
     settings = EnvironmentSettings(n_envs=int(entry.get("n_envs", 1)), frame_stack=entry.get("frame_stack"))
     if settings.n_envs < 1:
         raise ValueError(f"{source}: n_envs must be >= 1, got {settings.n_envs}")
     normalize = entry.get("normalize", False)
     if isinstance(normalize, str):
-        normalize = eval(normalize, {"th": th, "nn": nn, "np": np})  # the zoo evaluates it the same way
+        normalize = zoo_eval(normalize)
     if isinstance(normalize, dict):
         settings.normalize, settings.normalize_kwargs = True, dict(normalize)
     else:
@@ -178,7 +188,7 @@ def environment_settings(
         settings.normalize_kwargs["gamma"] = entry["gamma"]
     for key in ("env_kwargs", "monitor_kwargs"):
         value = entry.get(key) or {}
-        setattr(settings, key, eval(value, {"th": th, "nn": nn, "np": np}) if isinstance(value, str) else dict(value))
+        setattr(settings, key, zoo_eval(value) if isinstance(value, str) else dict(value))
     for key in ("env_wrapper", "vec_env_wrapper"):
         if entry.get(key) is not None:
             utils = _zoo_module("rl_zoo3.utils", key, source)
@@ -199,7 +209,7 @@ def evaluate_policy_kwargs(policy_kwargs: str | dict[str, Any] | None) -> dict[s
         return {}
     if isinstance(policy_kwargs, dict):
         return dict(policy_kwargs)
-    value = eval(policy_kwargs, {"th": th, "nn": nn, "np": np})  # the zoo evaluates it the same way
+    value = zoo_eval(policy_kwargs)
     if not isinstance(value, dict):
         raise ValueError(f"policy_kwargs must evaluate to a dict, got {value!r}")
     return value
@@ -215,29 +225,24 @@ def check_entry(algo: str, env_id: str, entry: dict[str, Any], path: str | Path 
     :param entry: the entry
     :param path: the file it comes from (for the message; ``None``: the package's)
     """
-    algorithm, source = ALGORITHMS[algo], file_name(algo, path)
+    algorithm, source = ALGORITHMS[algo], entry_name(algo, env_id, path)
     valid_arguments = set(inspect.signature(algorithm.__init__).parameters) - {"self", "policy", "env"}
     unknown = sorted(set(entry) - valid_arguments - set(ZOO_KEYS))
     if unknown:
         raise ValueError(
-            f"{source} entry {env_id!r} has unknown keys {unknown}; "
-            f"valid keys: {', '.join(sorted(valid_arguments | set(ZOO_KEYS)))}"
+            f"{source} has unknown keys {unknown}; valid keys: {', '.join(sorted(valid_arguments | set(ZOO_KEYS)))}"
         )
     policy = entry.get("policy")
     # The package's policies for the algorithm (StreamAC registers its own).
     valid_policies = list(algorithm_entry(algo).policies) or list(algorithm.policy_aliases)
     if policy not in valid_policies:
-        raise ValueError(
-            f"{source} entry {env_id!r}: policy {policy!r} is not one of sb3-sparse's: {', '.join(valid_policies)}"
-        )
+        raise ValueError(f"{source}: policy {policy!r} is not one of sb3-sparse's: {', '.join(valid_policies)}")
     policy_class = algorithm.policy_aliases[policy]
     valid_kwargs = getattr(policy_class, "valid_kwargs", None)
     if valid_kwargs is not None:
         unknown = sorted(set(evaluate_policy_kwargs(entry.get("policy_kwargs"))) - set(valid_kwargs()))
         if unknown:
-            raise ValueError(
-                f"{source} entry {env_id!r} has unknown policy_kwargs {unknown}; valid ones: {', '.join(valid_kwargs())}"
-            )
+            raise ValueError(f"{source} has unknown policy_kwargs {unknown}; valid ones: {', '.join(valid_kwargs())}")
 
 
 def algorithm_kwargs(
@@ -259,7 +264,7 @@ def algorithm_kwargs(
     """
     entry = hyperparams_entry(algo, env_id, path, overrides)
     check_entry(algo, env_id, entry, path)
-    source = f"{file_name(algo, path)} entry {env_id!r}"
+    source = entry_name(algo, env_id, path)
     for key in ENVIRONMENT_KEYS:
         entry.pop(key, None)
     policy, n_timesteps = entry.pop("policy"), int(entry.pop("n_timesteps"))
@@ -279,5 +284,5 @@ def algorithm_kwargs(
     entry["policy_kwargs"] = evaluate_policy_kwargs(entry.get("policy_kwargs"))
     for key in ("replay_buffer_class", "replay_buffer_kwargs"):  # strings the zoo evaluates too
         if isinstance(entry.get(key), str):
-            entry[key] = eval(entry[key], {"th": th, "nn": nn, "np": np})
+            entry[key] = zoo_eval(entry[key])
     return policy, n_timesteps, entry
