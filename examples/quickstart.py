@@ -23,7 +23,7 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.evaluation import evaluate_policy
 
 import sb3_sparse  # noqa: F401  (registers "SparseSimBaPolicy")
-from sb3_sparse.sparsity import pruned_weights_are_zero
+from sb3_sparse.sparsity import parameter_count, pruned_weights_are_zero
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> Path:
         policy_kwargs=dict(**sizes, actor_sparsity=0.8, critic_sparsity=0.8),
     )
     print(model.policy.format_density_report())  # per-tensor densities: 1-D tensors dense, kernels sparse
+    print(f"{parameter_count(model.policy):,} parameters with the target networks (pruned layers at their dense size)")
     model.learn(timesteps, progress_bar=not args.smoke)
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
