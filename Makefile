@@ -50,6 +50,7 @@ benchmark: install
 	$(PY) benchmarks/callback_overhead.py
 	$(PY) benchmarks/sac_step_speed.py
 	$(PY) benchmarks/topology_overhead.py --sizes base --rounds 15
+	$(PY) benchmarks/side_by_side.py
 
 clean:
 	rm -rf $(VENV) runs docs/_build docs/generated .pytest_cache .ruff_cache *.egg-info

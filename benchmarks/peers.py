@@ -24,6 +24,10 @@ The ratio is ours / SBX's at the same width (below 1: ours is faster).
     python benchmarks/peers.py                        # widths 1 and 2: about 9 minutes on 2 cores
     python benchmarks/peers.py --widths 1 5 --rounds 3 --steps 2
     python benchmarks/peers.py --widths 1 --sparsities 0.8 --rounds 2 --steps 2 --learn-steps 0   # a quick look
+    python benchmarks/peers.py --widths 1 2 --sparsities 0 0.8 --backends masked --compile   # eager against compiled
+
+Each width also prints the GFLOP/s of one float32 matrix product at the critic's widest layer in
+each library, on its one thread: the figure that sets the dense steps' ratio.
 """
 
 from __future__ import annotations
@@ -52,17 +56,21 @@ class Config:
     :param width: width scale ``k``
     :param sparsity: actor and critic sparsity (SBX: 0)
     :param backend: ours: ``sparse_backend`` (``masked`` or ``auto``); SBX: ``"jax"``
+    :param compiled: ours: ``compile_gradient_step=True`` (the losses through ``torch.compile``)
     """
 
     peer: str
     width: int
     sparsity: float = 0.0
     backend: str = "jax"
+    compiled: bool = False
 
     @property
     def name(self) -> str:
         """How the table names it."""
-        return "SBX SimbaPolicy (dense)" if self.peer == "sbx" else f"ours {self.sparsity:g} {self.backend}"
+        if self.peer == "sbx":
+            return "SBX SimbaPolicy (dense)"
+        return f"ours {self.sparsity:g} {self.backend}" + (" compiled" if self.compiled else "")
 
 
 def build_model(config: Config, args: argparse.Namespace) -> Any:
@@ -95,7 +103,9 @@ def build_model(config: Config, args: argparse.Namespace) -> Any:
             optimizer_class=th.optim.AdamW,
             optimizer_kwargs=dict(weight_decay=1e-2),
         )
-        model = ReferenceSAC("SparseSimBaPolicy", env, policy_kwargs=policy_kwargs, **common)
+        model = ReferenceSAC(
+            "SparseSimBaPolicy", env, policy_kwargs=policy_kwargs, compile_gradient_step=config.compiled, **common
+        )
     model.learn(args.warmup)  # random warm-up: fills the buffer (and our observation statistics)
     return model
 
@@ -105,7 +115,8 @@ def serve(connection: Connection, config: Config, args: argparse.Namespace) -> N
     A configuration's process: build its model, then answer the parent's requests one at a time.
 
     Requests: ``("train", steps)`` -> ms per gradient step; ``("learn", steps)`` -> agent steps per
-    second; ``("close", 0)``.
+    second; ``("matmul", repeats)`` -> GFLOP/s of the library's matrix product at the critic's widest
+    shape; ``("close", 0)``.
     """
     # One thread on each side, set before the libraries start their thread pools.
     os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -119,6 +130,9 @@ def serve(connection: Connection, config: Config, args: argparse.Namespace) -> N
         request, steps = connection.recv()
         if request == "close":
             break
+        if request == "matmul":
+            connection.send(matmul_gflops(config, args.batch_size, steps))
+            continue
         start = time.perf_counter()
         if request == "train":
             model.train(gradient_steps=steps, batch_size=args.batch_size)
@@ -126,6 +140,36 @@ def serve(connection: Connection, config: Config, args: argparse.Namespace) -> N
         else:
             model.learn(steps, reset_num_timesteps=False)
             connection.send(steps / (time.perf_counter() - start))
+
+
+def matmul_gflops(config: Config, batch_size: int, repeats: int) -> float:
+    """
+    GFLOP/s of one float32 product ``(batch, 512 k) x (512 k, 2048 k)`` (the critic blocks' first
+    layer) in the configuration's library, on its one thread: torch's (MKL on x86) or XLA's.
+    """
+    rows, inner, columns = batch_size, BASE_CRITIC_WIDTH * config.width, 4 * BASE_CRITIC_WIDTH * config.width
+    if config.peer == "sbx":
+        import jax
+        import jax.numpy as jnp
+
+        left, right = jnp.ones((rows, inner), jnp.float32), jnp.ones((inner, columns), jnp.float32)
+        product = jax.jit(jnp.matmul)
+
+        def run() -> None:
+            product(left, right).block_until_ready()
+    else:
+        import torch as th
+
+        left_t, right_t = th.ones(rows, inner), th.ones(inner, columns)
+
+        def run() -> None:
+            th.matmul(left_t, right_t)
+
+    run()  # compile / warm up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        run()
+    return 2 * rows * inner * columns * repeats / (time.perf_counter() - start) / 1e9
 
 
 def receive(connection: Connection, process: Any, config: Config) -> Any:
@@ -146,6 +190,8 @@ def configurations(args: argparse.Namespace) -> list[Config]:
         for sparsity in args.sparsities:
             for backend in ["masked"] if sparsity == 0 else args.backends:
                 configs.append(Config("ours", width, sparsity, backend))
+            if args.compile:  # compiled steps need masked layers
+                configs.append(Config("ours", width, sparsity, "masked", compiled=True))
     return configs
 
 
@@ -159,6 +205,7 @@ def main() -> None:
     parser.add_argument("--learn-steps", type=int, default=20, help="agent steps per agent-steps-per-second round (0: skip)")
     parser.add_argument("--warmup", type=int, default=1000, help="random transitions collected before timing")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--compile", action="store_true", help="also time our masked models with compile_gradient_step=True")
     args = parser.parse_args()
 
     import platform
@@ -189,6 +236,10 @@ def main() -> None:
                 for index in order:
                     connections[index].send(("learn", args.learn_steps))
                     rates[configs[index]].append(receive(connections[index], processes[index], configs[index]))
+        gflops = []
+        for index in (0, 1):  # SBX's process, then our first one
+            connections[index].send(("matmul", 20))
+            gflops.append(receive(connections[index], processes[index], configs[index]))
         for connection, process in zip(connections, processes, strict=True):
             connection.send(("close", 0))
             process.join()
@@ -199,6 +250,8 @@ def main() -> None:
             ms = statistics.median(times[config])
             rate = statistics.median(rates[config]) if rates[config] else float("nan")
             print(f"{config.name:<26} {ms:>17.1f} {ms / sbx_ms:>7.2f} {rate:>14.1f}")
+        shape = f"{args.batch_size} x {BASE_CRITIC_WIDTH * width} x {4 * BASE_CRITIC_WIDTH * width}"
+        print(f"one float32 matrix product {shape}, one thread: XLA {gflops[0]:.0f} GFLOP/s, torch {gflops[1]:.0f} GFLOP/s")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,27 @@
-"""What the reference algorithms share: the warm-up count and a critic frozen during the actor loss."""
+"""What the reference algorithms share: the warm-up count, a critic frozen during the actor loss and
+losses that may run compiled."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import torch
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.type_aliases import RolloutReturn, TrainFreq
 from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
+
+from sb3_sparse.checks import check_bool
+from sb3_sparse.sparse_execution import SparseLinear
+
+#: The arguments of ``torch.compile`` that ``compile_kwargs`` may set.
+COMPILE_ARGUMENTS = ("backend", "dynamic", "fullgraph", "mode", "options")
 
 
 @contextmanager
@@ -60,3 +70,75 @@ class ReferenceWarmup(OffPolicyAlgorithm):
             if gradient_steps > 0:
                 self.train(batch_size=self.batch_size, gradient_steps=gradient_steps)
         return rollout
+
+
+class CompiledLosses:
+    """
+    Runs the losses of a gradient step through ``torch.compile`` when ``compile_gradient_step`` is
+    set: each loss (the networks' forward passes and the loss arithmetic) becomes one graph, and
+    AOTAutograd compiles its backward pass; the optimizer steps, with their mask hooks, stay eager.
+    Inductor draws random numbers with torch's own generator (``fallback_random``), so a compiled
+    step samples the same noise as an eager one and the two stay equal within float32 rounding.
+    Compiled functions are made at the first gradient step and never saved.
+    """
+
+    compile_gradient_step: bool
+    compile_kwargs: dict[str, Any]
+    _compiled_losses: dict[str, Callable[..., Any]]
+
+    def _init_compilation(self, compile_gradient_step: bool, compile_kwargs: dict[str, Any] | None) -> None:
+        """
+        :param compile_gradient_step: compile the losses of each gradient step (off by default)
+        :param compile_kwargs: arguments of ``torch.compile`` (any of :data:`COMPILE_ARGUMENTS`),
+            e.g. ``dict(mode="reduce-overhead")`` for CUDA graphs on a GPU
+        """
+        self.compile_gradient_step = check_bool("compile_gradient_step", compile_gradient_step)
+        kwargs = dict(compile_kwargs or {})
+        unknown = sorted(set(kwargs) - set(COMPILE_ARGUMENTS))
+        if unknown:
+            raise ValueError(f"compile_kwargs has {unknown}; torch.compile arguments allowed: {list(COMPILE_ARGUMENTS)}")
+        modes = list(torch._inductor.list_mode_options())
+        if kwargs.get("mode") is not None and kwargs["mode"] not in modes:
+            raise ValueError(f"compile_kwargs mode={kwargs['mode']!r} is not a torch.compile mode; valid: {modes}")
+        self.compile_kwargs = kwargs
+        self._compiled_losses = {}
+
+    def _setup_model(self) -> None:
+        super()._setup_model()  # type: ignore[misc]
+        policy: nn.Module = self.policy  # type: ignore[attr-defined]
+        sparse_layers = [name for name, module in policy.named_modules() if isinstance(module, SparseLinear)]
+        if self.compile_gradient_step and sparse_layers:
+            # Dynamo cannot trace the CSR kernels: every layer would break the graph and recompile.
+            raise ValueError(
+                f"compile_gradient_step=True needs masked layers, but {len(sparse_layers)} layers run sparse "
+                f"kernels ({sparse_layers[0]}, ...): pass policy_kwargs=dict(sparse_backend='masked'), or "
+                "compile_gradient_step=False (to load such a model: load(path, compile_gradient_step=False))"
+            )
+        self._compiled_losses = {}
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_compiled_losses"]  # type: ignore[misc]
+
+    def _loss(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        """``function`` itself, or its compiled version when ``compile_gradient_step`` is set."""
+        if not self.compile_gradient_step:
+            return function
+        if name not in self._compiled_losses:
+            kwargs = dict(self.compile_kwargs)
+            if kwargs.get("backend", "inductor") == "inductor":
+                # torch.compile takes a mode or options, not both: the mode's options go in the options.
+                mode = kwargs.pop("mode", None)
+                mode_options = torch._inductor.list_mode_options(mode) if mode else {}
+                kwargs["options"] = {**mode_options, "fallback_random": True, **kwargs.get("options", {})}
+            self._compiled_losses[name] = torch.compile(function, **kwargs)
+        return self._compiled_losses[name]
+
+
+def record_losses(logger: Logger, logs: dict[str, list[torch.Tensor]]) -> None:
+    """
+    Record the mean of each list of per-step values as ``train/<key>``. The values stay tensors
+    during the steps and are read once here: one device synchronization per ``train`` call.
+    """
+    for key, values in logs.items():
+        if values:
+            logger.record(f"train/{key}", torch.stack(values).mean().item())

@@ -14,11 +14,11 @@ from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.td3.policies import TD3Policy
 
 from sb3_sparse.checks import check_fraction
-from sb3_sparse.reference.common import ReferenceWarmup, frozen
+from sb3_sparse.reference.common import CompiledLosses, ReferenceWarmup, frozen, record_losses
 from sb3_sparse.reference.sac import _flat, min_over_critics, squared_error_loss
 
 
-class ReferenceDDPG(ReferenceWarmup, DDPG):
+class ReferenceDDPG(CompiledLosses, ReferenceWarmup, DDPG):
     """
     DDPG with the reference code's gradient step (Ma et al., ICML 2025). It takes every argument
     and policy of SB3's :class:`~stable_baselines3.DDPG`, and ``update_noise_std``. Per gradient step, on
@@ -38,6 +38,9 @@ class ReferenceDDPG(ReferenceWarmup, DDPG):
 
     :param update_noise_std: standard deviation of the noise in the actor loss and in the critic's
         target action, in [0, 1] (the reference: 0.1, its exploration noise)
+    :param compile_gradient_step: run the actor and critic losses through ``torch.compile``
+        (:class:`~sb3_sparse.reference.common.CompiledLosses`; off by default)
+    :param compile_kwargs: arguments of ``torch.compile``, e.g. ``dict(mode="reduce-overhead")``
 
     The other arguments are those of SB3's :class:`~stable_baselines3.DDPG`.
     """
@@ -60,6 +63,8 @@ class ReferenceDDPG(ReferenceWarmup, DDPG):
         replay_buffer_kwargs: dict[str, Any] | None = None,
         optimize_memory_usage: bool = False,
         n_steps: int = 1,
+        compile_gradient_step: bool = False,
+        compile_kwargs: dict[str, Any] | None = None,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
         verbose: int = 0,
@@ -68,6 +73,7 @@ class ReferenceDDPG(ReferenceWarmup, DDPG):
         _init_setup_model: bool = True,
     ) -> None:
         self.update_noise_std = check_fraction("update_noise_std", update_noise_std, include_one=True)
+        self._init_compilation(compile_gradient_step, compile_kwargs)
         super().__init__(
             policy,
             env,
@@ -105,7 +111,8 @@ class ReferenceDDPG(ReferenceWarmup, DDPG):
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         self.policy.set_training_mode(True)
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
-        actor_losses, critic_losses = [], []
+        actor_loss_of, critic_loss_of = self._loss("actor", self._actor_loss), self._loss("critic", self._critic_loss)
+        logs: dict[str, list[th.Tensor]] = {"actor_loss": [], "critic_loss": []}
         assert self.replay_buffer is not None  # made by _setup_model
         for _ in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
@@ -113,19 +120,15 @@ class ReferenceDDPG(ReferenceWarmup, DDPG):
 
             # (1) Actor, against the current critic, with noise in the action it is judged on.
             with frozen(self.critic):
-                actor_loss = -min_over_critics(
-                    self.critic(data.observations, self._noisy(self.actor(data.observations)))
-                ).mean()
+                actor_loss = actor_loss_of(data.observations)
             self.actor.optimizer.zero_grad()
             actor_loss.backward()
             self.actor.optimizer.step()
 
             # (2) Critic, with the updated online actor's noisy action at s' (no target actor).
-            with th.no_grad():
-                next_actions = self._noisy(self.actor(data.next_observations))
-                next_q = min_over_critics(self.critic_target(data.next_observations, next_actions))
-                targets = data.rewards.reshape(-1) + (1 - data.dones.reshape(-1)) * _flat(discounts) * next_q
-            critic_loss = squared_error_loss(self.critic(data.observations, data.actions), targets)
+            critic_loss = critic_loss_of(
+                data.observations, data.actions, data.next_observations, data.rewards, data.dones, _flat(discounts)
+            )
             self.critic.optimizer.zero_grad()
             critic_loss.backward()
             self.critic.optimizer.step()
@@ -133,10 +136,29 @@ class ReferenceDDPG(ReferenceWarmup, DDPG):
             # (3) Target critic.
             polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
             polyak_update(self.critic_batch_norm_stats, self.critic_batch_norm_stats_target, 1.0)
-            actor_losses.append(actor_loss.item())
-            critic_losses.append(critic_loss.item())
+            logs["actor_loss"].append(actor_loss.detach())
+            logs["critic_loss"].append(critic_loss.detach())
 
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/actor_loss", np.mean(actor_losses))
-        self.logger.record("train/critic_loss", np.mean(critic_losses))
+        record_losses(self.logger, logs)
+
+    def _actor_loss(self, observations: th.Tensor) -> th.Tensor:
+        """Step (1): ``-mean Q(s, clip(pi(s) + eps, -1, 1))``."""
+        return -min_over_critics(self.critic(observations, self._noisy(self.actor(observations)))).mean()
+
+    def _critic_loss(
+        self,
+        observations: th.Tensor,
+        actions: th.Tensor,
+        next_observations: th.Tensor,
+        rewards: th.Tensor,
+        dones: th.Tensor,
+        discounts: th.Tensor | float,
+    ) -> th.Tensor:
+        """Step (2): the critic loss against the target critic at the online actor's noisy next action."""
+        with th.no_grad():
+            next_actions = self._noisy(self.actor(next_observations))
+            next_q = min_over_critics(self.critic_target(next_observations, next_actions))
+            targets = rewards.reshape(-1) + (1 - dones.reshape(-1)) * discounts * next_q
+        return squared_error_loss(self.critic(observations, actions), targets)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch as th
 from stable_baselines3 import SAC
+from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import polyak_update
+from stable_baselines3.sac.policies import SACPolicy
 
 from sb3_sparse.distributions import ExactSquashedDiagGaussianDistribution
-from sb3_sparse.reference.common import ReferenceWarmup, frozen
+from sb3_sparse.reference.common import CompiledLosses, ReferenceWarmup, frozen, record_losses
 
 
 def min_over_critics(q_values: tuple[th.Tensor, ...]) -> th.Tensor:
@@ -24,7 +27,7 @@ def squared_error_loss(q_values: tuple[th.Tensor, ...], targets: th.Tensor) -> t
     return sum((q.reshape(-1) - targets).square().mean() for q in q_values)  # type: ignore[return-value]
 
 
-class ReferenceSAC(ReferenceWarmup, SAC):
+class ReferenceSAC(CompiledLosses, ReferenceWarmup, SAC):
     """
     SAC with the reference code's gradient step (SimBa code base, used by Ma et al., ICML 2025).
     It takes every argument and policy of SB3's :class:`~stable_baselines3.SAC`; what differs is
@@ -46,7 +49,78 @@ class ReferenceSAC(ReferenceWarmup, SAC):
     (:class:`~sb3_sparse.reference.common.ReferenceWarmup`). SB3's SAC instead updates the
     temperature, then the critic, then the actor, minimizes ``0.5 sum_i MSE`` and
     ``-log(alpha) (log pi + H_target)``, and adds ``1e-6`` inside the tanh correction.
+
+    :param compile_gradient_step: run the actor and critic losses through ``torch.compile``
+        (:class:`~sb3_sparse.reference.common.CompiledLosses`; off by default)
+    :param compile_kwargs: arguments of ``torch.compile``, e.g. ``dict(mode="reduce-overhead")``
+
+    The other arguments are those of SB3's :class:`~stable_baselines3.SAC`.
     """
+
+    def __init__(
+        self,
+        policy: str | type[SACPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-4,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 100,
+        batch_size: int = 256,
+        tau: float = 0.005,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = 1,
+        action_noise: ActionNoise | None = None,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        ent_coef: str | float = "auto",
+        target_update_interval: int = 1,
+        target_entropy: str | float = "auto",
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        use_sde_at_warmup: bool = False,
+        stats_window_size: int = 100,
+        compile_gradient_step: bool = False,
+        compile_kwargs: dict[str, Any] | None = None,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        self._init_compilation(compile_gradient_step, compile_kwargs)
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=tau,
+            gamma=gamma,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            action_noise=action_noise,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps,
+            ent_coef=ent_coef,
+            target_update_interval=target_update_interval,
+            target_entropy=target_entropy,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            use_sde_at_warmup=use_sde_at_warmup,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=_init_setup_model,
+        )
 
     def _setup_model(self) -> None:
         super()._setup_model()
@@ -61,40 +135,40 @@ class ReferenceSAC(ReferenceWarmup, SAC):
         if self.ent_coef_optimizer is not None:
             optimizers.append(self.ent_coef_optimizer)
         self._update_learning_rate(optimizers)
-        logs: dict[str, list[float]] = {"actor_loss": [], "critic_loss": [], "ent_coef": [], "ent_coef_loss": []}
+        actor_loss_of, critic_loss_of = self._loss("actor", self._actor_loss), self._loss("critic", self._critic_loss)
+        logs: dict[str, list[th.Tensor]] = {"actor_loss": [], "critic_loss": [], "ent_coef": [], "ent_coef_loss": []}
         assert self.replay_buffer is not None  # made by _setup_model
         for gradient_step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             discounts = data.discounts if data.discounts is not None else self.gamma
 
             # (1) Actor, against the current critic, with the temperature from before this step.
-            alpha = self._temperature().detach()
-            actions, log_prob = self.actor.action_log_prob(data.observations)
             with frozen(self.critic):
-                q_pi = min_over_critics(self.critic(data.observations, actions))
-            actor_loss = (alpha * log_prob - q_pi).mean()
+                actor_loss, log_prob = actor_loss_of(data.observations, self._temperature().detach())
             self.actor.optimizer.zero_grad()
             actor_loss.backward()
             self.actor.optimizer.step()
 
             # (2) Temperature, from the entropy of the actor's batch in (1).
             if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
-                entropy = -log_prob.detach().mean()
                 assert isinstance(self.target_entropy, float)
-                ent_coef_loss = (th.exp(self.log_ent_coef) * (entropy - self.target_entropy)).sum()
+                ent_coef_loss = (th.exp(self.log_ent_coef) * (-log_prob.mean() - self.target_entropy)).sum()
                 self.ent_coef_optimizer.zero_grad()
                 ent_coef_loss.backward()
                 self.ent_coef_optimizer.step()
-                logs["ent_coef_loss"].append(ent_coef_loss.item())
+                logs["ent_coef_loss"].append(ent_coef_loss.detach())
 
             # (3) Critic, with targets from the updated actor and the updated temperature.
-            with th.no_grad():
-                alpha = self._temperature()
-                next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
-                next_q = min_over_critics(self.critic_target(data.next_observations, next_actions))
-                not_terminated = 1 - data.dones.reshape(-1)
-                targets = data.rewards.reshape(-1) + not_terminated * _flat(discounts) * (next_q - alpha * next_log_prob)
-            critic_loss = squared_error_loss(self.critic(data.observations, data.actions), targets)
+            alpha = self._temperature().detach()
+            critic_loss = critic_loss_of(
+                data.observations,
+                data.actions,
+                data.next_observations,
+                data.rewards,
+                data.dones,
+                _flat(discounts),
+                alpha,
+            )
             self.critic.optimizer.zero_grad()
             critic_loss.backward()
             self.critic.optimizer.step()
@@ -103,15 +177,36 @@ class ReferenceSAC(ReferenceWarmup, SAC):
             if gradient_step % self.target_update_interval == 0:
                 polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
                 polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
-            logs["actor_loss"].append(actor_loss.item())
-            logs["critic_loss"].append(critic_loss.item())
-            logs["ent_coef"].append(alpha.item())
+            logs["actor_loss"].append(actor_loss.detach())
+            logs["critic_loss"].append(critic_loss.detach())
+            logs["ent_coef"].append(alpha)
 
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        for key, values in logs.items():
-            if values:
-                self.logger.record(f"train/{key}", np.mean(values))
+        record_losses(self.logger, logs)
+
+    def _actor_loss(self, observations: th.Tensor, alpha: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """Step (1): the actor loss, and the log-densities of its actions (detached) for step (2)."""
+        actions, log_prob = self.actor.action_log_prob(observations)
+        q_pi = min_over_critics(self.critic(observations, actions))
+        return (alpha * log_prob - q_pi).mean(), log_prob.detach()
+
+    def _critic_loss(
+        self,
+        observations: th.Tensor,
+        actions: th.Tensor,
+        next_observations: th.Tensor,
+        rewards: th.Tensor,
+        dones: th.Tensor,
+        discounts: th.Tensor | float,
+        alpha: th.Tensor,
+    ) -> th.Tensor:
+        """Step (3): the critic loss against targets from the actor and the target critic."""
+        with th.no_grad():
+            next_actions, next_log_prob = self.actor.action_log_prob(next_observations)
+            next_q = min_over_critics(self.critic_target(next_observations, next_actions))
+            targets = rewards.reshape(-1) + (1 - dones.reshape(-1)) * discounts * (next_q - alpha * next_log_prob)
+        return squared_error_loss(self.critic(observations, actions), targets)
 
     def _temperature(self) -> th.Tensor:
         """``alpha``: ``exp(log_ent_coef)`` when learned, else the fixed coefficient."""
