@@ -119,6 +119,11 @@ class CompiledLosses:
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_compiled_losses"]  # type: ignore[misc]
 
+    def _begin_gradient_step(self) -> None:
+        """Tell CUDA graph trees (``mode="reduce-overhead"``) that a new step begins: the last one's graphs are done."""
+        if self.compile_gradient_step:
+            torch.compiler.cudagraph_mark_step_begin()
+
     def _loss(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
         """``function`` itself, or its compiled version when ``compile_gradient_step`` is set."""
         if not self.compile_gradient_step:

@@ -115,6 +115,7 @@ class ReferenceDDPG(CompiledLosses, ReferenceWarmup, DDPG):
         logs: dict[str, list[th.Tensor]] = {"actor_loss": [], "critic_loss": []}
         assert self.replay_buffer is not None  # made by _setup_model
         for _ in range(gradient_steps):
+            self._begin_gradient_step()
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             discounts = data.discounts if data.discounts is not None else self.gamma
 
@@ -136,8 +137,9 @@ class ReferenceDDPG(CompiledLosses, ReferenceWarmup, DDPG):
             # (3) Target critic.
             polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
             polyak_update(self.critic_batch_norm_stats, self.critic_batch_norm_stats_target, 1.0)
-            logs["actor_loss"].append(actor_loss.detach())
-            logs["critic_loss"].append(critic_loss.detach())
+            # Copies: a CUDA graph (mode="reduce-overhead") overwrites its outputs at its next replay.
+            logs["actor_loss"].append(actor_loss.detach().clone())
+            logs["critic_loss"].append(critic_loss.detach().clone())
 
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")

@@ -139,6 +139,7 @@ class ReferenceSAC(CompiledLosses, ReferenceWarmup, SAC):
         logs: dict[str, list[th.Tensor]] = {"actor_loss": [], "critic_loss": [], "ent_coef": [], "ent_coef_loss": []}
         assert self.replay_buffer is not None  # made by _setup_model
         for gradient_step in range(gradient_steps):
+            self._begin_gradient_step()
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             discounts = data.discounts if data.discounts is not None else self.gamma
 
@@ -177,8 +178,9 @@ class ReferenceSAC(CompiledLosses, ReferenceWarmup, SAC):
             if gradient_step % self.target_update_interval == 0:
                 polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
                 polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
-            logs["actor_loss"].append(actor_loss.detach())
-            logs["critic_loss"].append(critic_loss.detach())
+            # Copies: a CUDA graph (mode="reduce-overhead") overwrites its outputs at its next replay.
+            logs["actor_loss"].append(actor_loss.detach().clone())
+            logs["critic_loss"].append(critic_loss.detach().clone())
             logs["ent_coef"].append(alpha)
 
         self._n_updates += gradient_steps
