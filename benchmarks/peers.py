@@ -165,11 +165,9 @@ def matmul_gflops(config: Config, batch_size: int, repeats: int) -> float:
         def run() -> None:
             th.matmul(left_t, right_t)
 
-    run()  # compile / warm up
-    start = time.perf_counter()
-    for _ in range(repeats):
-        run()
-    return 2 * rows * inner * columns * repeats / (time.perf_counter() - start) / 1e9
+    from timing import gflops_rate
+
+    return gflops_rate(run, 2 * rows * inner * columns, repeats)
 
 
 def receive(connection: Connection, process: Any, config: Config) -> Any:

@@ -30,13 +30,12 @@ os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_paralleli
 import argparse  # noqa: E402
 import importlib.util  # noqa: E402
 import platform  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
 from gymnasium import spaces  # noqa: E402
+from timing import gflops_rate  # noqa: E402
 
 import sb3_sparse  # noqa: E402, F401  (registers the policy)
 from sb3_sparse.presets import scaled_architecture  # noqa: E402
@@ -78,35 +77,26 @@ def profile_step(width: int, steps: int) -> None:
         print(f"  {event.key:<40} {event.self_cpu_time_total / total:>6.1%}")
 
 
-def rate(run: Callable[[], object], flops: float, repeats: int) -> float:
-    """GFLOP/s of ``run`` (a product of ``flops`` operations), after one untimed call."""
-    run()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        run()
-    return flops * repeats / (time.perf_counter() - start) / 1e9
-
-
 def product_rates(width: int, repeats: int) -> None:
     """Print GFLOP/s of one float32 product at the critic blocks' first layer in each library."""
     rows, inner, columns = 256, 512 * width, 2048 * width
     flops = 2.0 * rows * inner * columns
     left, weight, bias = th.randn(rows, inner), th.randn(columns, inner), th.zeros(columns)
     rates = {
-        "torch (default: MKL on x86)": rate(lambda: th.nn.functional.linear(left, weight, bias), flops, repeats),
-        "torch through oneDNN": rate(
+        "torch (default: MKL on x86)": gflops_rate(lambda: th.nn.functional.linear(left, weight, bias), flops, repeats),
+        "torch through oneDNN": gflops_rate(
             lambda: th.ops.mkldnn._linear_pointwise(left, weight, bias, "none", [], ""), flops, repeats
         ),
     }
     left_np, right_np = left.numpy(), np.ascontiguousarray(weight.numpy().T)
-    rates["NumPy"] = rate(lambda: left_np @ right_np, flops, repeats)
+    rates["NumPy"] = gflops_rate(lambda: left_np @ right_np, flops, repeats)
     if importlib.util.find_spec("jax") is not None:
         import jax
         import jax.numpy as jnp
 
         left_jax, right_jax = jnp.asarray(left_np), jnp.asarray(right_np)
         product = jax.jit(jnp.matmul)
-        rates["XLA (JAX)"] = rate(lambda: product(left_jax, right_jax).block_until_ready(), flops, repeats)
+        rates["XLA (JAX)"] = gflops_rate(lambda: product(left_jax, right_jax).block_until_ready(), flops, repeats)
     print(f"one float32 product {rows} x {inner} x {columns}, one thread:")
     for name, gflops in rates.items():
         print(f"  {name:<28} {gflops:>6.0f} GFLOP/s")

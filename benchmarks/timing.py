@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch as th
@@ -18,6 +19,15 @@ def time_gradient_steps(model: OffPolicyAlgorithm, steps: int, batch_size: int) 
     start = time.perf_counter()
     model.train(gradient_steps=steps, batch_size=batch_size)
     return (time.perf_counter() - start) * 1e3 / steps
+
+
+def gflops_rate(run: Callable[[], object], flops: float, repeats: int) -> float:
+    """GFLOP/s of ``run``, a computation of ``flops`` operations: ``repeats`` timed calls after one untimed."""
+    run()  # compilation, allocator warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        run()
+    return flops * repeats / (time.perf_counter() - start) / 1e9
 
 
 def warm_model(algorithm: type[OffPolicyAlgorithm], policy_kwargs: dict[str, Any], warmup: int, batch_size: int) -> Any:

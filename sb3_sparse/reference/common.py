@@ -101,20 +101,21 @@ class CompiledLosses:
         if kwargs.get("mode") is not None and kwargs["mode"] not in modes:
             raise ValueError(f"compile_kwargs mode={kwargs['mode']!r} is not a torch.compile mode; valid: {modes}")
         self.compile_kwargs = kwargs
-        self._compiled_losses = {}
 
     def _setup_model(self) -> None:
         super()._setup_model()  # type: ignore[misc]
+        self._compiled_losses = {}  # made again for the networks just built (construction, load)
+        if not self.compile_gradient_step:
+            return
         policy: nn.Module = self.policy  # type: ignore[attr-defined]
         sparse_layers = [name for name, module in policy.named_modules() if isinstance(module, SparseLinear)]
-        if self.compile_gradient_step and sparse_layers:
+        if sparse_layers:
             # Dynamo cannot trace the CSR kernels: every layer would break the graph and recompile.
             raise ValueError(
                 f"compile_gradient_step=True needs masked layers, but {len(sparse_layers)} layers run sparse "
                 f"kernels ({sparse_layers[0]}, ...): pass policy_kwargs=dict(sparse_backend='masked'), or "
                 "compile_gradient_step=False (to load such a model: load(path, compile_gradient_step=False))"
             )
-        self._compiled_losses = {}
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_compiled_losses"]  # type: ignore[misc]
