@@ -20,12 +20,13 @@ $(VENV)/.installed: pyproject.toml
 train: install
 	$(PY) -m sb3_sparse.train
 
-# All tests, the learning and fault-injection tests marked slow included (about 20 minutes on 2 cores: 431 tests in 21m17s).
+# All tests, the learning and fault-injection tests marked slow included, one pytest-xdist worker per
+# core (work-stealing: the long learning tests do not hold the others back). TIMING_PLACEHOLDER
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist worksteal
 
 test-fast: install
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n auto --dist worksteal -m "not slow"
 
 lint: install
 	$(PY) -m ruff check sb3_sparse tests benchmarks examples docs

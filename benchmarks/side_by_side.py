@@ -7,7 +7,7 @@ training runs in its own process; the processes of a scenario build their models
 ``model.learn`` in rounds that start together (a barrier), so the trainings really overlap.
 Scenarios:
 
-* alone: one training with the thread policy's count (``sb3_sparse.train.default_num_threads``:
+* alone: one training with the thread policy's count (``sb3_sparse.threads.default_num_threads``:
   every core this process may use);
 * alone, ``cores // runs`` threads: the same on the share of the cores each training gets beside the others;
 * side by side, torch's default: ``--runs`` trainings, each with torch's default intra-op threads
@@ -59,7 +59,7 @@ def train_and_time(index: int, scenario: Scenario, args: argparse.Namespace, bar
     from stable_baselines3 import SAC
     from timing import warm_model
 
-    from sb3_sparse.train import default_num_threads
+    from sb3_sparse.threads import default_num_threads
 
     if scenario.threads == "policy":
         th.set_num_threads(default_num_threads())

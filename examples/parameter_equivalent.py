@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> Path:
             learning_rate=1e-3,
             learning_starts=learning_starts,
             seed=0,
-            policy_kwargs=dict(actor_hidden_dim=actor_width, critic_num_blocks=1, **critic),
+            # The same dense actor in both: only the critics differ.
+            policy_kwargs=dict(actor_hidden_dim=actor_width, actor_sparsity=0.0, critic_num_blocks=1, **critic),
         )
         total = sum(p.numel() for net in (model.policy.actor, model.policy.critic) for p in net.parameters())
         nonzero = nonzero_parameters(model)

@@ -28,7 +28,12 @@ from sb3_sparse.policies import (
     SparseSimBaTQCPolicy,
 )
 from sb3_sparse.reference import ReferenceDDPG, ReferenceSAC
-from sb3_sparse.registration import install_policy_callbacks_hook, register_policies
+from sb3_sparse.registration import (
+    install_policy_callbacks_hook,
+    install_policy_name_hint,
+    install_saved_algorithm_check,
+    register_policies,
+)
 from sb3_sparse.sparsity import (
     MaskEnforcer,
     apply_masks_,
@@ -45,10 +50,12 @@ from sb3_sparse.sparsity import (
 from sb3_sparse.stream_ac import StreamAC, StreamACPolicy
 from sb3_sparse.topology import DynamicMaskEnforcer, TopologySchedule
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 register_policies()
 install_policy_callbacks_hook()
+install_policy_name_hint()
+install_saved_algorithm_check()
 register_dmc_envs()
 
 __all__ = [

@@ -16,6 +16,7 @@ import stable_baselines3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 
+from sb3_sparse.checks import unknown_names_message
 from sb3_sparse.per_sample_losses import DETERMINISTIC, MAXIMUM_ENTROPY, VALUE_BASED, PerSampleLosses
 from sb3_sparse.policies import (
     SparseSimBaActorCriticPolicy,
@@ -191,7 +192,7 @@ def algorithm_entry(name: str) -> AlgorithmEntry:
     :return: the entry
     """
     if name not in ALGORITHMS:
-        raise ValueError(f"unknown algorithm {name!r}; valid algorithms: {', '.join(ALGORITHMS)}")
+        raise ValueError(unknown_names_message("unknown algorithm", [name], list(ALGORITHMS)))
     return ALGORITHMS[name]
 
 

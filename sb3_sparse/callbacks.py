@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from sb3_sparse.networks import reset_parameters_
 from sb3_sparse.probes import network_probes
 from sb3_sparse.sparse_execution import SparseLinear
 from sb3_sparse.sparsity import apply_masks_, overall_density
+from sb3_sparse.threads import FreeCores, default_num_threads, threads_for
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,42 @@ class ObservationNormalizerCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         self.model.policy.update_observation_statistics(self.model._last_obs)  # type: ignore[operator]
+        return True
+
+
+class AdaptiveThreadsCallback(BaseCallback):
+    """
+    Keeps torch's intra-op threads at the cores other processes leave free (:mod:`sb3_sparse.threads`):
+    every ``interval`` seconds of training it measures them and sets ``torch.set_num_threads``
+    (at least 1, at most ``maximum``). The runner adds it when ``--num-threads`` is not given.
+
+    :param maximum: at most this many threads (``None``: :func:`sb3_sparse.threads.default_num_threads`)
+    :param interval: seconds between measurements, > 0
+    """
+
+    def __init__(self, maximum: int | None = None, interval: float = 5.0) -> None:
+        super().__init__()
+        if maximum is not None:
+            check_int("maximum", maximum)
+        if not (isinstance(interval, (int, float)) and interval > 0):
+            raise ValueError(f"interval must be a number of seconds > 0, got {interval!r}")
+        self.maximum, self.interval = maximum, float(interval)
+        self.changes: list[tuple[int, int]] = []  # (agent steps, threads) at each change
+
+    def _on_training_start(self) -> None:
+        self._maximum = self.maximum or default_num_threads()
+        self._monitor = FreeCores()
+        self._next = time.monotonic() + self.interval
+
+    def _on_step(self) -> bool:
+        if time.monotonic() >= self._next:
+            self._next = time.monotonic() + self.interval
+            free = self._monitor.measure()
+            if free is not None:
+                threads = threads_for(free, self._maximum)
+                if threads != th.get_num_threads():
+                    th.set_num_threads(threads)
+                    self.changes.append((self.num_timesteps, threads))
         return True
 
 

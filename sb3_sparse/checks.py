@@ -5,8 +5,9 @@ the value. Nothing here imports torch or Stable-Baselines3.
 
 from __future__ import annotations
 
+import difflib
 import numbers
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any, TypeVar
 
 from gymnasium import spaces
@@ -111,6 +112,48 @@ def check_seed(name: str, value: Any, optional: bool = False) -> int | None:
     return int(value)
 
 
+def closest_matches(value: object, choices: Iterable[object], count: int = 3) -> list[str]:
+    """
+    The choices closest to a mistyped value, best first: case-insensitive equality, then
+    :func:`difflib.get_close_matches` on the lowercased names (a typo, a wrong case, a missing part).
+
+    :param value: what was given
+    :param choices: the valid values
+    :param count: at most this many
+    :return: the closest valid values as strings (none when nothing is close)
+    """
+    names = [str(choice) for choice in choices]
+    lowered: dict[str, str] = {}
+    for name in names:
+        lowered.setdefault(name.lower(), name)
+    text = str(value).lower()
+    if text in lowered:
+        return [lowered[text]]
+    return [lowered[match] for match in difflib.get_close_matches(text, list(lowered), n=count, cutoff=0.6)]
+
+
+def did_you_mean(value: object, choices: Iterable[object]) -> str:
+    """``" (did you mean 'A' or 'B'?)"`` for the closest choices, or ``""`` when none is close."""
+    matches = closest_matches(value, choices)
+    return f" (did you mean {' or '.join(repr(match) for match in matches)}?)" if matches else ""
+
+
+def unknown_names_message(what: str, unknown: Iterable[object], valid: Collection[object]) -> str:
+    """
+    One line about unknown names: each with its closest valid names, and the whole valid list only
+    when some name has no close match.
+
+    :param what: e.g. ``"sac.yml entry 'Pendulum-v1' has unknown keys"``
+    :param unknown: the unknown names
+    :param valid: the valid names
+    :return: ``"<what> 'lerning_rate' (did you mean 'learning_rate'?)"``, and ``"; valid: ..."`` if needed
+    """
+    unknown = list(unknown)
+    hints = [f"{name!r}{did_you_mean(name, valid)}" for name in unknown]
+    listed = "" if all(closest_matches(name, valid) for name in unknown) else f"; valid: {', '.join(map(str, valid))}"
+    return f"{what} {', '.join(hints)}{listed}"
+
+
 def check_choice(name: str, value: T, choices: Collection[T]) -> T:
     """
     Validate one of a fixed set of values.
@@ -121,7 +164,7 @@ def check_choice(name: str, value: T, choices: Collection[T]) -> T:
     :return: the value
     """
     if value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}{did_you_mean(value, choices)}")
     return value
 
 

@@ -199,25 +199,7 @@ def plot_diagnostics(
     logs = {label: [load_progress(path) for path in paths] for label, paths in runs.items()}
     all_logs = [log for group in logs.values() for log in group]
     metrics = {key.format(tau=tau): name.format(tau=tau) for key, name in NETWORK_METRICS.items()}
-    if networks is None:
-        logged = [
-            net
-            for net in ("actor", "critic")
-            if any(metric_curve(log, f"plasticity/{net}/{m}") for log in all_logs for m in metrics)
-        ]
-        networks = logged or ["actor", "critic"]
-    unknown = [name for name in networks if name not in ("actor", "critic")]
-    if not networks or unknown:
-        raise ValueError(f"networks must be a non-empty subset of ('actor', 'critic'), got {tuple(networks)!r}")
-    missing = [
-        f"plasticity/{net}/{metric}"
-        for net in networks
-        for metric in metrics
-        if all(metric_curve(log, f"plasticity/{net}/{metric}") is None for log in all_logs)
-    ]
-    if len(missing) == len(networks) * len(metrics):
-        raise ValueError(f"no run logged plasticity diagnostics (e.g. {missing[0]!r}): train with PlasticityCallback")
-
+    networks = _diagnosed_networks(all_logs, metrics, networks)
     columns = list(metrics)
     mosaic: list[Any] = [["return"] * len(columns)] + [[f"{net}/{metric}" for metric in columns] for net in networks]
     figure = Figure(figsize=(4 * len(columns), 2.2 + 3 * len(networks)), dpi=110)
@@ -233,6 +215,48 @@ def plot_diagnostics(
                 curves = [curve for curve in found if curve is not None]
                 if len(curves) == len(found):
                     _draw(axes[f"{net}/{metric}"], curves, label, color)
+    _label_diagnostics_axes(axes, mosaic, return_key, networks, metrics, action_repeat)
+    if title:
+        figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output)
+    return output
+
+
+def _diagnosed_networks(logs: list[Progress], metrics: Mapping[str, str], networks: Sequence[str] | None) -> Sequence[str]:
+    """The rows of the diagnostics figure: ``networks``, or those the runs logged; refused when nothing was logged."""
+    if networks is None:
+        logged = [
+            net
+            for net in ("actor", "critic")
+            if any(metric_curve(log, f"plasticity/{net}/{m}") for log in logs for m in metrics)
+        ]
+        networks = logged or ["actor", "critic"]
+    unknown = [name for name in networks if name not in ("actor", "critic")]
+    if not networks or unknown:
+        raise ValueError(f"networks must be a non-empty subset of ('actor', 'critic'), got {tuple(networks)!r}")
+    missing = [
+        f"plasticity/{net}/{metric}"
+        for net in networks
+        for metric in metrics
+        if all(metric_curve(log, f"plasticity/{net}/{metric}") is None for log in logs)
+    ]
+    if len(missing) == len(networks) * len(metrics):
+        raise ValueError(f"no run logged plasticity diagnostics (e.g. {missing[0]!r}): train with PlasticityCallback")
+    return networks
+
+
+def _label_diagnostics_axes(
+    axes: Mapping[Any, Axes],
+    mosaic: list[Any],
+    return_key: str | None,
+    networks: Sequence[str],
+    metrics: Mapping[str, str],
+    action_repeat: int,
+) -> None:
+    """Titles, the legend, "not measured" notes on empty panels, grids and step scales."""
     if return_key is None:
         message = f"no run logged a return ({' or '.join(RETURN_KEYS)})"
         axes["return"].text(0.5, 0.5, message, ha="center", va="center", transform=axes["return"].transAxes)
@@ -252,13 +276,6 @@ def plot_diagnostics(
         axis.grid(alpha=0.3)
         step_axis(axis, action_repeat if name == "return" else 1)  # one top scale per figure is enough
         axis.tick_params(labelsize=8)
-    if title:
-        figure.suptitle(title, fontsize=11)
-    figure.tight_layout()
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output)
-    return output
 
 
 def plot_interference(matrices: Mapping[str, np.ndarray | str | Path], output: str | Path, title: str | None = None) -> Path:

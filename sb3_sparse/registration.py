@@ -1,10 +1,14 @@
 """How sb3-sparse plugs into SB3: policy names in the algorithms' ``policy_aliases``, and the
-callbacks added to ``learn()`` (observation statistics, topology schedule). Run once by ``import sb3_sparse``."""
+callbacks added to ``learn()`` (observation statistics, topology schedule), the closest names in
+the message for an unknown policy string, and the check that a model is loaded by the class that
+saved it. Run once by ``import sb3_sparse``."""
 
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
+import warnings
 from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -12,6 +16,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Conve
 
 from sb3_sparse.algorithms import ALGORITHM_TABLE, CNN_POLICY_NAME, POLICY_NAME, UNSUPPORTED_ALGORITHMS, supported_names
 from sb3_sparse.callbacks import ObservationNormalizerCallback, TopologyScheduleCallback
+from sb3_sparse.checks import did_you_mean
 
 
 def _unsupported_policy(algorithm: type[BaseAlgorithm], name: str) -> type:
@@ -78,6 +83,9 @@ def install_policy_callbacks_hook() -> None:
 
     @functools.wraps(original)
     def _init_callback(self: BaseAlgorithm, callback: Any = None, progress_bar: bool = False) -> BaseCallback:
+        mismatch = saved_algorithm_mismatch(self)
+        if mismatch is not None:  # training would run another algorithm's update than the one saved
+            raise ValueError(mismatch)
         needed: list[BaseCallback] = []
         if getattr(self.policy, "observation_normalizer", None) is not None:
             needed.append(ObservationNormalizerCallback())
@@ -90,3 +98,71 @@ def install_policy_callbacks_hook() -> None:
 
     _init_callback._sb3_sparse_hook = True  # type: ignore[attr-defined]
     BaseAlgorithm._init_callback = _init_callback  # type: ignore[method-assign]
+
+
+#: The attribute that names the algorithm class which saved a model (set by the Reference algorithms,
+#: saved with the model's other attributes).
+SAVED_BY = "sb3_sparse_algorithm"
+
+
+def saved_algorithm_mismatch(model: BaseAlgorithm) -> str | None:
+    """
+    What is wrong when a model saved by one of the package's own algorithms (``ReferenceSAC``,
+    ``ReferenceDDPG``) was loaded by another class, e.g. SB3's ``SAC.load``, which would train it
+    with SB3's update; ``None`` when nothing is.
+
+    :param model: a loaded model
+    :return: the message naming the right class, or ``None``
+    """
+    saved_by = getattr(model, SAVED_BY, None)
+    if saved_by is None:
+        return None
+    module, _, name = saved_by.rpartition(".")
+    saved_class = getattr(importlib.import_module(module), name, None)
+    if saved_class is None or isinstance(model, saved_class):
+        return None
+    return (
+        f"this model was saved by {name} and loaded as {type(model).__name__}, which trains with another update: "
+        f"load it with {name}.load (from {module} import {name})"
+    )
+
+
+def install_saved_algorithm_check() -> None:
+    """
+    Wrap ``BaseAlgorithm.load`` so that a model saved by one of the package's algorithms and loaded
+    by another class warns at once (:func:`saved_algorithm_mismatch`); its ``learn()`` then refuses
+    (the ``_init_callback`` hook). Idempotent.
+    """
+    original = BaseAlgorithm.load.__func__  # type: ignore[attr-defined]
+    if getattr(original, "_sb3_sparse_hook", False):
+        return
+
+    @functools.wraps(original)
+    def load(cls: type[BaseAlgorithm], *args: Any, **kwargs: Any) -> BaseAlgorithm:
+        model = original(cls, *args, **kwargs)
+        mismatch = saved_algorithm_mismatch(model)
+        if mismatch is not None:
+            warnings.warn(mismatch, stacklevel=2)
+        return model
+
+    load._sb3_sparse_hook = True  # type: ignore[attr-defined]
+    BaseAlgorithm.load = classmethod(load)  # type: ignore[method-assign, assignment]
+
+
+def install_policy_name_hint() -> None:
+    """
+    Wrap ``BaseAlgorithm._get_policy_from_name`` so that an unknown policy string names the closest
+    registered ones (``"SparseSimbaPolicy"``: did you mean ``'SparseSimBaPolicy'``?). Idempotent.
+    """
+    original = BaseAlgorithm._get_policy_from_name
+    if getattr(original, "_sb3_sparse_hook", False):
+        return
+
+    @functools.wraps(original)
+    def _get_policy_from_name(self: BaseAlgorithm, policy_name: str) -> Any:
+        if policy_name not in self.policy_aliases:
+            raise ValueError(f"Policy {policy_name} unknown{did_you_mean(policy_name, self.policy_aliases)}")
+        return original(self, policy_name)
+
+    _get_policy_from_name._sb3_sparse_hook = True  # type: ignore[attr-defined]
+    BaseAlgorithm._get_policy_from_name = _get_policy_from_name  # type: ignore[method-assign]

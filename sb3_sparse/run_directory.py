@@ -14,7 +14,7 @@ What survives a kill, whenever it comes:
   after its last checkpoint describe training that the resumed run redoes, so they are replaced,
   never duplicated; one header (the union of the columns) tops the file;
 * ``run.lock`` is held (``flock``) by the process training the run, and released by the kernel
-  when that process dies.
+  when that process dies; a process that ends normally deletes it.
 """
 
 from __future__ import annotations
@@ -39,6 +39,12 @@ EVALUATIONS_CSV = "evaluations.csv"
 EVALUATIONS_PNG = "evaluations.png"
 DIAGNOSTICS_PNG = "diagnostics.png"
 PROGRESS_CSV = "progress.csv"
+#: VecNormalize statistics beside a model (the zoo's name), in the run and in each checkpoint.
+VEC_NORMALIZE = "vecnormalize.pkl"
+#: A checkpoint's replay buffer (off-policy algorithms).
+REPLAY_BUFFER = "replay_buffer.pkl"
+#: A checkpoint's evaluations so far (``EvalCallback``'s lists).
+CHECKPOINT_EVALUATIONS = "evaluations.json"
 #: The current attempt's SB3 log (``progress.csv`` inside), rewritten by each attempt.
 LIVE_LOG_DIR = "live"
 CHECKPOINT_POINTER = "checkpoint.json"
@@ -191,12 +197,7 @@ class RunDirectory:
         if key in RunDirectory._held:  # the sweep's worker holds it around the runner: reentrant
             yield
             return
-        file = (self.path / LOCK).open("a+")
-        try:
-            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            file.close()
-            raise RunLockedError(f"{self.path} is being trained by another live process (it holds {LOCK})") from error
+        file = self._acquire_lock()
         try:
             file.seek(0)
             file.truncate()
@@ -206,8 +207,31 @@ class RunDirectory:
             yield
         finally:
             RunDirectory._held.discard(key)
+            (self.path / LOCK).unlink(missing_ok=True)  # removed while held: no run.lock outlives its run
             fcntl.flock(file.fileno(), fcntl.LOCK_UN)
             file.close()
+
+    def _acquire_lock(self) -> IO[str]:
+        """
+        Open and ``flock`` ``run.lock``. A holder deletes the file before it unlocks, so a lock taken
+        on a file that is no longer the one at the path is worthless: then open the new one.
+
+        :raises RunLockedError: when another live process holds it
+        """
+        while True:
+            file = (self.path / LOCK).open("a+")
+            try:
+                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as error:
+                file.close()
+                raise RunLockedError(f"{self.path} is being trained by another live process (it holds {LOCK})") from error
+            try:
+                current = os.stat(self.path / LOCK).st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(file.fileno()).st_ino:
+                return file
+            file.close()  # the previous holder deleted this file after we opened it: try the new one
 
     # --- checkpoints -----------------------------------------------------------------------------
 

@@ -19,11 +19,9 @@ confidence intervals over seeds, and over tasks for DMC tasks, with rliable) and
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib
 import importlib.util
 import json
-import math
 import os
 import subprocess
 import sys
@@ -35,23 +33,20 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
 from sb3_sparse.algorithms import algorithm_entry
-from sb3_sparse.checks import check_int, check_seed, is_fraction
+from sb3_sparse.checks import check_int, check_seed, is_fraction, unknown_names_message
 from sb3_sparse.cli import plain_help
 from sb3_sparse.hyperparams import ALGORITHMS, ZOO_ALGORITHMS, hyperparams_entry
 from sb3_sparse.presets import SIZE_PRESETS
-from sb3_sparse.run_directory import RunDirectory, RunLockedError, write_csv_atomic, write_json_atomic
+from sb3_sparse.run_directory import RunDirectory, RunLockedError, write_json_atomic
+from sb3_sparse.sweep_report import RUN_FILE, STATUS_FILE, report
 from sb3_sparse.topology import TOPOLOGIES, TopologySchedule
 
 if TYPE_CHECKING:
-    from sb3_sparse.train import RunConfig
-
-RESULT_FILE, STATUS_FILE, RUN_FILE = "result.json", "status.json", "run.json"
-DMC_PREFIX = "sb3_sparse/dmc-"
+    from sb3_sparse.run_config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -138,7 +133,7 @@ class Sweep:
                     f"sweeps scale SimBa networks with size presets; {self.algo!r} has none "
                     "(examples/stream_ac_sparsity.py compares StreamAC's sparsities and widths)"
                 )
-            raise ValueError(f"unknown algo {self.algo!r}; valid algorithms: {', '.join(ZOO_ALGORITHMS)}")
+            raise ValueError(unknown_names_message("unknown algo", [self.algo], list(ZOO_ALGORITHMS)))
         for name in ("envs", "presets", "sparsities", "seeds", "topologies", "actor_sparsities", "critic_sparsities"):
             value = getattr(self, name)
             if (value is not None or name not in ("actor_sparsities", "critic_sparsities")) and (
@@ -490,269 +485,6 @@ def run_sweep(
             progress.update(finished)
     progress.close()
     return progress.results
-
-
-# ---------------------------------------------------------------------------------------------
-# Results
-
-
-def _last_values(progress: Path) -> dict[str, float]:
-    """Last logged value of every plasticity and sparsity column of a run's CSV log."""
-    if not progress.is_file():
-        return {}
-    with progress.open(newline="") as file:
-        rows = list(csv.DictReader(file))
-    values: dict[str, float] = {}
-    for row in rows:
-        for key, text in row.items():
-            if key.startswith(("plasticity/", "sparsity/")) and text:
-                values[key] = float(text)
-    return values
-
-
-def collect_results(root: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """
-    Read every run of a sweep directory.
-
-    :param root: the sweep's output directory
-    :return: ``(runs, evaluations)``: one row per run, one row per evaluation
-    """
-    root = Path(root)
-    runs, evaluations = [], []
-    for run_file in sorted(root.glob(f"*/{RUN_FILE}")):
-        run_dir = run_file.parent
-        spec = json.loads(run_file.read_text())
-        scale = SIZE_PRESETS.get(spec["preset"], (math.nan, math.nan))
-        spec.setdefault("topology", "static")  # runs of sweeps from before the topology dimension
-        row: dict[str, Any] = {"name": run_dir.name, **spec, "width_scale": scale[0], "depth_scale": scale[1]}
-        status = json.loads((run_dir / STATUS_FILE).read_text()) if (run_dir / STATUS_FILE).is_file() else {}
-        row["status"] = "finished" if (run_dir / RESULT_FILE).is_file() else status.get("status", "unknown")
-        row["error"] = status.get("error", "") if row["status"] == "failed" else ""
-        if (run_dir / RESULT_FILE).is_file():
-            row.update(json.loads((run_dir / RESULT_FILE).read_text()))
-            row.update(_last_values(run_dir / "progress.csv"))
-            with (run_dir / "evaluations.csv").open(newline="") as file:
-                evaluation_rows = list(csv.DictReader(file))
-            for index, evaluation in enumerate(evaluation_rows):
-                final = index == len(evaluation_rows) - 1
-                evaluations.append({"name": run_dir.name, **spec, **evaluation, "final": final})
-        runs.append(row)
-    return runs, evaluations
-
-
-def sparsity_label(actor_sparsity: float, critic_sparsity: float, topology: str = "static", show_static: bool = False) -> str:
-    """
-    A plot legend for a run's sparsities and topology: ``dense``, ``sparsity 0.8``, ``actor 0.5,
-    critic 0.8`` or ``sparsity 0.8, rigl`` (``sparsity 0.8, static`` with ``show_static``: beside dynamic runs).
-    """
-    if actor_sparsity == critic_sparsity:
-        label = "dense" if critic_sparsity == 0 else f"sparsity {critic_sparsity:g}"
-    else:
-        label = f"actor {actor_sparsity:g}, critic {critic_sparsity:g}"
-    shown = topology != "static" or (show_static and critic_sparsity + actor_sparsity > 0)
-    return f"{label}, {topology}" if shown else label
-
-
-def normalized_score(env: str, value: float) -> float:
-    """DMC returns lie in [0, 1000]: divide by 1000 so that tasks can be pooled; others stay raw."""
-    return value / 1000.0 if env.startswith(DMC_PREFIX) else value
-
-
-def aggregate(runs: Sequence[dict[str, Any]], reps: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
-    """
-    Interquartile mean (IQM) of final returns with 95% stratified bootstrap confidence intervals
-    (rliable), per algorithm, size and sparsity: over seeds and DMC tasks (returns / 1000) when
-    every env is a DMC task, else over seeds per env (raw returns).
-
-    :param runs: rows of :func:`collect_results`
-    :param reps: bootstrap replications
-    :param seed: seed of the bootstrap
-    :return: one row per group
-    """
-    from rliable import library, metrics
-
-    # Rows from before the topology dimension (or written by hand) are static.
-    finished = [{"topology": "static", **run} for run in runs if run["status"] in ("finished", "skipped")]
-    if not finished:
-        return []
-    pool_tasks = all(run["env"].startswith(DMC_PREFIX) for run in finished)
-    group_keys = ("algo", "preset", "actor_sparsity", "critic_sparsity", "topology") + (() if pool_tasks else ("env",))
-    groups: dict[tuple, list[dict[str, Any]]] = {}
-    for run in finished:
-        groups.setdefault(tuple(run[key] for key in group_keys), []).append(run)
-    score_matrices = {}
-    for key, members in groups.items():
-        envs = sorted({run["env"] for run in members})
-        per_env = [[normalized_score(env, run["final_mean_return"]) for run in members if run["env"] == env] for env in envs]
-        n_seeds = min(len(scores) for scores in per_env)  # rliable needs a full runs x tasks matrix
-        score_matrices[key] = np.array([scores[:n_seeds] for scores in per_env]).T
-    # rliable's stratified bootstrap draws from numpy's global generator: seed it, then give the
-    # caller's random stream back untouched.
-    caller_state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        point, intervals = library.get_interval_estimates(
-            score_matrices, lambda scores: np.array([metrics.aggregate_iqm(scores)]), reps=reps
-        )
-    finally:
-        np.random.set_state(caller_state)
-    rows = []
-    for key, members in groups.items():
-        rows.append(
-            {
-                **dict(zip(group_keys, key, strict=True)),
-                "iqm": float(point[key][0]),
-                "ci_low": float(intervals[key][0, 0]),
-                "ci_high": float(intervals[key][1, 0]),
-                "runs": int(score_matrices[key].size),
-                "normalized": pool_tasks,
-                "parameters": float(np.mean([run["parameters"] for run in members])),
-                "nonzero_parameters": float(np.mean([run["nonzero_parameters"] for run in members])),
-            }
-        )
-    return rows
-
-
-def plot_sweep(aggregates: Sequence[dict[str, Any]], runs_root: Path, output_dir: Path) -> list[Path]:
-    """
-    The paper's figures from the aggregates: return against total parameters (one line per sparsity,
-    dense included), return against sparsity (one line per size), return against nonzero
-    parameters, and the diagnostics curves of each size (sparsities overlaid, seeds averaged).
-
-    :param aggregates: rows of :func:`aggregate`
-    :param runs_root: the sweep's output directory (for the diagnostics curves)
-    :param output_dir: where the PNGs go
-    :return: the written files
-    """
-    from matplotlib.figure import Figure  # not pyplot: no backend is chosen, none is changed
-
-    from sb3_sparse.plots import configuration_colors, plot_diagnostics
-
-    output_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    panels = sorted({(row["algo"], row.get("env", "all tasks")) for row in aggregates})
-    ylabel = "IQM normalized return" if aggregates and aggregates[0]["normalized"] else "IQM final return"
-    crossed = any(row["actor_sparsity"] != row["critic_sparsity"] for row in aggregates)
-    mixed = len({row["topology"] for row in aggregates}) > 1  # then static runs say so too
-    # Lines of the figures: one per sparsity pair; one per size (and actor sparsity) against sparsity.
-    lines = {
-        id(row): sparsity_label(row["actor_sparsity"], row["critic_sparsity"], row["topology"], mixed) for row in aggregates
-    }
-    sizes = {
-        id(row): row["preset"]
-        + (f", actor {row['actor_sparsity']:g}" if crossed else "")
-        + (f", {row['topology']}" if mixed or row["topology"] != "static" else "")
-        for row in aggregates
-    }
-    # One colour per configuration in every figure: sparsity lines here and in the diagnostics figures.
-    runs, _ = collect_results(runs_root)
-    run_labels = [sparsity_label(run["actor_sparsity"], run["critic_sparsity"], run["topology"], mixed) for run in runs]
-    colors = {**configuration_colors([*lines.values(), *run_labels]), **configuration_colors(sizes.values())}
-    figures = (
-        ("return_vs_parameters.png", "parameters", lines, "total parameters (actor + critic)", True),
-        ("return_vs_sparsity.png", "critic_sparsity", sizes, "critic sparsity" if crossed else "sparsity", False),
-        ("return_vs_nonzero_parameters.png", "nonzero_parameters", lines, "nonzero parameters", True),
-    )
-    for filename, x_key, line_of, xlabel, log_x in figures:
-        figure = Figure(figsize=(5.5 * len(panels), 4), dpi=110)
-        axes = figure.subplots(1, len(panels), squeeze=False)
-        for axis, (algo, env) in zip(axes[0], panels, strict=True):
-            rows = [row for row in aggregates if row["algo"] == algo and row.get("env", "all tasks") == env]
-            for line in sorted({line_of[id(row)] for row in rows}):
-                points = sorted((row for row in rows if line_of[id(row)] == line), key=lambda row: row[x_key])
-                x = [row[x_key] for row in points]
-                axis.plot(x, [row["iqm"] for row in points], marker="o", label=line, color=colors[line])
-                low, high = [row["ci_low"] for row in points], [row["ci_high"] for row in points]
-                axis.fill_between(x, low, high, alpha=0.2, color=colors[line])
-            if log_x:
-                axis.set_xscale("log")
-            axis.set_title(f"{algo.upper()} on {env}", fontsize=10)
-            axis.set_xlabel(xlabel)
-            axis.set_ylabel(ylabel)
-            axis.grid(alpha=0.3)
-            axis.legend(fontsize=8)
-        figure.tight_layout()
-        figure.savefig(output_dir / filename)
-        written.append(output_dir / filename)
-    if mixed:
-        written.append(_plot_topologies(aggregates, panels, ylabel, output_dir / "return_by_topology.png"))
-    # Diagnostics over training, one figure per size: sparsities overlaid, seeds averaged.
-    for preset in sorted({run["preset"] for run in runs}):
-        groups: dict[str, list[Path]] = {}
-        for run, label in zip(runs, run_labels, strict=True):
-            if run["preset"] == preset and run["status"] == "finished":
-                groups.setdefault(label, []).append(runs_root / run["name"])
-        try:
-            path = output_dir / f"diagnostics_{preset}.png"
-            written.append(plot_diagnostics(dict(sorted(groups.items())), path, title=f"size {preset}", colors=colors))
-        except ValueError as error:  # e.g. diagnostics switched off in the sweep
-            print(f"no diagnostics figure for {preset}: {error}")
-    return written
-
-
-def _plot_topologies(aggregates: Sequence[dict[str, Any]], panels: list[tuple[str, str]], ylabel: str, path: Path) -> Path:
-    """Return by topology: per panel, one group of IQM points with confidence intervals per size and sparsity."""
-    from matplotlib.figure import Figure
-
-    present = {row["topology"] for row in aggregates}
-    topologies = [topology for topology in TOPOLOGIES if topology in present]
-    figure = Figure(figsize=(5.5 * len(panels), 4), dpi=110)
-    axes = figure.subplots(1, len(panels), squeeze=False)
-    for axis, (algo, env) in zip(axes[0], panels, strict=True):
-        rows = [row for row in aggregates if row["algo"] == algo and row.get("env", "all tasks") == env]
-        groups = sorted({(row["preset"], row["actor_sparsity"], row["critic_sparsity"]) for row in rows})
-        for index, (preset, actor, critic) in enumerate(groups):
-            offset = (index - (len(groups) - 1) / 2) * 0.8 / max(len(groups), 1)
-            points = {
-                r["topology"]: r
-                for r in rows
-                if (r["preset"], r["actor_sparsity"], r["critic_sparsity"]) == (preset, actor, critic)
-            }
-            x = [position + offset for position, topology in enumerate(topologies) if topology in points]
-            chosen = [points[topology] for topology in topologies if topology in points]
-            low = [row["iqm"] - row["ci_low"] for row in chosen]
-            high = [row["ci_high"] - row["iqm"] for row in chosen]
-            label = f"{preset}, {sparsity_label(actor, critic)}"
-            axis.errorbar(x, [row["iqm"] for row in chosen], yerr=[low, high], fmt="o", capsize=4, label=label)
-        axis.set_xticks(range(len(topologies)), topologies)
-        axis.set_xlim(-0.6, len(topologies) - 0.4)
-        axis.set_title(f"{algo.upper()} on {env}: topologies (IQM, 95% CI)", fontsize=10)
-        axis.set_xlabel("mask topology")
-        axis.set_ylabel(ylabel)
-        axis.grid(alpha=0.3, axis="y")
-        axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path)
-    return path
-
-
-def report(root: str | Path, reps: int = 2000) -> dict[str, Path]:
-    """
-    Write the sweep's tables and plots into its directory.
-
-    :param root: the sweep's output directory
-    :param reps: bootstrap replications
-    :return: name -> written file
-    """
-    root = Path(root)
-    runs, evaluations = collect_results(root)
-    if not runs:
-        raise ValueError(f"{root} holds no sweep runs (no */{RUN_FILE})")
-    written = {"runs": root / "runs.csv", "evaluations": root / "evaluations.csv", "aggregates": root / "aggregates.csv"}
-    write_csv_atomic(runs, written["runs"])
-    if evaluations:
-        write_csv_atomic(evaluations, written["evaluations"])
-    aggregates = aggregate(runs, reps=reps)
-    if aggregates:
-        write_csv_atomic(aggregates, written["aggregates"])
-        for path in plot_sweep(aggregates, root, root / "plots"):
-            written[path.stem] = path
-    failed = [run for run in runs if run["status"] == "failed"]
-    print(f"{len(runs)} runs: {len(runs) - len(failed)} finished, {len(failed)} failed")
-    for run in failed:
-        print(f"  failed: {run['name']}: {run['error']}")
-    print(f"report in {root}/: {', '.join(str(path.relative_to(root)) for path in written.values() if path.exists())}")
-    return written
 
 
 def main(argv: list[str] | None = None) -> dict[str, Path] | list[dict[str, Any]]:

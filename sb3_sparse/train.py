@@ -26,10 +26,9 @@ of the zoo's file format is read (``n_envs``, ``normalize``, ``env_wrapper``, ``
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -39,7 +38,6 @@ import numpy as np
 import torch as th
 import yaml
 from gymnasium.wrappers import RepeatAction
-from matplotlib.figure import Figure
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -55,15 +53,15 @@ from stable_baselines3.common.vec_env import (
     VecFrameStack,
     VecNormalize,
     sync_envs_normalization,
-    unwrap_vec_normalize,
 )
 from torch import nn
 
 import sb3_sparse  # noqa: F401  (registers the policies and the DMC ids)
-from sb3_sparse.callbacks import PlasticityCallback
-from sb3_sparse.checks import check_bool, check_choice, check_int, check_seed, check_sparsity
+from sb3_sparse.callbacks import AdaptiveThreadsCallback, PlasticityCallback
+from sb3_sparse.checks import check_sparsity, closest_matches
 from sb3_sparse.cli import plain_help
 from sb3_sparse.envs import DMC_HARD_TASKS, dmc_env_id
+from sb3_sparse.evaluations import EvaluationRow, evaluation_rows, plot_evaluations, write_evaluations_csv
 from sb3_sparse.hyperparams import (
     ALGORITHMS,
     EnvironmentSettings,
@@ -73,8 +71,11 @@ from sb3_sparse.hyperparams import (
     hyperparams_path,
     load_hyperparams,
 )
-from sb3_sparse.plots import plot_diagnostics, step_axis
+from sb3_sparse.plots import plot_diagnostics
+from sb3_sparse.policies.architecture import DEFAULT_SPARSITY
 from sb3_sparse.presets import SIZE_PRESETS, size_preset
+from sb3_sparse.resume import RunCheckpointCallback, prepare_run_directory, restore_checkpoint
+from sb3_sparse.run_config import RESUMABLE_FIELDS, RunConfig
 from sb3_sparse.run_directory import (
     CONFIG,
     DENSITY,
@@ -84,71 +85,17 @@ from sb3_sparse.run_directory import (
     MODEL,
     PROGRESS_CSV,
     RESULT,
+    VEC_NORMALIZE,
     RunDirectory,
     RunLockedError,
-    write_csv_atomic,
     write_text_atomic,
 )
 from sb3_sparse.sparsity import parameter_count
-from sb3_sparse.topology import TOPOLOGIES, TopologySchedule
+from sb3_sparse.threads import settle_threads
+from sb3_sparse.topology import TOPOLOGIES
 
 EVAL_FREQ_ENV_STEPS = 10_000
 DIAGNOSTICS_FREQ = 5_000
-#: VecNormalize statistics beside a model (the zoo's name).
-VEC_NORMALIZE = "vecnormalize.pkl"
-
-
-@dataclass
-class EvaluationRow:
-    """
-    One evaluation of the deterministic policy.
-
-    :param agent_steps: agent steps (policy decisions) trained so far
-    :param env_steps: environment steps trained so far (agent steps times the action repeat)
-    :param mean_return: mean episodic return
-    :param std_return: standard deviation of the episodic return
-    :param episodes: number of evaluation episodes
-    """
-
-    agent_steps: int
-    env_steps: int
-    mean_return: float
-    std_return: float
-    episodes: int
-
-
-def write_evaluations_csv(rows: list[EvaluationRow], path: Path) -> None:
-    """Write the evaluation curve as CSV (atomically): agent_steps, env_steps, mean_return, std_return, episodes."""
-    table = [dict(asdict(row), mean_return=f"{row.mean_return:.4f}", std_return=f"{row.std_return:.4f}") for row in rows]
-    write_csv_atomic(table, path)
-
-
-def plot_evaluations(rows: list[EvaluationRow], path: Path, title: str, action_repeat: int = 1) -> None:
-    """
-    Plot the periodic evaluations (mean return and one standard deviation) against agent steps (the
-    environment steps on a top scale where they differ, as in the diagnostics figure), and the final
-    evaluation (the last row, with more episodes) as its own point, as a PNG.
-    """
-    periodic, final = rows[:-1], rows[-1]
-    steps = np.array([row.agent_steps for row in periodic])
-    mean = np.array([row.mean_return for row in periodic])
-    std = np.array([row.std_return for row in periodic])
-    figure = Figure(figsize=(6.4, 4.4), dpi=120)  # not pyplot: no backend is chosen, none is changed
-    axis = figure.subplots()
-    if len(periodic):
-        axis.plot(steps, mean, marker="o", color="tab:blue", label=f"every evaluation ({periodic[0].episodes} episodes)")
-        axis.fill_between(steps, mean - std, mean + std, color="tab:blue", alpha=0.2)
-    axis.errorbar(
-        [final.agent_steps], [final.mean_return], yerr=[final.std_return], fmt="D", color="tab:red", capsize=4,
-        label=f"final evaluation ({final.episodes} episodes)",
-    )  # fmt: skip
-    step_axis(axis, action_repeat, fontsize=10)
-    axis.set_ylabel("evaluation return (deterministic)")
-    axis.set_title(title, fontsize=9)
-    axis.legend(fontsize=8, loc="lower right")
-    axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path)
 
 
 def action_repeat_of(env: gym.Env | VecEnv) -> int:
@@ -176,226 +123,17 @@ def default_frequency(preferred: int, timesteps: int) -> int:
 
 
 def unknown_env_message(env_id: str, algo: str) -> str:
-    """What to say about an id that gymnasium does not know."""
-    entries = ", ".join(load_hyperparams(algo))
-    dmc = ", ".join(dmc_env_id(task) for task in DMC_HARD_TASKS)
+    """What to say about an id that gymnasium does not know: the closest known ids, in one line."""
+    entries = list(load_hyperparams(algo))
+    known = dict.fromkeys([*entries, *(dmc_env_id(task) for task in DMC_HARD_TASKS), *gym.registry])
+    matches = closest_matches(env_id, known)
+    if matches:
+        return f"unknown environment id {env_id!r}: did you mean {' or '.join(repr(match) for match in matches)}?"
     return (
-        f"unknown environment id {env_id!r}. Ids with an entry in {algo}.yml: {entries}. "
-        f"DMC hard tasks: {dmc} (every dm_control suite task is sb3_sparse/dmc-<domain>-<task>-v0)"
+        f"unknown environment id {env_id!r}: {algo}.yml has entries for {len(entries)} ids, e.g. "
+        f"{', '.join(entries[:3])} (python -m sb3_sparse.hyperparams {algo} prints its path); every dm_control "
+        "suite task is sb3_sparse/dmc-<domain>-<task>-v0"
     )
-
-
-#: Configuration fields a resumed run may change; any other difference from the stored run is refused.
-RESUMABLE_FIELDS = (
-    "timesteps",
-    "eval_freq",
-    "eval_episodes",
-    "final_eval_episodes",
-    "diagnostics_freq",
-    "checkpoint_freq",
-    "resume",
-    "restart",
-    "device",
-    "output_dir",
-    "progress_bar",
-    "num_threads",
-    "log_folder",
-    "tensorboard_log",
-    "verbose",
-)
-
-#: How many runs share the machine's cores, when a user starts several side by side.
-CONCURRENT_RUNS_VARIABLE = "SB3_SPARSE_CONCURRENT_RUNS"
-
-
-def default_num_threads() -> int:
-    """
-    torch intra-op threads for a run: the cores this process may use, divided by the runs sharing
-    them (``SB3_SPARSE_CONCURRENT_RUNS``, 1 when unset; the sweep passes its own thread count). More threads than cores
-    make element-wise kernels wait on descheduled threads (docs/guide.rst, "Threads").
-
-    :return: at least 1
-    """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    concurrent = max(1, int(os.environ.get(CONCURRENT_RUNS_VARIABLE, "1") or 1))
-    return max(1, cores // concurrent)
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """
-    One training run, validated at construction. The command line (:func:`main`) and the sweep
-    (:mod:`sb3_sparse.sweep`) both build one and call :func:`run`.
-
-    :param algo: algorithm, a name of :data:`sb3_sparse.algorithms.ALGORITHM_TABLE`
-    :param env: gymnasium id with an entry in the hyperparameter file
-    :param conf: a zoo-format hyperparameter file (``None``: the package's ``<algo>.yml``)
-    :param timesteps: agent steps (``None``: the entry's ``n_timesteps``)
-    :param preset: size preset (``None``: the entry's sizes)
-    :param actor_sparsity: overrides the entry's actor sparsity, in [0, 1)
-    :param critic_sparsity: overrides the entry's critic sparsity, in [0, 1)
-    :param topology: overrides the entry's topology: ``"static"``, ``"set"``, ``"rigl"`` or ``"gmp"``
-        (:mod:`sb3_sparse.topology`)
-    :param topology_kwargs: overrides the entry's ``topology_kwargs`` (e.g. ``{"update_interval": 500}``)
-    :param seed: seed of the model and the environments
-    :param hyperparams: keys that replace the entry's (the zoo's ``-params``), e.g. ``{"learning_starts": 100}``
-    :param eval_freq: agent steps between evaluations (``None``: 10,000 environment steps, or a tenth of a shorter run)
-    :param eval_episodes: episodes per evaluation
-    :param final_eval_episodes: episodes of the final evaluation
-    :param diagnostics_freq: agent steps between plasticity diagnostics (``None``: 5,000 or a tenth; 0: off)
-    :param checkpoint_freq: agent steps between checkpoints (0: none)
-    :param resume: go on from the run directory's checkpoint (a finished run is not retrained)
-    :param restart: discard what the run directory holds and start over
-    :param device: torch device
-    :param output_dir: the run directory (``None``: ``<log_folder>/<algo>_<env>_<size>_a<S>_c<S>_seed<seed>``)
-    :param progress_bar: show a progress bar
-    :param num_threads: torch intra-op threads (``None``: :func:`default_num_threads`)
-    :param log_folder: where the default run directory goes (the zoo's ``-f``)
-    :param tensorboard_log: TensorBoard folder (the run logs to ``<folder>/<run directory name>``; ``None``: none)
-    :param verbose: 1: SB3's logger and each evaluation printed as they come; 0: quiet
-    """
-
-    algo: str = "reference_sac"
-    env: str = "Pendulum-v1"
-    conf: str | None = None
-    timesteps: int | None = None
-    preset: str | None = None
-    actor_sparsity: float | None = None
-    critic_sparsity: float | None = None
-    topology: str | None = None
-    topology_kwargs: dict[str, Any] | None = None
-    hyperparams: dict[str, Any] | None = None
-    seed: int = 0
-    eval_freq: int | None = None
-    eval_episodes: int = 10
-    final_eval_episodes: int = 100
-    diagnostics_freq: int | None = None
-    checkpoint_freq: int = 0
-    resume: bool = False
-    restart: bool = False
-    device: str = "auto"
-    output_dir: str | None = None
-    progress_bar: bool = True
-    num_threads: int | None = None
-    log_folder: str = "runs"
-    tensorboard_log: str | None = None
-    verbose: int = 1
-
-    def __post_init__(self) -> None:
-        check_choice("algo", self.algo, list(ALGORITHMS))
-        checked: dict[str, Any] = dict(seed=check_seed("seed", self.seed))
-        for name in ("timesteps", "eval_freq"):
-            value = getattr(self, name)
-            checked[name] = None if value is None else check_int(name, value)
-        checked["eval_episodes"] = check_int("eval_episodes", self.eval_episodes)
-        checked["final_eval_episodes"] = check_int("final_eval_episodes", self.final_eval_episodes)
-        checked["checkpoint_freq"] = check_int("checkpoint_freq", self.checkpoint_freq, minimum=0)
-        checked["verbose"] = check_int("verbose", self.verbose, minimum=0)
-        if self.hyperparams is not None and not isinstance(self.hyperparams, dict):
-            raise ValueError(f"hyperparams must map entry keys to values, got {self.hyperparams!r}")
-        if self.tensorboard_log is not None and importlib.util.find_spec("tensorboard") is None:
-            raise ValueError(f"tensorboard_log={self.tensorboard_log!r} needs TensorBoard: pip install tensorboard")
-        if self.num_threads is not None:
-            checked["num_threads"] = check_int("num_threads", self.num_threads)
-        if self.diagnostics_freq is not None:
-            checked["diagnostics_freq"] = check_int("diagnostics_freq", self.diagnostics_freq, minimum=0)
-        for name in ("actor_sparsity", "critic_sparsity"):
-            if getattr(self, name) is not None:
-                checked[name] = check_sparsity(name, getattr(self, name))
-        for name in ("resume", "restart", "progress_bar"):
-            checked[name] = check_bool(name, getattr(self, name))
-        if self.topology is not None or self.topology_kwargs is not None:
-            if self.algo == "stream_ac":
-                raise ValueError("topology and topology_kwargs are for the SimBa policies; stream_ac keeps its masks static")
-            if self.topology is not None:
-                check_choice("topology", self.topology, TOPOLOGIES)
-            if self.topology_kwargs is not None and not isinstance(self.topology_kwargs, dict):
-                raise ValueError(f"topology_kwargs must map argument names to values, got {self.topology_kwargs!r}")
-            if self.topology not in (None, "static"):
-                TopologySchedule.create(self.topology, self.topology_kwargs)  # bad arguments fail here, not at the build
-        if self.preset is not None:
-            check_choice("preset", self.preset, list(SIZE_PRESETS))
-            if self.algo == "stream_ac":
-                raise ValueError(
-                    "preset scales SimBa networks; stream_ac's networks take hidden_dim and num_layers in a conf file"
-                )
-        if self.resume and self.restart:
-            raise ValueError("resume and restart exclude each other: resume goes on from the checkpoint, restart discards it")
-        if self.conf is not None and not Path(self.conf).is_file():
-            raise ValueError(f"conf {str(self.conf)!r} is not a file")
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
-
-    def identity(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """
-        What a resumed run must share with its checkpoint: every field but :data:`RESUMABLE_FIELDS`,
-        and the hyperparameter entry as read.
-
-        :param entry: the entry of the hyperparameter file
-        :return: JSON-serializable values
-        """
-        fields = {key: value for key, value in asdict(self).items() if key not in RESUMABLE_FIELDS}
-        return {**fields, "entry": json.loads(json.dumps(entry, default=repr))}
-
-
-class RunCheckpointCallback(BaseCallback):
-    """
-    Every ``freq`` agent steps, save what a killed run needs to go on into a new checkpoint of
-    its :class:`~sb3_sparse.run_directory.RunDirectory`: the model, its replay buffer, the
-    evaluations so far and the log history. SB3's algorithms save between two collect/train cycles
-    (rollouts), at the first one ``freq`` or more steps after the last checkpoint.
-
-    :param directory: the run's directory
-    :param freq: agent steps between checkpoints
-    :param eval_callback: the run's evaluation callback, whose results are saved too
-    :param history: log rows up to the checkpoint this attempt started from
-    """
-
-    def __init__(self, directory: RunDirectory, freq: int, eval_callback: EvalCallback, history: list[dict[str, str]]) -> None:
-        super().__init__()
-        self.directory, self.freq, self.eval_callback, self.history = directory, freq, eval_callback, history
-        self._last_saved = 0
-
-    @property
-    def _between_rollouts(self) -> bool:
-        # SB3 calls the step callbacks before it stores the step's transition and trains on it; at a
-        # rollout start (each collect/train cycle: a step for SAC, train_freq steps for DQN, n_steps
-        # for PPO) every transition and gradient step so far is done, and a resumed run repeats the
-        # uninterrupted run's cycles. StreamAC learns in one rollout: it saves at steps.
-        return isinstance(self.model, (OnPolicyAlgorithm, OffPolicyAlgorithm))
-
-    def _on_training_start(self) -> None:
-        self._last_saved = self.model.num_timesteps
-
-    def _on_step(self) -> bool:
-        if not self._between_rollouts and self.num_timesteps % self.freq == 0:
-            self.save()
-        return True
-
-    def _on_rollout_start(self) -> None:
-        if self._between_rollouts and self.model.num_timesteps - self._last_saved >= self.freq:
-            self.save()
-
-    def save(self) -> None:
-        """Write a checkpoint now, then make it the current one."""
-        step = self._last_saved = self.model.num_timesteps
-        staging = self.directory.new_checkpoint(step)
-        self.model.save(staging / MODEL)
-        if isinstance(self.model, OffPolicyAlgorithm):  # streaming algorithms keep no replay buffer
-            self.model.save_replay_buffer(staging / "replay_buffer.pkl")
-        normalizer = self.model.get_vec_normalize_env()
-        if normalizer is not None:
-            normalizer.save(str(staging / VEC_NORMALIZE))
-        evaluations = dict(
-            timesteps=[int(t) for t in self.eval_callback.evaluations_timesteps],
-            results=[[float(r) for r in row] for row in self.eval_callback.evaluations_results],
-            ep_lengths=[[int(n) for n in row] for row in self.eval_callback.evaluations_length],
-        )
-        (staging / "evaluations.json").write_text(json.dumps(evaluations))
-        rows = self.directory.progress_rows(self.history, up_to_step=step)
-        self.directory.write_progress(rows, staging)
-        self.directory.commit_checkpoint(staging, step)
-        self.directory.write_progress(rows)  # the run's progress.csv follows its checkpoints
 
 
 def parse_sparsity(text: str) -> float:
@@ -484,7 +222,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     parser.add_argument("--verbose", type=int, default=1, help="1: print SB3's log and each evaluation; 0: quiet")
     parser.add_argument("--no-progress-bar", action="store_true")
     parser.add_argument(
-        "--num-threads", type=int, default=None, help="torch threads (default: the cores it may use / the runs beside it)"
+        "--num-threads", type=int, default=None, help="torch threads (default: the free cores, followed while training)"
     )
     args = parser.parse_args(argv)
     fields = {key: value for key, value in vars(args).items() if key != "no_progress_bar"}
@@ -548,20 +286,29 @@ def build_model(config: RunConfig, env: gym.Env | VecEnv) -> tuple[BaseAlgorithm
     return model, timesteps, kwargs
 
 
+def configured_sparsity(config: RunConfig, policy_kwargs: dict[str, Any], network: str) -> float:
+    """
+    The sparsity a run's policy gets for ``network``: the policy kwargs', else the policy's default
+    (:data:`~sb3_sparse.policies.architecture.DEFAULT_SPARSITY`; StreamAC's 0 means SparseInit).
+
+    :param config: the run
+    :param policy_kwargs: the policy kwargs of the entry, with the run's overrides
+    :param network: ``"actor"`` or ``"critic"``
+    :return: the sparsity
+    """
+    default = 0.0 if config.algo == "stream_ac" else DEFAULT_SPARSITY
+    return float(policy_kwargs.get(f"{network}_sparsity", default))
+
+
 def default_output_dir(config: RunConfig, policy_kwargs: dict[str, Any]) -> Path:
     """``<log_folder>/<algo>_<env>_<size>_a<S>_c<S>[_<topology>]_seed<seed>`` (the topology when not static)."""
     size = config.preset or "entry"
     topology = policy_kwargs.get("topology", "static")
     return Path(config.log_folder) / (
         f"{config.algo}_{config.env.replace('/', '-')}_{size}"
-        f"_a{policy_kwargs.get('actor_sparsity', 0.0)}_c{policy_kwargs.get('critic_sparsity', 0.0)}"
+        f"_a{configured_sparsity(config, policy_kwargs, 'actor')}_c{configured_sparsity(config, policy_kwargs, 'critic')}"
         f"{'' if topology == 'static' else '_' + topology}_seed{config.seed}"
     )
-
-
-def _differences(stored: dict[str, Any], identity: dict[str, Any]) -> list[str]:
-    keys = sorted(set(stored) | set(identity))
-    return [f"{key}: {stored.get(key)!r} -> {identity.get(key)!r}" for key in keys if stored.get(key) != identity.get(key)]
 
 
 def run(config: RunConfig) -> Path:
@@ -579,7 +326,10 @@ def run(config: RunConfig) -> Path:
     if config.env not in gym.registry:
         raise SystemExit(unknown_env_message(config.env, config.algo))
     previous_threads = th.get_num_threads()
-    th.set_num_threads(config.num_threads or default_num_threads())
+    if config.num_threads is not None:
+        th.set_num_threads(config.num_threads)
+    else:  # the cores free now; AdaptiveThreadsCallback follows them while training
+        settle_threads()
     try:  # the caller's thread count comes back: run() may be called from a script or a test
         return _run(config)
     finally:
@@ -630,6 +380,25 @@ def _run(config: RunConfig) -> Path:
         raise SystemExit(str(error)) from error
 
 
+@dataclass(frozen=True)
+class RunSchedule:
+    """
+    How a run spends its budget, in agent steps.
+
+    :param timesteps: agent steps to train in all
+    :param action_repeat: environment steps per agent step
+    :param n_envs: environments stepped together (callbacks are called once per ``n_envs`` agent steps)
+    :param eval_freq: agent steps between evaluations
+    :param diagnostics_freq: agent steps between plasticity diagnostics (0: none)
+    """
+
+    timesteps: int
+    action_repeat: int
+    n_envs: int
+    eval_freq: int
+    diagnostics_freq: int
+
+
 def _run_locked(
     config: RunConfig,
     directory: RunDirectory,
@@ -641,33 +410,42 @@ def _run_locked(
     kwargs: dict[str, Any],
     entry: dict[str, Any],
 ) -> Path:
-    repeat, n_envs = action_repeat_of(env), settings.n_envs
-    identity = config.identity(entry)
-    stored = directory.read_config()
-    if config.restart:
-        directory.clear()
-    elif directory.finished:
-        directory.remove_leftovers()
-        print(f"{directory.path} is a finished run (it has {RESULT}): nothing to do; --restart trains it again")
+    if not prepare_run_directory(config, directory, config.identity(entry)):
         return directory.path
-    elif directory.started:
-        if not config.resume:
-            raise SystemExit(
-                f"{directory.path} already holds a run: pass --resume to go on from its checkpoint, or --restart to discard it"
-            )
-        differences = _differences(stored["identity"], identity) if stored is not None else []
-        if differences:
-            raise SystemExit(
-                f"--resume: the configuration differs from the run in {directory.path}: {'; '.join(differences)}. "
-                f"Only {', '.join(RESUMABLE_FIELDS)} may change; use another --output-dir, or --restart to discard it"
-            )
+    _warn_if_never_trained(timesteps, kwargs)
+    model = ALGORITHMS[config.algo](policy, env, seed=config.seed, device=config.device, **kwargs)
+    schedule = _schedule(config, model, env, settings, timesteps)
+    _write_run_config(config, directory, model, schedule, kwargs, entry)
+    _announce(config, directory, model, schedule)
+    eval_callback, callbacks = _callbacks(config, directory, eval_env, settings, schedule)
+    checkpoint = directory.checkpoint() if config.resume else None
+    history = directory.history(checkpoint)
+    if config.checkpoint_freq:
+        callbacks.append(RunCheckpointCallback(directory, config.checkpoint_freq, eval_callback, history))
+    if checkpoint is not None:
+        model = restore_checkpoint(model, checkpoint, env, eval_callback, callbacks, config.device)
+    directory.remove_stale_checkpoints()  # half-written ones of a killed attempt
+    _learn(config, directory, model, schedule, callbacks)
+    rows = evaluation_rows(eval_callback.evaluations_timesteps, eval_callback.evaluations_results, schedule.action_repeat)
+    rows.append(_final_evaluation(config, model, env, eval_env))
+    _save_outputs(config, directory, model, schedule, rows, history, kwargs["policy_kwargs"])
+    return directory.path
+
+
+def _warn_if_never_trained(timesteps: int, kwargs: dict[str, Any]) -> None:
     if timesteps <= int(kwargs.get("learning_starts", 0)):
         warnings.warn(
             f"the budget of {timesteps:,} agent steps ends before learning_starts={kwargs['learning_starts']:,}: "
             "the model never trains",
-            stacklevel=2,
+            stacklevel=3,
         )
-    model = ALGORITHMS[config.algo](policy, env, seed=config.seed, device=config.device, **kwargs)
+
+
+def _schedule(
+    config: RunConfig, model: BaseAlgorithm, env: VecEnv, settings: EnvironmentSettings, timesteps: int
+) -> RunSchedule:
+    """The run's frequencies: the configuration's, or the reference protocol's (a tenth of a shorter run)."""
+    repeat = action_repeat_of(env)
     eval_freq = config.eval_freq or max(1, default_frequency(EVAL_FREQ_ENV_STEPS, timesteps * repeat) // repeat)
     diagnostics_freq = (
         config.diagnostics_freq if config.diagnostics_freq is not None else default_frequency(DIAGNOSTICS_FREQ, timesteps)
@@ -678,62 +456,73 @@ def _run_locked(
                 f"--diagnostics-freq needs a replay or rollout buffer; {config.algo} has neither (use --diagnostics-freq 0)"
             )
         diagnostics_freq = 0
+    return RunSchedule(timesteps, repeat, settings.n_envs, eval_freq, diagnostics_freq)
+
+
+def _write_run_config(
+    config: RunConfig,
+    directory: RunDirectory,
+    model: BaseAlgorithm,
+    schedule: RunSchedule,
+    kwargs: dict[str, Any],
+    entry: dict[str, Any],
+) -> None:
+    """``config.json``: what the run is (its identity, checked on resume) and how it is scheduled."""
     directory.write_config(
         {
-            "identity": identity,
+            "identity": config.identity(entry),
             "settings": {key: value for key, value in asdict(config).items() if key in RESUMABLE_FIELDS},
             "hyperparameters": str(config.conf or hyperparams_path(config.algo)),
             "algorithm_kwargs": {key: repr(value) for key, value in kwargs.items()},
-            "timesteps": timesteps,
-            "action_repeat": repeat,
-            "n_envs": n_envs,
-            "eval_freq": eval_freq,
-            "eval_freq_env_steps": eval_freq * repeat,
-            "diagnostics_freq": diagnostics_freq,
+            "timesteps": schedule.timesteps,
+            "action_repeat": schedule.action_repeat,
+            "n_envs": schedule.n_envs,
+            "eval_freq": schedule.eval_freq,
+            "eval_freq_env_steps": schedule.eval_freq * schedule.action_repeat,
+            "diagnostics_freq": schedule.diagnostics_freq,
             "parameters": _parameters(model),
         }
     )
+
+
+def _announce(config: RunConfig, directory: RunDirectory, model: BaseAlgorithm, schedule: RunSchedule) -> None:
+    """Print what trains, its density report (also written as ``density.txt``) and the schedule."""
     density_text = cast(Any, model.policy).format_density_report()
     print(f"{config.algo.upper()} + {type(model.policy).__name__} on {config.env}: {_parameters(model):,} parameters")
     print(density_text)
     write_text_atomic(directory / DENSITY, density_text + "\n")
+    repeat, n_envs, diagnostics_freq = schedule.action_repeat, schedule.n_envs, schedule.diagnostics_freq
     print(
-        f"training {_steps(timesteps, repeat)}" + (f" on {n_envs} environments" if n_envs > 1 else "")
-        + f"; evaluation every {_steps(eval_freq, repeat)} on {config.eval_episodes} episodes, "
+        f"training {_steps(schedule.timesteps, repeat)}" + (f" on {n_envs} environments" if n_envs > 1 else "")
+        + f"; evaluation every {_steps(schedule.eval_freq, repeat)} on {config.eval_episodes} episodes, "
         f"{config.final_eval_episodes} at the end; "
         + (f"diagnostics every {diagnostics_freq:,} agent steps" if diagnostics_freq else "no diagnostics")
     )  # fmt: skip
+
+
+def _callbacks(
+    config: RunConfig, directory: RunDirectory, eval_env: VecEnv, settings: EnvironmentSettings, schedule: RunSchedule
+) -> tuple[EvalCallback, list[BaseCallback]]:
+    """The evaluation callback, then the entry's callbacks and the diagnostics."""
     # EvalCallback records its results only with a log_path (it also writes SB3's evaluations.npz there).
     # Callbacks count calls, n_envs agent steps each (the zoo divides its frequencies the same way).
     eval_callback = EvalCallback(
-        eval_env, eval_freq=max(1, eval_freq // n_envs), n_eval_episodes=config.eval_episodes,
+        eval_env, eval_freq=max(1, schedule.eval_freq // schedule.n_envs), n_eval_episodes=config.eval_episodes,
         log_path=str(directory.live_log_dir), verbose=config.verbose,
     )  # fmt: skip
     callbacks: list[BaseCallback] = [eval_callback, *settings.callbacks]
-    if diagnostics_freq:
-        callbacks.append(PlasticityCallback(freq=max(1, diagnostics_freq // n_envs)))
-    checkpoint = directory.checkpoint() if config.resume else None
-    history = directory.history(checkpoint)
-    if config.checkpoint_freq:
-        callbacks.append(RunCheckpointCallback(directory, config.checkpoint_freq, eval_callback, history))
-    if checkpoint is not None:
-        normalizer = unwrap_vec_normalize(env)
-        if normalizer is not None:  # the statistics the checkpointed model trained with
-            saved_normalizer = VecNormalize.load(str(checkpoint / VEC_NORMALIZE), normalizer.venv)
-            normalizer.obs_rms, normalizer.ret_rms = saved_normalizer.obs_rms, saved_normalizer.ret_rms
-        model = type(model).load(checkpoint / MODEL, env=env, device=config.device)
-        if isinstance(model, OffPolicyAlgorithm):
-            model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
-        saved = json.loads((checkpoint / "evaluations.json").read_text())
-        eval_callback.evaluations_timesteps = saved["timesteps"]
-        eval_callback.evaluations_results = saved["results"]
-        eval_callback.evaluations_length = saved["ep_lengths"]
-        for callback in callbacks:  # frequencies count calls: go on counting from the checkpoint
-            callback.n_calls = model.num_timesteps // n_envs
-        print(f"resuming from the checkpoint at {model.num_timesteps:,} agent steps")
-    directory.remove_stale_checkpoints()  # half-written ones of a killed attempt
-    # SB3's CSV log of this attempt (the run's progress.csv is the history plus these rows), and as
-    # the zoo does, the log on stdout and TensorBoard.
+    if config.num_threads is None:
+        callbacks.append(AdaptiveThreadsCallback())
+    if schedule.diagnostics_freq:
+        callbacks.append(PlasticityCallback(freq=max(1, schedule.diagnostics_freq // schedule.n_envs)))
+    return eval_callback, callbacks
+
+
+def _learn(
+    config: RunConfig, directory: RunDirectory, model: BaseAlgorithm, schedule: RunSchedule, callbacks: list[BaseCallback]
+) -> None:
+    """Train to the budget, logging as the zoo does: SB3's CSV log of this attempt, stdout, TensorBoard."""
+    # The run's progress.csv is the history plus this attempt's rows (sb3_sparse.run_directory).
     formats = [make_output_format("csv", str(directory.live_log_dir))]
     if config.verbose:
         formats.append(make_output_format("stdout", str(directory.live_log_dir)))
@@ -741,65 +530,77 @@ def _run_locked(
         formats.append(make_output_format("tensorboard", str(Path(config.tensorboard_log) / directory.path.name)))
     model.set_logger(Logger(str(directory.live_log_dir), formats))
     model.learn(
-        max(0, timesteps - model.num_timesteps),
+        max(0, schedule.timesteps - model.num_timesteps),
         callback=callbacks,
         progress_bar=config.progress_bar,
         reset_num_timesteps=model.num_timesteps == 0,
     )
     model.logger.close()
 
-    rows = [
-        EvaluationRow(int(step), int(step) * repeat, float(np.mean(returns)), float(np.std(returns)), len(returns))
-        for step, returns in zip(eval_callback.evaluations_timesteps, eval_callback.evaluations_results, strict=True)
-    ]
+
+def _final_evaluation(config: RunConfig, model: BaseAlgorithm, env: VecEnv, eval_env: VecEnv) -> EvaluationRow:
+    """The final evaluation, over ``final_eval_episodes`` episodes of the deterministic policy."""
     sync_envs_normalization(env, eval_env)  # the final statistics, as EvalCallback does before each evaluation
-    final_returns = cast(
+    returns = cast(
         list[float],
         evaluate_policy(model, eval_env, n_eval_episodes=config.final_eval_episodes, return_episode_rewards=True)[0],
     )
-    rows.append(
-        EvaluationRow(
-            model.num_timesteps,
-            model.num_timesteps * repeat,
-            float(np.mean(final_returns)),
-            float(np.std(final_returns)),
-            len(final_returns),
-        )
+    repeat = action_repeat_of(env)
+    return EvaluationRow(
+        model.num_timesteps, model.num_timesteps * repeat, float(np.mean(returns)), float(np.std(returns)), len(returns)
     )
-    partial_model = directory / "model.partial.zip"
-    model.save(partial_model)
-    os.replace(partial_model, directory / MODEL)
+
+
+def _save_outputs(
+    config: RunConfig,
+    directory: RunDirectory,
+    model: BaseAlgorithm,
+    schedule: RunSchedule,
+    rows: list[EvaluationRow],
+    history: list[dict[str, str]],
+    policy_kwargs: dict[str, Any],
+) -> None:
+    """Write the model, its statistics, the curves, the figures, then ``result.json``: the run is finished."""
+    _replace_atomic(directory, MODEL, lambda partial: model.save(partial))
     normalizer = model.get_vec_normalize_env()
     if normalizer is not None:  # enjoy needs the statistics beside the model, as in the zoo's folders
-        normalizer.save(str(directory / "vecnormalize.partial.pkl"))
-        os.replace(directory / "vecnormalize.partial.pkl", directory / VEC_NORMALIZE)
+        _replace_atomic(directory, VEC_NORMALIZE, lambda partial: normalizer.save(str(partial)))
     write_evaluations_csv(rows, directory / EVALUATIONS_CSV)
     directory.write_progress(directory.progress_rows(history))
-    policy_kwargs = kwargs["policy_kwargs"]
-    sparsity = f"actor {policy_kwargs.get('actor_sparsity', 0.0)}, critic {policy_kwargs.get('critic_sparsity', 0.0)}"
+    actor, critic = (configured_sparsity(config, policy_kwargs, network) for network in ("actor", "critic"))
+    sparsity = f"actor {actor}, critic {critic}"
     if policy_kwargs.get("topology", "static") != "static":
         sparsity += f", {policy_kwargs['topology']}"
-    algorithm_name = type(model).__name__
-    title = f"{algorithm_name} + {type(model.policy).__name__} on {config.env}\n{sparsity}, seed {config.seed}"
-    plot_evaluations(rows, directory / EVALUATIONS_PNG, title, repeat)
+    title = f"{type(model).__name__} + {type(model.policy).__name__} on {config.env}\n{sparsity}, seed {config.seed}"
+    plot_evaluations(rows, directory / EVALUATIONS_PNG, title, schedule.action_repeat)
     written = [MODEL, *([VEC_NORMALIZE] if normalizer is not None else []), EVALUATIONS_CSV, EVALUATIONS_PNG]
     written += [PROGRESS_CSV, DENSITY, CONFIG, RESULT]
-    if diagnostics_freq and diagnostics_freq <= timesteps:
-        plot_diagnostics({sparsity: [directory.path]}, directory / DIAGNOSTICS_PNG, title=title, action_repeat=repeat)
+    if schedule.diagnostics_freq and schedule.diagnostics_freq <= schedule.timesteps:
+        plot_diagnostics(
+            {sparsity: [directory.path]}, directory / DIAGNOSTICS_PNG, title=title, action_repeat=schedule.action_repeat
+        )
         written.append(DIAGNOSTICS_PNG)
+    final = rows[-1]
     result = {
-        "final_mean_return": rows[-1].mean_return,
-        "final_std_return": rows[-1].std_return,
+        "final_mean_return": final.mean_return,
+        "final_std_return": final.std_return,
         "agent_steps": model.num_timesteps,
-        "env_steps": model.num_timesteps * repeat,
+        "env_steps": model.num_timesteps * schedule.action_repeat,
         "parameters": _parameters(model),
         "nonzero_parameters": sum(int((p != 0).sum()) for p in _trained_parameters(model.policy)),
     }
     directory.write_result(result)  # last: a run is finished exactly when its result.json exists
     directory.remove_leftovers()
-    print(f"final evaluation over {len(final_returns)} episodes: {np.mean(final_returns):.1f} +/- {np.std(final_returns):.1f}")
+    print(f"final evaluation over {final.episodes} episodes: {final.mean_return:.1f} +/- {final.std_return:.1f}")
     print(f"wrote {directory.path}/: {', '.join(written)}")
-    return directory.path
+
+
+def _replace_atomic(directory: RunDirectory, name: str, save: Callable[[Path], None]) -> None:
+    """Save ``name`` through a partial file renamed over it: a kill leaves the old file or the new one."""
+    stem, dot, suffix = name.rpartition(".")
+    partial = directory / f"{stem}.partial{dot}{suffix}"
+    save(partial)
+    os.replace(partial, directory / name)
 
 
 def _steps(agent_steps: int, repeat: int) -> str:

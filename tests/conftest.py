@@ -10,6 +10,12 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The long tests (marked slow) first: with one xdist worker per core, the short ones then fill in
+    # around them instead of one long test running alone at the end.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     # Exit code 5 ("no tests ran") must never pass for success: fail loudly instead.
     if not session.items and not session.config.option.collectonly:

@@ -253,10 +253,10 @@ def test_qrdqn_quantiles_and_dqn_q_values():
 def test_bad_input_fails_at_construction():
     with pytest.raises(ValueError, match="does not support gSDE: use_sde must be False"):
         make_model(PPO, env="Pendulum-v1", use_sde=True)
-    with pytest.raises(TypeError, match=r"unknown policy_kwargs \['actor_sparsity'\]; valid ones: critic_hidden_dim"):
+    with pytest.raises(TypeError, match=r"unknown policy_kwargs 'actor_sparsity' \(did you mean 'critic_sparsity'\?\)"):
         make_model(DQN, policy_kwargs=dict(actor_sparsity=0.5))
-    with pytest.raises(TypeError, match=r"unknown policy_kwargs \['net_arch'\]"):
-        make_model(PPO, policy_kwargs=dict(net_arch=[64, 64]))
+    with pytest.raises(ValueError, match=r"net_arch and \[.*'critic_hidden_dim'.*\] both set the sizes"):
+        make_model(PPO, policy_kwargs=dict(net_arch=[64, 64], critic_hidden_dim=8))
     with pytest.raises(ValueError, match="keeps its masks static: topology must be 'static', got 'set'"):
         make_model(A2C, policy_kwargs=dict(topology="set"))
     with pytest.raises(ValueError, match=r"critic_sparsity must be in \[0, 1\), got 1.5"):

@@ -205,8 +205,8 @@ def test_bad_policy_kwargs_fail_at_construction(policy_kwargs, message):
 
 
 def test_unknown_policy_kwarg_is_not_ignored():
-    with pytest.raises(TypeError, match="net_arch"):
-        SAC("SparseSimBaPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[64, 64]))
+    with pytest.raises(TypeError, match="unknown policy_kwargs 'hidden_dims'"):
+        SAC("SparseSimBaPolicy", "Pendulum-v1", policy_kwargs=dict(hidden_dims=[64, 64]))
 
 
 def test_gsde_is_rejected():

@@ -425,7 +425,7 @@ def test_static_topology_is_unchanged():
     [
         (dict(topology="gmp", sparse_backend="csr", critic_sparsity=0.8), "sparse_backend must be 'masked' or 'auto'"),
         (dict(topology_kwargs=dict(update_interval=5)), "topology_kwargs need a dynamic topology"),
-        (dict(topology="rigl"), "needs a sparse network"),
+        (dict(topology="rigl", actor_sparsity=0.0, critic_sparsity=0.0), "needs a sparse network"),
         (
             dict(topology="gmp", topology_kwargs=dict(initial_sparsity=0.9), critic_sparsity=0.8),
             "initial_sparsity must be at most",

@@ -18,7 +18,8 @@ def read_rows(path):
 
 
 def tiny_conf(tmp_path, algo, env_id, **entry):
-    """A zoo-format file with one tiny entry (small networks, short warm-up)."""
+    """A zoo-format file with one tiny entry (small networks, short warm-up, one update per step)."""
+    entry = {"gradient_steps": 1, **entry}  # the reference algorithms' default is 2
     lines = [f"{env_id}:", "  policy: SparseSimBaPolicy", "  n_timesteps: 300", "  learning_starts: 100"]
     lines += [f"  {key}: {value}" for key, value in entry.items()]
     lines.append(
@@ -119,8 +120,16 @@ def test_runner_rejects_bad_arguments(argv, message, capsys):
 
 
 def test_runner_names_valid_env_ids(tmp_path):
+    with pytest.raises(SystemExit) as typo:
+        train.main(["--env", "sb3_sparse/dmc-humanoid-rn-v0", "--output-dir", str(tmp_path)])
+    message = str(typo.value)
+    assert message.startswith("unknown environment id 'sb3_sparse/dmc-humanoid-rn-v0': did you mean ")
+    assert "'sb3_sparse/dmc-humanoid-run-v0'" in message and "\n" not in message and len(message) < 200
+    with pytest.raises(SystemExit) as wrong_case:
+        train.main(["--env", "pendulum-v1", "--output-dir", str(tmp_path)])
+    assert str(wrong_case.value) == "unknown environment id 'pendulum-v1': did you mean 'Pendulum-v1'?"
     with pytest.raises(
-        SystemExit, match=r"unknown environment id 'NoSuchEnv-v0'\. Ids with an entry in reference_sac\.yml: .*Pendulum-v1"
+        SystemExit, match=r"unknown environment id 'NoSuchEnv-v0': reference_sac\.yml has entries for \d+ ids, e\.g\. "
     ):
         train.main(["--env", "NoSuchEnv-v0", "--output-dir", str(tmp_path)])
     with pytest.raises(
@@ -131,10 +140,13 @@ def test_runner_names_valid_env_ids(tmp_path):
 
 def test_yaml_entry_with_unknown_policy_kwarg_lists_the_valid_ones(tmp_path):
     conf = tmp_path / "sac.yml"
-    conf.write_text('Pendulum-v1:\n  policy: SparseSimBaPolicy\n  n_timesteps: 10\n  policy_kwargs: "dict(net_arch=[64])"\n')
+    conf.write_text('Pendulum-v1:\n  policy: SparseSimBaPolicy\n  n_timesteps: 10\n  policy_kwargs: "dict(hiden_dim=64)"\n')
     with pytest.raises(
-        SystemExit, match=r"unknown policy_kwargs \['net_arch'\]; valid ones: actor_hidden_dim, actor_num_blocks"
+        SystemExit, match=r"unknown policy_kwargs 'hiden_dim' \(did you mean 'actor_hidden_dim' or 'critic_hidden_dim'\?\)$"
     ):
+        train.main(["--conf", str(conf), "--output-dir", str(tmp_path)])
+    conf.write_text('Pendulum-v1:\n  policy: SparseSimBaPolicy\n  n_timesteps: 10\n  policy_kwargs: "dict(colour=1)"\n')
+    with pytest.raises(SystemExit, match=r"unknown policy_kwargs 'colour'; valid: activation_fn, actor_hidden_dim"):
         train.main(["--conf", str(conf), "--output-dir", str(tmp_path)])
 
 

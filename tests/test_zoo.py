@@ -113,6 +113,32 @@ def test_zoo_optimize_searches_sparsity_width_and_depth(env_id, tmp_path):
         assert 2 ** int(row["params_batch_size_pow"]) > 0 and float(row["params_learning_rate"]) > 0  # the zoo's draws
 
 
+def test_plain_rl_zoo_optimize_searches_the_sparse_policy_through_net_arch(tmp_path):
+    """``python -m rl_zoo3.train -optimize`` itself: its sampler's dense ``net_arch`` sizes the SimBa networks."""
+    conf = tmp_path / "sac.yml"
+    # learning_starts 190: a few updates per trial (the sampler may draw 400-wide networks and batches of 2048)
+    conf.write_text("Pendulum-v1:\n  policy: SparseSimBaPolicy\n  n_timesteps: 200\n  learning_starts: 190\n")
+    command = [
+        sys.executable, "-m", "rl_zoo3.train", "--algo", "sac", "--env", "Pendulum-v1", "--gym-packages", "sb3_sparse",
+        "-conf", str(conf), "-optimize", "--n-trials", "2", "-n", "200", "--n-evaluations", "1", "--eval-episodes", "1",
+        "--sampler", "random", "--pruner", "none", "--seed", "3", "--log-folder", str(tmp_path),
+        "--optimization-log-path", str(tmp_path / "trials"), "-params", "buffer_size:1000",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (report,) = tmp_path.glob("sac/report_*.csv")
+    rows = list(csv.DictReader(report.open()))
+    assert len(rows) == 2 and all(row["state"] == "COMPLETE" for row in rows)
+    widths = {"small": 64, "medium": 256, "big": 400}  # the zoo's net_arch choices: [64, 64], [256, 256], [400, 300]
+    for row in rows:
+        policy = SAC.load(tmp_path / "trials" / f"trial_{row['number']}" / "best_model.zip").policy
+        width = widths[row["params_net_arch"]]
+        assert (policy.architecture.actor_hidden_dim, policy.architecture.critic_hidden_dim) == (width, width)
+        assert (policy.architecture.actor_num_blocks, policy.architecture.critic_num_blocks) == (2, 2)
+        assert policy.architecture.critic_sparsity == 0.8  # sparse by default: the sampler replaced the entry's kwargs
+        assert pruned_weights_are_zero(policy)
+
+
 @pytest.mark.parametrize("env_id", ["Pendulum-v1", "sb3_sparse/dmc-cartpole-swingup-v0"])
 def test_zoo_user_commands_train_with_tensorboard_continue_and_enjoy(env_id, tmp_path):
     """The zoo's train (-tb, -params), continue training (-i) and enjoy, on the package's file, one after the other."""

@@ -31,6 +31,7 @@ from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckA
 from torch import nn
 
 from sb3_sparse.algorithms import ALGORITHM_TABLE, algorithm_entry
+from sb3_sparse.checks import unknown_names_message
 
 #: Every algorithm with a hyperparameter file (the package's runner trains them all), from the algorithm table.
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
@@ -65,7 +66,7 @@ def hyperparams_path(algo: str) -> Path:
     :return: e.g. ``.../sb3_sparse/hyperparams/sac.yml``
     """
     if algo not in ALGORITHMS:
-        raise ValueError(f"unknown algorithm {algo!r}; valid algorithms: {', '.join(ALGORITHMS)}")
+        raise ValueError(unknown_names_message("unknown algorithm", [algo], list(ALGORITHMS)))
     # Wheels install packages as plain directories, so the resource is a real file the zoo can open.
     path = Path(str(resources.files(__package__).joinpath(f"{algo}.yml")))
     if not path.is_file():
@@ -229,20 +230,18 @@ def check_entry(algo: str, env_id: str, entry: dict[str, Any], path: str | Path 
     valid_arguments = set(inspect.signature(algorithm.__init__).parameters) - {"self", "policy", "env"}
     unknown = sorted(set(entry) - valid_arguments - set(ZOO_KEYS))
     if unknown:
-        raise ValueError(
-            f"{source} has unknown keys {unknown}; valid keys: {', '.join(sorted(valid_arguments | set(ZOO_KEYS)))}"
-        )
+        raise ValueError(unknown_names_message(f"{source} has unknown keys", unknown, sorted(valid_arguments | set(ZOO_KEYS))))
     policy = entry.get("policy")
     # The package's policies for the algorithm (StreamAC registers its own).
     valid_policies = list(algorithm_entry(algo).policies) or list(algorithm.policy_aliases)
     if policy not in valid_policies:
-        raise ValueError(f"{source}: policy {policy!r} is not one of sb3-sparse's: {', '.join(valid_policies)}")
+        raise ValueError(unknown_names_message(f"{source}: not one of sb3-sparse's policies:", [policy], valid_policies))
     policy_class = algorithm.policy_aliases[policy]
     valid_kwargs = getattr(policy_class, "valid_kwargs", None)
     if valid_kwargs is not None:
         unknown = sorted(set(evaluate_policy_kwargs(entry.get("policy_kwargs"))) - set(valid_kwargs()))
         if unknown:
-            raise ValueError(f"{source} has unknown policy_kwargs {unknown}; valid ones: {', '.join(valid_kwargs())}")
+            raise ValueError(unknown_names_message(f"{source} has unknown policy_kwargs", unknown, valid_kwargs()))
 
 
 def algorithm_kwargs(

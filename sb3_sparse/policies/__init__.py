@@ -2,7 +2,7 @@
 ``td3.py``, ``tqc.py``, ``crossq.py``; ``on_policy.py``; ``value_based.py``); what they share in
 ``common.py``, image observations in ``pixels.py``."""
 
-from sb3_sparse.policies.common import SimBaArchitecture
+from sb3_sparse.policies.architecture import SimBaArchitecture
 from sb3_sparse.policies.crossq import SparseSimBaCrossQPolicy
 from sb3_sparse.policies.on_policy import SparseSimBaActorCriticPolicy, SparseSimBaMaskablePolicy
 from sb3_sparse.policies.pixels import SparseSimBaCnnPolicy, SparseSimBaCnnTD3Policy

@@ -1,7 +1,8 @@
-"""What every sparse SimBa policy shares, whatever the algorithm: the architecture settings, the
-observation normalizer, the SB3 actor and critic wrappers around :mod:`sb3_sparse.networks`, and
-the one construction path (:meth:`SparseSimBaMixin._build`): build each network, prune it through
-one call with its role name, then the targets, the optimizers and the mask enforcers.
+"""What every sparse SimBa policy shares, whatever the algorithm: the architecture settings
+(:mod:`~sb3_sparse.policies.architecture`), the SB3 actor and critic wrappers
+(:mod:`~sb3_sparse.policies.simba_modules`), and the one construction path
+(:meth:`SparseSimBaMixin._build`): build each network, prune it through one call with its role
+name, then the targets, the optimizers and the mask enforcers.
 
 The per-algorithm modules (``sac.py``, ...) only say what differs: which actor and critic
 classes, which networks have targets, and the extra arguments of their SB3 parent.
@@ -10,8 +11,8 @@ classes, which networks have targets, and the extra arguments of their SB3 paren
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+import warnings
+from dataclasses import fields
 from typing import Any, ClassVar, cast
 
 import numpy as np
@@ -19,388 +20,37 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
 from stable_baselines3.common.policies import BaseModel, BasePolicy
-from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
-from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from sb3_sparse.checks import (
-    check_bool,
-    check_choice,
     check_flat_box_spaces,
     check_fraction,
     check_int,
-    check_seed,
-    check_sparsity,
+    unknown_names_message,
 )
 from sb3_sparse.diagnostics import NetworkProbe
 from sb3_sparse.distributions import ExactSquashedDiagGaussianDistribution
-from sb3_sparse.networks import CriticNetwork, GaussianActorNetwork, RunningObservationNormalizer, SimBaEncoder
+from sb3_sparse.networks import RunningObservationNormalizer
+from sb3_sparse.policies.architecture import (
+    NetworkPruner,
+    SimBaArchitecture,
+    SimBaSpec,
+    prefer_fused_optimizer,
+    sizes_from_net_arch,
+)
+from sb3_sparse.policies.simba_modules import (
+    ObservationNormalizerExtractor,
+    convert_optimizer_state,
+    convert_state_dict,
+    simba_probe,
+)
 from sb3_sparse.sparse_execution import (
-    check_sparse_backend,
-    convert_optimizer_state_layouts_,
-    convert_state_dict_layouts_,
-    prune_for_execution_,
     share_index_structures_,
 )
 from sb3_sparse.sparsity import MaskEnforcer, format_density_report
-from sb3_sparse.topology import TOPOLOGIES, DynamicMaskEnforcer, TopologySchedule, prune_gradually_
-
-#: Prunes one network in place and returns its parameter densities (see :class:`NetworkPruner`).
-Prune = Callable[[nn.Module], dict[str, float]]
-
-
-@dataclass(frozen=True)
-class SimBaArchitecture:
-    """
-    The sparse SimBa settings of a policy, validated at construction (the policy_kwargs of the paper's code).
-
-    :param actor_hidden_dim: actor encoder width
-    :param actor_num_blocks: actor residual blocks
-    :param critic_hidden_dim: critic encoder width
-    :param critic_num_blocks: critic residual blocks
-    :param actor_sparsity: fraction of actor parameters pruned at initialization, in [0, 1)
-    :param critic_sparsity: fraction of each critic's parameters pruned at initialization, in [0, 1)
-    :param normalize_observations: normalize observations with running statistics inside the policy
-    :param mask_seed: seed of the masks (``None``: drawn from torch's global generator, i.e. from the model's seed)
-    :param exact_masks: keep exactly ``round(d * N)`` weights per tensor instead of Bernoulli(d) draws
-    :param sparse_backend: how pruned linear layers compute: ``"masked"`` (dense kernels on masked
-        weights), ``"csr"`` (every pruned layer stores and trains its nonzero weights only, sparse
-        kernels on the CPU) or ``"auto"`` (the default: ``csr`` for large, very sparse layers when
-        no GPU is present, else ``masked``; see :mod:`sb3_sparse.sparse_execution`)
-    :param exact_log_prob: squashed-Gaussian actors (SAC, TQC, CrossQ) compute the exact tanh
-        log-density of the reference code instead of SB3's, which adds ``1e-6`` inside the log
-        (:class:`~sb3_sparse.distributions.ExactSquashedDiagGaussianDistribution`)
-    :param topology: ``"static"`` (the default: the masks drawn at initialization never change),
-        ``"set"``, ``"rigl"`` or ``"gmp"`` (dynamic sparse training, see :mod:`sb3_sparse.topology`;
-        GMP runs on masked layers: with it, ``sparse_backend="auto"`` becomes ``"masked"``)
-    :param topology_kwargs: arguments of the dynamic rule (:meth:`~sb3_sparse.topology.TopologySchedule.create`),
-        e.g. ``dict(update_interval=1000, drop_fraction=0.3)``
-    """
-
-    actor_hidden_dim: int = 128
-    actor_num_blocks: int = 1
-    critic_hidden_dim: int = 512
-    critic_num_blocks: int = 2
-    actor_sparsity: float = 0.0
-    critic_sparsity: float = 0.0
-    normalize_observations: bool = True
-    mask_seed: int | None = None
-    exact_masks: bool = False
-    sparse_backend: str = "auto"
-    exact_log_prob: bool = False
-    topology: str = "static"
-    topology_kwargs: dict[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        checked: dict[str, Any] = dict(
-            actor_hidden_dim=check_int("actor_hidden_dim", self.actor_hidden_dim),
-            critic_hidden_dim=check_int("critic_hidden_dim", self.critic_hidden_dim),
-            actor_num_blocks=check_int("actor_num_blocks", self.actor_num_blocks, minimum=0),
-            critic_num_blocks=check_int("critic_num_blocks", self.critic_num_blocks, minimum=0),
-            actor_sparsity=check_sparsity("actor_sparsity", self.actor_sparsity),
-            critic_sparsity=check_sparsity("critic_sparsity", self.critic_sparsity),
-            sparse_backend=check_sparse_backend(self.sparse_backend),
-            normalize_observations=check_bool("normalize_observations", self.normalize_observations),
-            exact_masks=check_bool("exact_masks", self.exact_masks),
-            exact_log_prob=check_bool("exact_log_prob", self.exact_log_prob),
-            mask_seed=check_seed("mask_seed", self.mask_seed, optional=True),
-            topology=check_choice("topology", self.topology, TOPOLOGIES),
-            topology_kwargs=dict(self.topology_kwargs) if self.topology_kwargs is not None else None,
-        )
-        if checked["topology"] == "static" and checked["topology_kwargs"]:
-            raise ValueError(
-                f"topology_kwargs need a dynamic topology (set, rigl, gmp), got topology='static' and {self.topology_kwargs!r}"
-            )
-        if checked["topology"] != "static":
-            schedule = TopologySchedule.create(checked["topology"], checked["topology_kwargs"])
-            if schedule.kind == "gmp" and checked["sparse_backend"] == "csr":
-                raise ValueError(
-                    "topology='gmp' changes the number of weights, which a SparseLinear layer holds fixed: "
-                    "sparse_backend must be 'masked' or 'auto' (which then means 'masked'), got 'csr'"
-                )
-            if schedule.kind == "gmp":
-                checked["sparse_backend"] = "masked"
-            sparsities = {name: checked[name] for name in ("actor_sparsity", "critic_sparsity")}
-            if schedule.kind == "gmp" and any(0 < value < schedule.initial_sparsity for value in sparsities.values()):
-                raise ValueError(
-                    f"initial_sparsity must be at most the sparsities it starts from, got initial_sparsity="
-                    f"{schedule.initial_sparsity} with {sparsities}"
-                )
-        if checked["mask_seed"] is None:
-            # Drawn from the global generator, which SB3 seeds with the model's seed before
-            # building the policy: same model seed, same masks.
-            checked["mask_seed"] = int(th.randint(0, 2**62, (1,)).item())
-        for name, value in checked.items():  # plain Python values, also from numpy scalars
-            object.__setattr__(self, name, value)
-
-    @property
-    def topology_schedule(self) -> TopologySchedule | None:
-        """The dynamic topology's schedule, or ``None`` for ``topology="static"``."""
-        return None if self.topology == "static" else TopologySchedule.create(self.topology, self.topology_kwargs)
-
-    def network_seed(self, role: str) -> int:
-        """
-        Seed of the masks of the networks of one role, derived from ``mask_seed``. The derivations
-        are those of sb3-sparse 0.1.0, so the same ``mask_seed`` still draws the same masks.
-
-        :param role: ``"actor"`` or ``"critic"`` (a network and its target share the role, hence the
-            masks), ``"actor_trunk"`` or ``"critic_trunk"`` (pixel policies' trunks), ``"encoder"``
-            (the pixel policies' convolutions)
-        :return: the seed
-        """
-        assert self.mask_seed is not None  # set in __post_init__
-        if role == "encoder":
-            return int(th.randint(0, 2**62, (1,), generator=th.Generator().manual_seed(self.mask_seed + 1)))
-        network, _, part = role.partition("_")
-        networks = ("actor", "critic")
-        if network not in networks or part not in ("", "trunk"):
-            raise ValueError(f"unknown mask role {role!r}; valid roles: actor, critic, actor_trunk, critic_trunk, encoder")
-        seeds = th.randint(0, 2**62, (len(networks),), generator=th.Generator().manual_seed(self.mask_seed))
-        return int(seeds[networks.index(network)]) + (1 if part == "trunk" else 0)
-
-
-class NetworkPruner:
-    """
-    Prunes the networks of one role with Erdős–Rényi masks: one generator, seeded from the role,
-    continues across the networks it prunes (the critics of a critic ensemble draw different masks,
-    a target built with a fresh pruner of the same role draws the same ones). Each chosen layer is
-    converted for the sparse backend as soon as it is masked
-    (:func:`sb3_sparse.sparse_execution.prune_for_execution_`). Sparsity 0 leaves a network untouched.
-
-    :param sparsity: fraction of each network's parameters pruned, in [0, 1)
-    :param seed: seed of the generator
-    :param exact_masks: exact-count masks instead of Bernoulli draws
-    :param sparse_backend: ``"masked"``, ``"csr"`` or ``"auto"``
-    :param initial_sparsity: for gradual magnitude pruning: start at this sparsity instead
-        (:func:`sb3_sparse.topology.prune_gradually_`; masked layers only)
-    """
-
-    def __init__(
-        self, sparsity: float, seed: int, exact_masks: bool, sparse_backend: str, initial_sparsity: float | None = None
-    ) -> None:
-        self.sparsity, self.exact_masks, self.sparse_backend = sparsity, exact_masks, sparse_backend
-        self.initial_sparsity = initial_sparsity
-        self.generator = th.Generator().manual_seed(seed)
-
-    def __call__(self, network: nn.Module) -> dict[str, float]:
-        if self.sparsity == 0:
-            return {name: 1.0 for name, _ in network.named_parameters()}
-        if self.initial_sparsity is not None:
-            return prune_gradually_(network, self.sparsity, self.initial_sparsity, self.generator, self.exact_masks)
-        return prune_for_execution_(network, self.sparsity, self.generator, self.exact_masks, self.sparse_backend)
-
-
-@dataclass(frozen=True)
-class SimBaSpec:
-    """
-    What an actor or critic wrapper needs to build its SimBa network(s): sizes and the pruner.
-
-    :param input_dim: size of the features extractor's output
-    :param hidden_dim: encoder width
-    :param num_blocks: encoder residual blocks
-    :param prune: prunes each network built (a :class:`NetworkPruner` of the network's role)
-    """
-
-    input_dim: int
-    hidden_dim: int
-    num_blocks: int
-    prune: Prune
-
-    def build(self, network_class: Callable[..., nn.Module], *head_args: int) -> tuple[Any, dict[str, float]]:
-        """
-        Build one network ``network_class(input_dim, *head_args, hidden_dim, num_blocks)`` and prune it.
-
-        :param network_class: e.g. :class:`~sb3_sparse.networks.GaussianActorNetwork`
-        :param head_args: the head sizes after the input size (action size, then critic outputs)
-        :return: the network and its parameter densities
-        """
-        action_dim, *outputs = head_args
-        network = network_class(self.input_dim, action_dim, self.hidden_dim, self.num_blocks, *outputs)
-        return network, self.prune(network)
-
-
-def prefer_fused_optimizer(
-    optimizer_class: type[th.optim.Optimizer], optimizer_kwargs: dict[str, Any] | None
-) -> dict[str, Any]:
-    """
-    Optimizer keyword arguments with ``fused=True`` added for Adam and AdamW unless the caller chose
-    an implementation (``fused`` or ``foreach``).
-
-    Why: pruned weights keep exactly-zero second moments, and on x86 CPUs torch's default
-    (for-loop) Adam computes ``sqrt`` of exact zeros much more slowly than of normal numbers; the
-    fused kernels are indifferent to zeros (figures: benchmarks/README.md, masking overhead).
-
-    :param optimizer_class: the optimizer class
-    :param optimizer_kwargs: the user's keyword arguments (not modified)
-    :return: the keyword arguments to build the optimizer with
-    """
-    kwargs = dict(optimizer_kwargs or {})
-    if issubclass(optimizer_class, (th.optim.Adam, th.optim.AdamW)) and not {"fused", "foreach"} & kwargs.keys():
-        kwargs["fused"] = True
-    return kwargs
-
-
-class ObservationNormalizerExtractor(BaseFeaturesExtractor):
-    """
-    Features extractor that normalizes flat observations with running statistics
-    (:class:`sb3_sparse.networks.RunningObservationNormalizer`). One instance is shared by
-    the actor, the critic and the target networks of a policy, so they all see the
-    same statistics, as in the reference where the batch is normalized before the networks.
-
-    :param observation_space: a flat Box observation space
-    """
-
-    def __init__(self, observation_space: spaces.Box) -> None:
-        super().__init__(observation_space, features_dim=int(observation_space.shape[0]))
-        self.normalizer = RunningObservationNormalizer(self.features_dim)
-
-    def forward(self, observations: th.Tensor) -> th.Tensor:
-        return self.normalizer(observations)
-
-
-class SimBaActorBase(BasePolicy):
-    """
-    An SB3 actor around one SimBa actor network (``network_class``), pruned at construction.
-
-    :param observation_space: observation space
-    :param action_space: action space
-    :param features_extractor: the (shared) observation normalizer, a flatten layer or pixel features
-    :param spec: sizes of the SimBa network and its pruner (a target actor's has the same seed: the same masks)
-    """
-
-    network_class: ClassVar[type[nn.Module]]
-
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Box,
-        features_extractor: BaseFeaturesExtractor,
-        spec: SimBaSpec,
-    ) -> None:
-        super().__init__(observation_space, action_space, features_extractor=features_extractor, squash_output=True)
-        self.network, self.densities = spec.build(self.network_class, get_action_dim(action_space))
-
-    def simba_encoders(self) -> list[SimBaEncoder]:
-        """The SimBa encoder of the actor network (for diagnostics)."""
-        return [self.network.encoder]
-
-
-class SimBaActor(SimBaActorBase):
-    """
-    SB3's SAC ``Actor`` (for SAC, TQC and CrossQ) around :class:`sb3_sparse.networks.GaussianActorNetwork`,
-    pruned at construction; the arguments are those of :class:`SimBaActorBase`.
-    """
-
-    network_class = GaussianActorNetwork
-    action_space: spaces.Box
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.action_dist = SquashedDiagGaussianDistribution(get_action_dim(self.action_space))
-
-    def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
-        """
-        :param obs: raw observations
-        :return: Gaussian mean, log standard deviation (in [-10, 2]) and no extra arguments
-        """
-        mean_actions, log_std = self.network(self.extract_features(obs, self.features_extractor))
-        return mean_actions, log_std, {}
-
-    def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
-        mean_actions, log_std, _ = self.get_action_dist_params(obs)
-        return self.action_dist.actions_from_params(mean_actions, log_std, deterministic=deterministic)
-
-    def action_log_prob(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
-        """
-        :param obs: raw observations
-        :return: squashed sampled actions and their log-probability (with the tanh correction)
-        """
-        mean_actions, log_std, _ = self.get_action_dist_params(obs)
-        return self.action_dist.log_prob_from_params(mean_actions, log_std)
-
-    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
-        return self(observation, deterministic)
-
-
-class SimBaContinuousCritic(BaseModel):
-    """
-    SB3's ``ContinuousCritic`` (SAC, TD3, DDPG, CrossQ) of ``n_critics`` independent
-    :class:`sb3_sparse.networks.CriticNetwork` networks, each pruned with its own Erdős–Rényi masks.
-
-    :param observation_space: observation space
-    :param action_space: action space
-    :param spec: sizes of each SimBa critic network and the pruner, which prunes them in turn
-    :param features_extractor: the (shared) observation normalizer, a flatten layer or pixel features
-    :param n_critics: number of critics (1 = the paper's DMC setup, 2 = clipped double Q)
-    :param num_outputs: outputs of each critic's head (1 Q-value, or several quantiles)
-    """
-
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Box,
-        spec: SimBaSpec,
-        features_extractor: BaseFeaturesExtractor,
-        n_critics: int = 2,
-        num_outputs: int = 1,
-    ) -> None:
-        super().__init__(observation_space, action_space, features_extractor=features_extractor)
-        action_dim = get_action_dim(self.action_space)
-        self.n_critics = check_int("n_critics", n_critics)
-        # Each critic is pruned (and converted) before the next is built: one dense network at a time.
-        self.q_networks, self.densities = nn.ModuleList(), []
-        for _ in range(n_critics):
-            q_net, densities = spec.build(CriticNetwork, action_dim, num_outputs)
-            self.densities.append(densities)
-            self.q_networks.append(q_net)
-
-    def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
-        features = self.extract_features(obs, self.features_extractor)  # type: ignore[arg-type]
-        return tuple(q_net(features, actions) for q_net in self.q_networks)
-
-    def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
-        """Q-value of the first critic only (TD3's actor loss)."""
-        return self.q_networks[0](self.extract_features(obs, self.features_extractor), actions)  # type: ignore[arg-type]
-
-    def simba_encoders(self) -> list[SimBaEncoder]:
-        """The SimBa encoders of the critic networks, in order (for diagnostics)."""
-        return [cast(SimBaEncoder, q_net.encoder) for q_net in self.q_networks]
-
-
-def convert_state_dict(module: nn.Module, state_dict: dict[str, th.Tensor], prefix: str, *_: Any) -> None:
-    """A policy's load_state_dict pre-hook: saved layer layouts (masked or SparseLinear) converted to the built ones."""
-    convert_state_dict_layouts_(module, state_dict, prefix)
-
-
-def convert_optimizer_state(network: nn.Module, optimizer: th.optim.Optimizer, state_dict: dict[str, Any]) -> None:
-    """An optimizer's load_state_dict pre-hook (bound to its network): the state converted as the layers were."""
-    convert_optimizer_state_layouts_(network, optimizer, state_dict)
-
-
-def simba_probe(
-    network: nn.Module, encoders: list[SimBaEncoder] | None = None, target: nn.Module | None = None, **probe_kwargs: Any
-) -> NetworkProbe:
-    """
-    The diagnostics probe of SimBa networks: the residual blocks' activations, the encoders' linear
-    layers and the (first) encoder's output as features.
-
-    :param network: the module measured (norms, gradients), e.g. a SimBa actor or critic wrapper
-    :param encoders: its SimBa encoders (``None``: ``network.simba_encoders()``)
-    :param target: the network's Polyak target, if any
-    :param probe_kwargs: further :class:`~sb3_sparse.diagnostics.NetworkProbe` fields (``evaluate``, ``optimizer``)
-    :return: the probe
-    """
-    if encoders is None:
-        encoders = network.simba_encoders()  # type: ignore[operator]
-    return NetworkProbe(
-        module=network,
-        post_activation=[cast(nn.Module, block.activation) for encoder in encoders for block in encoder.blocks],
-        pre_activation=[layer for encoder in encoders for layer in encoder.modules() if isinstance(layer, nn.Linear)],
-        features=encoders[0],
-        target=target,
-        **probe_kwargs,
-    )
+from sb3_sparse.topology import DynamicMaskEnforcer
 
 
 class SparsePolicyBase:
@@ -488,17 +138,10 @@ class SparsePolicyBase:
         """
         policy_name = type(self).__name__
         self._extra_sb3_kwargs = {name: kwargs.pop(name, default) for name, default in self.sb3_policy_kwargs.items()}
+        self._read_net_arch(kwargs)
         unknown = sorted(set(kwargs) - set(self._architecture_fields()))
         if unknown:
-            # net_arch comes from dense configurations, e.g. the zoo's -optimize samplers.
-            hint = (
-                " (sizes are actor/critic_hidden_dim and _num_blocks; the zoo's -optimize: python -m sb3_sparse.zoo train ...)"
-                if "net_arch" in unknown
-                else ""
-            )
-            raise TypeError(
-                f"{policy_name} got unknown policy_kwargs {unknown}; valid ones: {', '.join(self.valid_kwargs())}{hint}"
-            )
+            raise TypeError(unknown_names_message(f"{policy_name} got unknown policy_kwargs", unknown, self.valid_kwargs()))
         self.architecture = self.architecture_class(**kwargs)
         self._check_sb3_policy_kwargs(self._extra_sb3_kwargs)
         if not self.supports_dynamic_topology and self.architecture.topology != "static":
@@ -506,6 +149,31 @@ class SparsePolicyBase:
                 f"{policy_name} keeps its masks static: topology must be 'static', got {self.architecture.topology!r} "
                 "(dynamic sparse training is for the off-policy policies: SAC, TD3, DDPG, TQC, CrossQ)"
             )
+
+    def _read_net_arch(self, kwargs: dict[str, Any]) -> None:
+        """
+        Replace an SBX/SB3-style ``net_arch`` in the policy kwargs by SimBa sizes
+        (:func:`~sb3_sparse.policies.architecture.sizes_from_net_arch`), so that SBX configurations
+        and the zoo's ``-optimize`` samplers work unchanged. ``activation_fn`` is accepted with a
+        warning unless it is ReLU: SimBa's residual blocks use ReLU.
+
+        :param kwargs: the policy kwargs, changed in place
+        """
+        activation_fn = kwargs.pop("activation_fn", None)
+        if activation_fn is not None and activation_fn is not nn.ReLU:
+            warnings.warn(
+                f"{type(self).__name__} ignores activation_fn={getattr(activation_fn, '__name__', activation_fn)}: "
+                "SimBa's residual blocks use ReLU",
+                stacklevel=5,
+            )
+        if "net_arch" not in kwargs:
+            return
+        roles = [role for role in ("actor", "critic") if f"{role}_hidden_dim" in self._architecture_fields()]
+        sizes = sizes_from_net_arch(kwargs.pop("net_arch"), roles)
+        both = sorted(set(sizes) & set(kwargs))
+        if both:
+            raise ValueError(f"{type(self).__name__}: net_arch and {both} both set the sizes; give one of them")
+        kwargs.update(sizes)
 
     def _check_sb3_policy_kwargs(self, extra_kwargs: dict[str, Any]) -> None:
         """Validate the ``sb3_policy_kwargs`` in place before the SB3 parent sees them: quantile counts
@@ -528,7 +196,7 @@ class SparsePolicyBase:
 
         :return: sorted names
         """
-        return sorted({*cls._architecture_fields(), *cls.sb3_arguments, *cls.sb3_policy_kwargs})
+        return sorted({*cls._architecture_fields(), *cls.sb3_arguments, *cls.sb3_policy_kwargs, "net_arch", "activation_fn"})
 
     def _default_optimizer_kwargs(
         self, optimizer_class: type[th.optim.Optimizer], optimizer_kwargs: dict[str, Any] | None

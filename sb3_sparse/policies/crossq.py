@@ -17,7 +17,8 @@ from typing import Any
 import torch as th
 from sb3_contrib.crossq.policies import CrossQPolicy
 
-from sb3_sparse.policies.common import SimBaActor, SimBaContinuousCritic, SparseSimBaMixin
+from sb3_sparse.policies.common import SparseSimBaMixin
+from sb3_sparse.policies.simba_modules import SimBaActor, SimBaContinuousCritic
 
 
 class _NoBatchStatistics:

@@ -33,9 +33,9 @@ from torch import nn
 from sb3_sparse.checks import check_bool, check_flat_box_observations
 from sb3_sparse.diagnostics import NetworkProbe
 from sb3_sparse.networks import OrthogonalLinear, SimBaActorCriticEncoders, SimBaEncoder
-from sb3_sparse.policies.common import (
+from sb3_sparse.policies.common import SparsePolicyBase
+from sb3_sparse.policies.simba_modules import (
     ObservationNormalizerExtractor,
-    SparsePolicyBase,
     convert_optimizer_state,
     convert_state_dict,
     simba_probe,
@@ -61,7 +61,7 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
     :param optimizer_kwargs: keyword arguments of the optimizer, without the learning rate (default
         for Adam: SB3's ``eps=1e-5``; Adam and AdamW get ``fused=True`` unless ``fused`` or
         ``foreach`` is given)
-    :param kwargs: the fields of :class:`~sb3_sparse.policies.common.SimBaArchitecture` (``actor_*``:
+    :param kwargs: the fields of :class:`~sb3_sparse.policies.architecture.SimBaArchitecture` (``actor_*``:
         the policy encoder, ``critic_*``: the value encoder) and the ``sb3_policy_kwargs``
         (``log_std_init`` for Box actions)
     """

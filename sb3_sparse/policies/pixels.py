@@ -34,7 +34,9 @@ from torch import nn
 from sb3_sparse.checks import check_int, check_sparsity
 from sb3_sparse.diagnostics import NetworkProbe
 from sb3_sparse.networks import DrQConvEncoder, PixelTrunk
-from sb3_sparse.policies.common import SimBaActor, SimBaArchitecture, SimBaContinuousCritic, SparseSimBaMixin
+from sb3_sparse.policies.architecture import SimBaArchitecture
+from sb3_sparse.policies.common import SparseSimBaMixin
+from sb3_sparse.policies.simba_modules import SimBaActor, SimBaContinuousCritic
 from sb3_sparse.policies.td3 import SimBaTD3Actor
 
 DEFAULT_FEATURE_DIM = 50
@@ -74,7 +76,7 @@ def check_image_observations(observation_space: spaces.Space, policy_name: str, 
 @dataclass(frozen=True)
 class PixelSimBaArchitecture(SimBaArchitecture):
     """
-    :class:`~sb3_sparse.policies.common.SimBaArchitecture` for image observations, which are scaled
+    :class:`~sb3_sparse.policies.architecture.SimBaArchitecture` for image observations, which are scaled
     to [-0.5, 0.5] instead of normalized (``normalize_observations`` must stay False), and:
 
     :param feature_dim: trunk output size, the SimBa heads' input (DrQ-v2: 50)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from stable_baselines3.sac.policies import SACPolicy
 
-from sb3_sparse.policies.common import SimBaActor, SimBaContinuousCritic, SparseSimBaMixin
+from sb3_sparse.policies.common import SparseSimBaMixin
+from sb3_sparse.policies.simba_modules import SimBaActor, SimBaContinuousCritic
 
 
 class SparseSimBaPolicy(SparseSimBaMixin, SACPolicy):
@@ -28,9 +29,9 @@ class SparseSimBaPolicy(SparseSimBaMixin, SACPolicy):
         AdamW get ``fused=True`` unless ``fused`` or ``foreach`` is given (see ``prefer_fused_optimizer``)
     :param use_sde: must be False (gSDE is not supported)
     :param kwargs: the SimBa and sparsity settings, see
-        :class:`~sb3_sparse.policies.common.SimBaArchitecture`: ``actor_hidden_dim=128``,
+        :class:`~sb3_sparse.policies.architecture.SimBaArchitecture`: ``actor_hidden_dim=128``,
         ``actor_num_blocks=1``, ``critic_hidden_dim=512``, ``critic_num_blocks=2``,
-        ``actor_sparsity=0.0``, ``critic_sparsity=0.0``, ``normalize_observations=True``,
+        ``actor_sparsity=0.8``, ``critic_sparsity=0.8`` (0: dense), ``normalize_observations=True``,
         ``mask_seed=None``, ``exact_masks=False``, ``sparse_backend="auto"``
     """
 

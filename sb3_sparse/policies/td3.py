@@ -8,13 +8,14 @@ from stable_baselines3.common.type_aliases import PyTorchObs
 from stable_baselines3.td3.policies import TD3Policy
 
 from sb3_sparse.networks import DeterministicActorNetwork
-from sb3_sparse.policies.common import SimBaActorBase, SimBaContinuousCritic, SparseSimBaMixin
+from sb3_sparse.policies.common import SparseSimBaMixin
+from sb3_sparse.policies.simba_modules import SimBaActorBase, SimBaContinuousCritic
 
 
 class SimBaTD3Actor(SimBaActorBase):
     """
     SB3's TD3 ``Actor`` (TD3, DDPG) around :class:`sb3_sparse.networks.DeterministicActorNetwork`,
-    pruned at construction; the arguments are those of :class:`~sb3_sparse.policies.common.SimBaActorBase`.
+    pruned at construction; the arguments are those of :class:`~sb3_sparse.policies.simba_modules.SimBaActorBase`.
     """
 
     network_class = DeterministicActorNetwork
@@ -40,7 +41,7 @@ class SparseSimBaTD3Policy(SparseSimBaMixin, TD3Policy):
     :param n_critics: number of critics (TD3: 2, DDPG: 1)
     :param optimizer_class: optimizer of actor and critic
     :param optimizer_kwargs: keyword arguments of the optimizer (Adam/AdamW get ``fused=True`` unless set)
-    :param kwargs: the SimBa and sparsity settings of :class:`~sb3_sparse.policies.common.SimBaArchitecture`
+    :param kwargs: the SimBa and sparsity settings of :class:`~sb3_sparse.policies.architecture.SimBaArchitecture`
     """
 
     actor_class = SimBaTD3Actor

@@ -9,7 +9,8 @@ import torch as th
 from sb3_contrib.tqc.policies import TQCPolicy
 
 from sb3_sparse.checks import check_int
-from sb3_sparse.policies.common import SimBaActor, SimBaContinuousCritic, SparseSimBaMixin
+from sb3_sparse.policies.common import SparseSimBaMixin
+from sb3_sparse.policies.simba_modules import SimBaActor, SimBaContinuousCritic
 
 
 class SimBaQuantileCritic(SimBaContinuousCritic):
@@ -18,7 +19,7 @@ class SimBaQuantileCritic(SimBaContinuousCritic):
     returned stacked as ``(batch, n_critics, n_quantiles)``.
 
     :param n_quantiles: quantiles per critic
-    :param kwargs: the arguments of :class:`~sb3_sparse.policies.common.SimBaContinuousCritic`
+    :param kwargs: the arguments of :class:`~sb3_sparse.policies.simba_modules.SimBaContinuousCritic`
     """
 
     def __init__(self, n_quantiles: int = 25, **kwargs: Any) -> None:

@@ -25,13 +25,9 @@ from torch import nn
 from sb3_sparse.checks import check_flat_box_observations
 from sb3_sparse.diagnostics import NetworkProbe
 from sb3_sparse.networks import DiscreteQNetwork, SimBaEncoder
-from sb3_sparse.policies.common import (
-    SimBaSpec,
-    SparsePolicyBase,
-    convert_optimizer_state,
-    convert_state_dict,
-    simba_probe,
-)
+from sb3_sparse.policies.architecture import SimBaSpec
+from sb3_sparse.policies.common import SparsePolicyBase
+from sb3_sparse.policies.simba_modules import convert_optimizer_state, convert_state_dict, simba_probe
 from sb3_sparse.sparse_execution import share_index_structures_
 from sb3_sparse.sparsity import MaskEnforcer
 
@@ -105,7 +101,7 @@ class SparseSimBaValueMixin(SparsePolicyBase):
     :param optimizer_class: the Q-network's optimizer
     :param optimizer_kwargs: keyword arguments of the optimizer, without the learning rate (Adam and
         AdamW get ``fused=True`` unless ``fused`` or ``foreach`` is given)
-    :param kwargs: the ``critic_*`` fields of :class:`~sb3_sparse.policies.common.SimBaArchitecture`
+    :param kwargs: the ``critic_*`` fields of :class:`~sb3_sparse.policies.architecture.SimBaArchitecture`
         and the others that apply (``normalize_observations``, ``mask_seed``, ``exact_masks``,
         ``sparse_backend``), and the ``sb3_policy_kwargs`` (QR-DQN: ``n_quantiles``)
     """

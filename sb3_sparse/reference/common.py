@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import torch
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
@@ -19,6 +20,24 @@ from torch import nn
 
 from sb3_sparse.checks import check_bool
 from sb3_sparse.sparse_execution import SparseLinear
+
+#: The reference's networks and optimizer (configs/agent/sac_simba.yaml and ddpg_simba.yaml of the
+#: paper's code): one critic (``critic_use_cdq`` is false on DMC), AdamW with weight decay 1e-2 for
+#: actor and critic. The Reference algorithms' ``policy_kwargs`` fill in whichever of these they lack.
+REFERENCE_POLICY_KWARGS: dict[str, Any] = dict(
+    n_critics=1, optimizer_class=torch.optim.AdamW, optimizer_kwargs=dict(weight_decay=1e-2)
+)
+
+
+def with_reference_policy_kwargs(policy_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """
+    ``policy_kwargs`` with the reference's network and optimizer settings where they say nothing.
+
+    :param policy_kwargs: the caller's policy kwargs (not modified)
+    :return: :data:`REFERENCE_POLICY_KWARGS` updated with ``policy_kwargs``
+    """
+    return {**REFERENCE_POLICY_KWARGS, **(policy_kwargs or {})}
+
 
 #: The arguments of ``torch.compile`` that ``compile_kwargs`` may set.
 COMPILE_ARGUMENTS = ("backend", "dynamic", "fullgraph", "mode", "options")
@@ -45,11 +64,19 @@ def frozen(network: nn.Module) -> Iterator[None]:
 
 class ReferenceWarmup(OffPolicyAlgorithm):
     """
-    The reference's warm-up: exactly ``learning_starts`` random transitions, and the first gradient
-    update right after the last of them. SB3 acts at random for the first ``learning_starts``
-    transitions too, but first trains after one more (its condition is ``num_timesteps >
-    learning_starts``); this trains as soon as ``num_timesteps == learning_starts`` as well.
+    The reference's warm-up: exactly ``learning_starts`` uniformly random transitions, and the first
+    gradient update right after the last of them. SB3 acts at random for the first ``learning_starts``
+    transitions too, but adds the exploration noise to them (clipping some at the bounds), and first
+    trains after one more (its condition is ``num_timesteps > learning_starts``); this samples the
+    action space alone and trains as soon as ``num_timesteps == learning_starts`` as well.
     """
+
+    def _sample_action(
+        self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if self.num_timesteps < learning_starts:
+            action_noise = None  # the reference's warm-up actions are uniform over the action space
+        return super()._sample_action(learning_starts, action_noise, n_envs)
 
     def collect_rollouts(
         self,

@@ -14,7 +14,13 @@ from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.td3.policies import TD3Policy
 
 from sb3_sparse.checks import check_fraction
-from sb3_sparse.reference.common import CompiledLosses, ReferenceWarmup, frozen, record_losses
+from sb3_sparse.reference.common import (
+    CompiledLosses,
+    ReferenceWarmup,
+    frozen,
+    record_losses,
+    with_reference_policy_kwargs,
+)
 from sb3_sparse.reference.sac import _flat, min_over_critics, squared_error_loss
 
 
@@ -36,6 +42,14 @@ class ReferenceDDPG(CompiledLosses, ReferenceWarmup, DDPG):
     never read nor updated. SB3's DDPG instead updates the critic first, with a Polyak target actor
     and no noise in the target or in the actor loss, and minimizes ``0.5 sum_i MSE``.
 
+    The defaults are the reference's configuration (configs/agent/ddpg_simba.yaml, base_ddpg.yaml and
+    buffer/numpy_uniform.yaml of the paper's code), not SB3's: learning rate 1e-4, 5,000 uniformly
+    random warm-up transitions (no exploration noise on them), 2 gradient updates per agent step,
+    batch 256, buffer 10^6, tau 0.005, gamma 0.99, noise standard deviation 0.1, and policy kwargs
+    ``n_critics=1``, AdamW with weight decay 1e-2
+    (:data:`~sb3_sparse.reference.common.REFERENCE_POLICY_KWARGS`, filled in where
+    ``policy_kwargs`` says nothing).
+
     :param update_noise_std: standard deviation of the noise in the actor loss and in the critic's
         target action, in [0, 1] (the reference: 0.1, its exploration noise)
     :param compile_gradient_step: run the actor and critic losses through ``torch.compile``
@@ -49,14 +63,14 @@ class ReferenceDDPG(CompiledLosses, ReferenceWarmup, DDPG):
         self,
         policy: str | type[TD3Policy],
         env: GymEnv | str,
-        learning_rate: float | Schedule = 1e-3,
+        learning_rate: float | Schedule = 1e-4,
         buffer_size: int = 1_000_000,
-        learning_starts: int = 100,
+        learning_starts: int = 5_000,
         batch_size: int = 256,
         tau: float = 0.005,
         gamma: float = 0.99,
         train_freq: int | tuple[int, str] = 1,
-        gradient_steps: int = 1,
+        gradient_steps: int = 2,
         action_noise: ActionNoise | None = None,
         update_noise_std: float = 0.1,
         replay_buffer_class: type[ReplayBuffer] | None = None,
@@ -74,6 +88,7 @@ class ReferenceDDPG(CompiledLosses, ReferenceWarmup, DDPG):
     ) -> None:
         self.update_noise_std = check_fraction("update_noise_std", update_noise_std, include_one=True)
         self._init_compilation(compile_gradient_step, compile_kwargs)
+        self.sb3_sparse_algorithm = "sb3_sparse.reference.ReferenceDDPG"  # saved: SAC.load of it warns
         super().__init__(
             policy,
             env,
@@ -91,7 +106,7 @@ class ReferenceDDPG(CompiledLosses, ReferenceWarmup, DDPG):
             optimize_memory_usage=optimize_memory_usage,
             n_steps=n_steps,
             tensorboard_log=tensorboard_log,
-            policy_kwargs=policy_kwargs,
+            policy_kwargs=with_reference_policy_kwargs(policy_kwargs),
             verbose=verbose,
             seed=seed,
             device=device,

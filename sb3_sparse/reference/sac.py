@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 import torch as th
 from stable_baselines3 import SAC
 from stable_baselines3.common.buffers import ReplayBuffer
@@ -14,7 +16,32 @@ from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.sac.policies import SACPolicy
 
 from sb3_sparse.distributions import ExactSquashedDiagGaussianDistribution
-from sb3_sparse.reference.common import CompiledLosses, ReferenceWarmup, frozen, record_losses
+from sb3_sparse.reference.common import (
+    CompiledLosses,
+    ReferenceWarmup,
+    frozen,
+    record_losses,
+    with_reference_policy_kwargs,
+)
+
+
+def entropy_scale(target_entropy: str | float) -> float | None:
+    """
+    The ``c`` of ``target_entropy="auto_<c>"`` (a target of ``-c |A|``); ``None`` for a number or
+    SB3's ``"auto"``.
+
+    :raises ValueError: another string, or ``c`` not a positive number
+    """
+    if not isinstance(target_entropy, str) or target_entropy == "auto":
+        return None
+    prefix, _, text = target_entropy.partition("_")
+    try:
+        scale = float(text) if prefix == "auto" else math.nan
+    except ValueError:
+        scale = math.nan
+    if not scale > 0:
+        raise ValueError(f"target_entropy must be a number, 'auto' or 'auto_<c>' with c > 0 (-c |A|), got {target_entropy!r}")
+    return scale
 
 
 def min_over_critics(q_values: tuple[th.Tensor, ...]) -> th.Tensor:
@@ -50,6 +77,17 @@ class ReferenceSAC(CompiledLosses, ReferenceWarmup, SAC):
     temperature, then the critic, then the actor, minimizes ``0.5 sum_i MSE`` and
     ``-log(alpha) (log pi + H_target)``, and adds ``1e-6`` inside the tanh correction.
 
+    The defaults are the reference's configuration (configs/agent/sac_simba.yaml, base_sac.yaml and
+    buffer/numpy_uniform.yaml of the paper's code), not SB3's: learning rate 1e-4 (actor, critic
+    and temperature), 5,000 random warm-up transitions, 2 gradient updates per agent step, batch
+    256, buffer 10^6, tau 0.005, gamma 0.99 (its heuristic's value for DMC's 500 agent steps per
+    episode), initial temperature 0.01 (``ent_coef="auto_0.01"``), target entropy ``-|A|/2``
+    (``target_entropy="auto_0.5"``), and policy kwargs ``n_critics=1``, AdamW with weight decay
+    1e-2 (:data:`~sb3_sparse.reference.common.REFERENCE_POLICY_KWARGS`, filled in where
+    ``policy_kwargs`` says nothing).
+
+    :param target_entropy: ``"auto"`` (SB3's ``-|A|``), ``"auto_<c>"`` (``-c |A|``; the default
+        ``"auto_0.5"`` is the reference's) or a number
     :param compile_gradient_step: run the actor and critic losses through ``torch.compile``
         (:class:`~sb3_sparse.reference.common.CompiledLosses`; off by default)
     :param compile_kwargs: arguments of ``torch.compile``, e.g. ``dict(mode="reduce-overhead")``
@@ -61,22 +99,22 @@ class ReferenceSAC(CompiledLosses, ReferenceWarmup, SAC):
         self,
         policy: str | type[SACPolicy],
         env: GymEnv | str,
-        learning_rate: float | Schedule = 3e-4,
+        learning_rate: float | Schedule = 1e-4,
         buffer_size: int = 1_000_000,
-        learning_starts: int = 100,
+        learning_starts: int = 5_000,
         batch_size: int = 256,
         tau: float = 0.005,
         gamma: float = 0.99,
         train_freq: int | tuple[int, str] = 1,
-        gradient_steps: int = 1,
+        gradient_steps: int = 2,
         action_noise: ActionNoise | None = None,
         replay_buffer_class: type[ReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         optimize_memory_usage: bool = False,
         n_steps: int = 1,
-        ent_coef: str | float = "auto",
+        ent_coef: str | float = "auto_0.01",
         target_update_interval: int = 1,
-        target_entropy: str | float = "auto",
+        target_entropy: str | float = "auto_0.5",
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         use_sde_at_warmup: bool = False,
@@ -91,6 +129,8 @@ class ReferenceSAC(CompiledLosses, ReferenceWarmup, SAC):
         _init_setup_model: bool = True,
     ) -> None:
         self._init_compilation(compile_gradient_step, compile_kwargs)
+        self.sb3_sparse_algorithm = "sb3_sparse.reference.ReferenceSAC"  # saved: SAC.load of it warns
+        self._entropy_scale = entropy_scale(target_entropy)
         super().__init__(
             policy,
             env,
@@ -109,13 +149,13 @@ class ReferenceSAC(CompiledLosses, ReferenceWarmup, SAC):
             n_steps=n_steps,
             ent_coef=ent_coef,
             target_update_interval=target_update_interval,
-            target_entropy=target_entropy,
+            target_entropy="auto" if self._entropy_scale is not None else target_entropy,
             use_sde=use_sde,
             sde_sample_freq=sde_sample_freq,
             use_sde_at_warmup=use_sde_at_warmup,
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
-            policy_kwargs=policy_kwargs,
+            policy_kwargs=with_reference_policy_kwargs(policy_kwargs),
             verbose=verbose,
             seed=seed,
             device=device,
@@ -123,6 +163,9 @@ class ReferenceSAC(CompiledLosses, ReferenceWarmup, SAC):
         )
 
     def _setup_model(self) -> None:
+        scale = getattr(self, "_entropy_scale", None)  # absent in models saved before it existed
+        if scale is not None and self.target_entropy == "auto":
+            self.target_entropy = -scale * float(np.prod(self.action_space.shape or (1,)))
         super()._setup_model()
         action_dist = getattr(self.actor, "action_dist", None)
         if not isinstance(action_dist, SquashedDiagGaussianDistribution):

@@ -17,6 +17,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import safe_mean
 
+from sb3_sparse.checks import unknown_names_message
 from sb3_sparse.sparsity import MaskEnforcer
 from sb3_sparse.stream_ac.networks import RewardScaler
 from sb3_sparse.stream_ac.obgd import ObGD
@@ -134,9 +135,7 @@ class StreamAC(BaseAlgorithm):
         valid = sorted(set(inspect.signature(self.policy_class.__init__).parameters) - positional)
         unknown = sorted(set(self.policy_kwargs) - set(valid))
         if unknown:  # named like the sparse SimBa policies do, not Python's "unexpected keyword"
-            raise TypeError(
-                f"{self.policy_class.__name__} got unknown policy_kwargs {unknown}; valid ones: {', '.join(valid)}"
-            )
+            raise TypeError(unknown_names_message(f"{self.policy_class.__name__} got unknown policy_kwargs", unknown, valid))
         policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs)
         self.policy = cast(StreamACPolicy, policy.to(self.device))
         learning_rate = self.lr_schedule(1.0)

@@ -1,0 +1,184 @@
+"""The SB3 modules around :mod:`sb3_sparse.networks`: the shared observation normalizer as a
+features extractor, the actor and critic wrappers that build and prune their SimBa networks, the
+load hooks that convert saved layer layouts, and the diagnostics probe of SimBa networks."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, cast
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
+from stable_baselines3.common.policies import BaseModel, BasePolicy
+from stable_baselines3.common.preprocessing import get_action_dim
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.type_aliases import PyTorchObs
+from torch import nn
+
+from sb3_sparse.checks import check_int
+from sb3_sparse.diagnostics import NetworkProbe
+from sb3_sparse.networks import CriticNetwork, GaussianActorNetwork, RunningObservationNormalizer, SimBaEncoder
+from sb3_sparse.policies.architecture import SimBaSpec
+from sb3_sparse.sparse_execution import convert_optimizer_state_layouts_, convert_state_dict_layouts_
+
+
+class ObservationNormalizerExtractor(BaseFeaturesExtractor):
+    """
+    Features extractor that normalizes flat observations with running statistics
+    (:class:`sb3_sparse.networks.RunningObservationNormalizer`). One instance is shared by
+    the actor, the critic and the target networks of a policy, so they all see the
+    same statistics, as in the reference where the batch is normalized before the networks.
+
+    :param observation_space: a flat Box observation space
+    """
+
+    def __init__(self, observation_space: spaces.Box) -> None:
+        super().__init__(observation_space, features_dim=int(observation_space.shape[0]))
+        self.normalizer = RunningObservationNormalizer(self.features_dim)
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        return self.normalizer(observations)
+
+
+class SimBaActorBase(BasePolicy):
+    """
+    An SB3 actor around one SimBa actor network (``network_class``), pruned at construction.
+
+    :param observation_space: observation space
+    :param action_space: action space
+    :param features_extractor: the (shared) observation normalizer, a flatten layer or pixel features
+    :param spec: sizes of the SimBa network and its pruner (a target actor's has the same seed: the same masks)
+    """
+
+    network_class: ClassVar[type[nn.Module]]
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        features_extractor: BaseFeaturesExtractor,
+        spec: SimBaSpec,
+    ) -> None:
+        super().__init__(observation_space, action_space, features_extractor=features_extractor, squash_output=True)
+        self.network, self.densities = spec.build(self.network_class, get_action_dim(action_space))
+
+    def simba_encoders(self) -> list[SimBaEncoder]:
+        """The SimBa encoder of the actor network (for diagnostics)."""
+        return [self.network.encoder]
+
+
+class SimBaActor(SimBaActorBase):
+    """
+    SB3's SAC ``Actor`` (for SAC, TQC and CrossQ) around :class:`sb3_sparse.networks.GaussianActorNetwork`,
+    pruned at construction; the arguments are those of :class:`SimBaActorBase`.
+    """
+
+    network_class = GaussianActorNetwork
+    action_space: spaces.Box
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.action_dist = SquashedDiagGaussianDistribution(get_action_dim(self.action_space))
+
+    def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
+        """
+        :param obs: raw observations
+        :return: Gaussian mean, log standard deviation (in [-10, 2]) and no extra arguments
+        """
+        mean_actions, log_std = self.network(self.extract_features(obs, self.features_extractor))
+        return mean_actions, log_std, {}
+
+    def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        mean_actions, log_std, _ = self.get_action_dist_params(obs)
+        return self.action_dist.actions_from_params(mean_actions, log_std, deterministic=deterministic)
+
+    def action_log_prob(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
+        """
+        :param obs: raw observations
+        :return: squashed sampled actions and their log-probability (with the tanh correction)
+        """
+        mean_actions, log_std, _ = self.get_action_dist_params(obs)
+        return self.action_dist.log_prob_from_params(mean_actions, log_std)
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        return self(observation, deterministic)
+
+
+class SimBaContinuousCritic(BaseModel):
+    """
+    SB3's ``ContinuousCritic`` (SAC, TD3, DDPG, CrossQ) of ``n_critics`` independent
+    :class:`sb3_sparse.networks.CriticNetwork` networks, each pruned with its own Erdős–Rényi masks.
+
+    :param observation_space: observation space
+    :param action_space: action space
+    :param spec: sizes of each SimBa critic network and the pruner, which prunes them in turn
+    :param features_extractor: the (shared) observation normalizer, a flatten layer or pixel features
+    :param n_critics: number of critics (1 = the paper's DMC setup, 2 = clipped double Q)
+    :param num_outputs: outputs of each critic's head (1 Q-value, or several quantiles)
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        spec: SimBaSpec,
+        features_extractor: BaseFeaturesExtractor,
+        n_critics: int = 2,
+        num_outputs: int = 1,
+    ) -> None:
+        super().__init__(observation_space, action_space, features_extractor=features_extractor)
+        action_dim = get_action_dim(self.action_space)
+        self.n_critics = check_int("n_critics", n_critics)
+        # Each critic is pruned (and converted) before the next is built: one dense network at a time.
+        self.q_networks, self.densities = nn.ModuleList(), []
+        for _ in range(n_critics):
+            q_net, densities = spec.build(CriticNetwork, action_dim, num_outputs)
+            self.densities.append(densities)
+            self.q_networks.append(q_net)
+
+    def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
+        features = self.extract_features(obs, self.features_extractor)  # type: ignore[arg-type]
+        return tuple(q_net(features, actions) for q_net in self.q_networks)
+
+    def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        """Q-value of the first critic only (TD3's actor loss)."""
+        return self.q_networks[0](self.extract_features(obs, self.features_extractor), actions)  # type: ignore[arg-type]
+
+    def simba_encoders(self) -> list[SimBaEncoder]:
+        """The SimBa encoders of the critic networks, in order (for diagnostics)."""
+        return [cast(SimBaEncoder, q_net.encoder) for q_net in self.q_networks]
+
+
+def convert_state_dict(module: nn.Module, state_dict: dict[str, th.Tensor], prefix: str, *_: Any) -> None:
+    """A policy's load_state_dict pre-hook: saved layer layouts (masked or SparseLinear) converted to the built ones."""
+    convert_state_dict_layouts_(module, state_dict, prefix)
+
+
+def convert_optimizer_state(network: nn.Module, optimizer: th.optim.Optimizer, state_dict: dict[str, Any]) -> None:
+    """An optimizer's load_state_dict pre-hook (bound to its network): the state converted as the layers were."""
+    convert_optimizer_state_layouts_(network, optimizer, state_dict)
+
+
+def simba_probe(
+    network: nn.Module, encoders: list[SimBaEncoder] | None = None, target: nn.Module | None = None, **probe_kwargs: Any
+) -> NetworkProbe:
+    """
+    The diagnostics probe of SimBa networks: the residual blocks' activations, the encoders' linear
+    layers and the (first) encoder's output as features.
+
+    :param network: the module measured (norms, gradients), e.g. a SimBa actor or critic wrapper
+    :param encoders: its SimBa encoders (``None``: ``network.simba_encoders()``)
+    :param target: the network's Polyak target, if any
+    :param probe_kwargs: further :class:`~sb3_sparse.diagnostics.NetworkProbe` fields (``evaluate``, ``optimizer``)
+    :return: the probe
+    """
+    if encoders is None:
+        encoders = network.simba_encoders()  # type: ignore[operator]
+    return NetworkProbe(
+        module=network,
+        post_activation=[cast(nn.Module, block.activation) for encoder in encoders for block in encoder.blocks],
+        pre_activation=[layer for encoder in encoders for layer in encoder.modules() if isinstance(layer, nn.Linear)],
+        features=encoders[0],
+        target=target,
+        **probe_kwargs,
+    )
