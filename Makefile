@@ -45,13 +45,14 @@ format: install
 docs: install
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
 
-# Speed benchmarks (about 30 minutes on 2 cores); benchmarks/stream_ac_returns.py is a learning one, run apart.
+# Speed benchmarks (about 40 minutes on 2 cores); benchmarks/stream_ac_returns.py is a learning one, run apart.
 benchmark: install
 	$(PY) benchmarks/masking_overhead.py
 	$(PY) benchmarks/callback_overhead.py
 	$(PY) benchmarks/sac_step_speed.py
 	$(PY) benchmarks/topology_overhead.py --sizes base --rounds 15
 	$(PY) benchmarks/side_by_side.py
+	$(PY) benchmarks/busy_machine.py
 
 clean:
 	rm -rf $(VENV) runs docs/_build docs/generated .pytest_cache .ruff_cache *.egg-info

@@ -15,7 +15,7 @@ Scenarios:
 Figures: seconds per run and the busy/idle ratio of each policy. Target (issue 31): the default's
 busy/idle ratio within ~3x (a fair share of 2 cores beside 2 busy processes is ~2x).
 
-    python benchmarks/busy_machine.py                      # about 3 minutes on 2 cores
+    python benchmarks/busy_machine.py                      # about 8 minutes on 2 cores
     python benchmarks/busy_machine.py --timesteps 1500 --rounds 1
 """
 
