@@ -21,12 +21,12 @@ train: install
 	$(PY) -m sb3_sparse.train
 
 # All tests, the learning and fault-injection tests marked slow included, one pytest-xdist worker per
-# core (work-stealing: the long learning tests do not hold the others back). TIMING_PLACEHOLDER
+# core; the slow tests are handed out first (tests/conftest.py), the short ones fill in around them.
 test: install
-	$(PY) -m pytest -n auto --dist worksteal
+	$(PY) -m pytest -n auto --dist load
 
 test-fast: install
-	$(PY) -m pytest -n auto --dist worksteal -m "not slow"
+	$(PY) -m pytest -n auto --dist load -m "not slow"
 
 lint: install
 	$(PY) -m ruff check sb3_sparse tests benchmarks examples docs

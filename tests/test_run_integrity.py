@@ -18,6 +18,7 @@ from stable_baselines3 import SAC
 
 import sb3_sparse  # noqa: F401  (registers the policies)
 from sb3_sparse import threads, train
+from sb3_sparse.reference import ReferenceSAC
 from sb3_sparse.run_directory import RunDirectory, read_csv_rows
 from sb3_sparse.sparse_execution import SparseLinear
 from sb3_sparse.sparsity import pruned_weights_are_zero
@@ -140,7 +141,7 @@ def test_budget_before_learning_starts_warns(tmp_path):
 TIMESTEPS, EVAL_FREQ = 600, 150
 
 
-def check_run_integrity(run_dir: Path, algorithm: type = SAC) -> None:
+def check_run_integrity(run_dir: Path, algorithm: type = ReferenceSAC) -> None:
     """A finished run's files are complete and consistent: each evaluation once, one header, exact masks."""
     directory = RunDirectory(run_dir)
     assert directory.finished and json.loads((run_dir / "result.json").read_text())["agent_steps"] == TIMESTEPS
