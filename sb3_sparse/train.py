@@ -58,7 +58,7 @@ from torch import nn
 
 import sb3_sparse  # noqa: F401  (registers the policies and the DMC ids)
 from sb3_sparse.callbacks import AdaptiveThreadsCallback, PlasticityCallback
-from sb3_sparse.checks import check_sparsity, closest_matches
+from sb3_sparse.checks import check_sparsity, closest_matches, unknown_names_message
 from sb3_sparse.cli import plain_help
 from sb3_sparse.envs import DMC_HARD_TASKS, dmc_env_id
 from sb3_sparse.evaluations import EvaluationRow, evaluation_rows, plot_evaluations, write_evaluations_csv
@@ -136,6 +136,13 @@ def unknown_env_message(env_id: str, algo: str) -> str:
     )
 
 
+def parse_algo(text: str) -> str:
+    """An argparse type: an algorithm name, or an error naming the closest ones."""
+    if text not in ALGORITHMS:
+        raise argparse.ArgumentTypeError(unknown_names_message("unknown algorithm", [text], list(ALGORITHMS)))
+    return text
+
+
 def parse_sparsity(text: str) -> float:
     """An argparse type: a sparsity in [0, 1)."""
     try:
@@ -162,7 +169,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     parser = argparse.ArgumentParser(
         prog="sb3-sparse train", description=plain_help(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--algo", default="reference_sac", choices=list(ALGORITHMS))
+    parser.add_argument("--algo", default="reference_sac", type=parse_algo, metavar="{" + ",".join(ALGORITHMS) + "}")
     parser.add_argument("--env", default="Pendulum-v1", help="gymnasium id with an entry in the hyperparameter file")
     parser.add_argument(
         "-conf", "--conf", "--conf-file", dest="conf", default=None, help="zoo-format YAML (default: the package's <algo>.yml)"
@@ -427,7 +434,7 @@ def _run_locked(
     directory.remove_stale_checkpoints()  # half-written ones of a killed attempt
     _learn(config, directory, model, schedule, callbacks)
     rows = evaluation_rows(eval_callback.evaluations_timesteps, eval_callback.evaluations_results, schedule.action_repeat)
-    rows.append(_final_evaluation(config, model, env, eval_env))
+    rows.append(_final_evaluation(config, model, env, eval_env, schedule.action_repeat))
     _save_outputs(config, directory, model, schedule, rows, history, kwargs["policy_kwargs"])
     return directory.path
 
@@ -538,16 +545,17 @@ def _learn(
     model.logger.close()
 
 
-def _final_evaluation(config: RunConfig, model: BaseAlgorithm, env: VecEnv, eval_env: VecEnv) -> EvaluationRow:
+def _final_evaluation(
+    config: RunConfig, model: BaseAlgorithm, env: VecEnv, eval_env: VecEnv, action_repeat: int
+) -> EvaluationRow:
     """The final evaluation, over ``final_eval_episodes`` episodes of the deterministic policy."""
     sync_envs_normalization(env, eval_env)  # the final statistics, as EvalCallback does before each evaluation
     returns = cast(
         list[float],
         evaluate_policy(model, eval_env, n_eval_episodes=config.final_eval_episodes, return_episode_rewards=True)[0],
     )
-    repeat = action_repeat_of(env)
     return EvaluationRow(
-        model.num_timesteps, model.num_timesteps * repeat, float(np.mean(returns)), float(np.std(returns)), len(returns)
+        model.num_timesteps, model.num_timesteps * action_repeat, float(np.mean(returns)), float(np.std(returns)), len(returns)
     )
 
 

@@ -95,6 +95,12 @@ def test_reference_zip_loaded_by_sb3_class_warns_and_refuses_to_train(tmp_path):
         ReferenceSAC.load(tmp_path / "model.zip", env=gym.make("Pendulum-v1")).learn(5)
 
 
+def test_runner_algorithm_typos_name_the_closest_algorithm(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--algo", "Sac"])
+    assert "argument --algo: unknown algorithm 'Sac' (did you mean 'sac'?)" in capsys.readouterr().err
+
+
 def test_policy_name_typos_name_the_closest_policy():
     with pytest.raises(ValueError, match=r"^Policy SparseSimbaPolicy unknown \(did you mean 'SparseSimBaPolicy'\?\)$"):
         SAC("SparseSimbaPolicy", "Pendulum-v1")

@@ -9,6 +9,7 @@ from stable_baselines3 import DDPG, SAC
 from stable_baselines3.common.monitor import Monitor
 
 from sb3_sparse import train
+from sb3_sparse.reference import ReferenceSAC
 from sb3_sparse.sparsity import pruned_weights_are_zero
 
 
@@ -55,7 +56,7 @@ def test_runner_writes_model_curve_diagnostics_and_plots(tmp_path):
     assert diagnostic_steps == [150, 300]
     config = json.loads((output_dir / "config.json").read_text())
     assert config["timesteps"] == 300 and config["action_repeat"] == 1 and config["eval_freq_env_steps"] == 100
-    model = SAC.load(output_dir / "model.zip")
+    model = ReferenceSAC.load(output_dir / "model.zip")  # the runner's default algorithm
     assert all(pruned_weights_are_zero(net) for net in (model.policy.actor, model.policy.critic, model.policy.critic_target))
     assert model.policy.architecture.critic_hidden_dim == 32
 
@@ -109,7 +110,7 @@ def test_topology_overrides(tmp_path):
         (["--timesteps", "0"], "--timesteps must be >= 1, got 0"),
         (["--diagnostics-freq", "-5"], "--diagnostics-freq must be >= 0, got -5"),
         (["--preset", "huge"], "unknown --preset 'huge'; valid presets: width0.25, width0.5, base, width2"),
-        (["--algo", "ppo_mask"], "invalid choice: 'ppo_mask'"),
+        (["--algo", "ppo_mask"], "unknown algorithm 'ppo_mask'; valid: sac, td3"),
         (["--conf", "missing.yml"], "--conf 'missing.yml' is not a file"),
     ],
 )
