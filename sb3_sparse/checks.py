@@ -134,7 +134,10 @@ def closest_matches(value: object, choices: Iterable[object], count: int = 3) ->
 
 def did_you_mean(value: object, choices: Iterable[object]) -> str:
     """``" (did you mean 'A' or 'B'?)"`` for the closest choices, or ``""`` when none is close."""
-    matches = closest_matches(value, choices)
+    return _suggestion(closest_matches(value, choices))
+
+
+def _suggestion(matches: list[str]) -> str:
     return f" (did you mean {' or '.join(repr(match) for match in matches)}?)" if matches else ""
 
 
@@ -148,9 +151,9 @@ def unknown_names_message(what: str, unknown: Iterable[object], valid: Collectio
     :param valid: the valid names
     :return: ``"<what> 'lerning_rate' (did you mean 'learning_rate'?)"``, and ``"; valid: ..."`` if needed
     """
-    unknown = list(unknown)
-    hints = [f"{name!r}{did_you_mean(name, valid)}" for name in unknown]
-    listed = "" if all(closest_matches(name, valid) for name in unknown) else f"; valid: {', '.join(map(str, valid))}"
+    matches = [(name, closest_matches(name, valid)) for name in unknown]
+    hints = [f"{name!r}{_suggestion(close)}" for name, close in matches]
+    listed = "" if all(close for _, close in matches) else f"; valid: {', '.join(map(str, valid))}"
     return f"{what} {', '.join(hints)}{listed}"
 
 

@@ -97,7 +97,7 @@ def sparse_sampler(name: str, zoo_sampler: Sampler) -> Sampler:
             return sampled  # SB3's policies: the zoo's search as it is
         hyperparams = {key: value for key, value in sampled.items() if key in accepted and key != "policy_kwargs"}
         # What the zoo's sampler drew for the policy besides a dense net_arch (TQC's n_quantiles, PPO's ortho_init).
-        valid_kwargs = set(policy_class.valid_kwargs()) - {"net_arch", "activation_fn"}  # sizes: sample_network's
+        valid_kwargs = set(policy_class.valid_kwargs()) - set(policy_class.size_aliases)  # sizes: sample_network's
         drawn_policy_kwargs = {key: value for key, value in sampled.get("policy_kwargs", {}).items() if key in valid_kwargs}
         policy_kwargs = {**study.get("policy_kwargs", {}), **drawn_policy_kwargs}
         hyperparams["policy_kwargs"] = sample_network(trial, policy_class, policy_kwargs)

@@ -17,6 +17,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Conve
 from sb3_sparse.algorithms import ALGORITHM_TABLE, CNN_POLICY_NAME, POLICY_NAME, UNSUPPORTED_ALGORITHMS, supported_names
 from sb3_sparse.callbacks import ObservationNormalizerCallback, TopologyScheduleCallback
 from sb3_sparse.checks import did_you_mean
+from sb3_sparse.reference.common import SAVED_BY
 
 
 def _unsupported_policy(algorithm: type[BaseAlgorithm], name: str) -> type:
@@ -98,11 +99,6 @@ def install_policy_callbacks_hook() -> None:
 
     _init_callback._sb3_sparse_hook = True  # type: ignore[attr-defined]
     BaseAlgorithm._init_callback = _init_callback  # type: ignore[method-assign]
-
-
-#: The attribute that names the algorithm class which saved a model (set by the Reference algorithms,
-#: saved with the model's other attributes).
-SAVED_BY = "sb3_sparse_algorithm"
 
 
 def saved_algorithm_mismatch(model: BaseAlgorithm) -> str | None:

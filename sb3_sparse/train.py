@@ -417,12 +417,13 @@ def _run_locked(
     kwargs: dict[str, Any],
     entry: dict[str, Any],
 ) -> Path:
-    if not prepare_run_directory(config, directory, config.identity(entry)):
+    identity = config.identity(entry)
+    if not prepare_run_directory(config, directory, identity):
         return directory.path
     _warn_if_never_trained(timesteps, kwargs)
     model = ALGORITHMS[config.algo](policy, env, seed=config.seed, device=config.device, **kwargs)
     schedule = _schedule(config, model, env, settings, timesteps)
-    _write_run_config(config, directory, model, schedule, kwargs, entry)
+    _write_run_config(config, directory, model, schedule, kwargs, identity)
     _announce(config, directory, model, schedule)
     eval_callback, callbacks = _callbacks(config, directory, eval_env, settings, schedule)
     checkpoint = directory.checkpoint() if config.resume else None
@@ -472,12 +473,12 @@ def _write_run_config(
     model: BaseAlgorithm,
     schedule: RunSchedule,
     kwargs: dict[str, Any],
-    entry: dict[str, Any],
+    identity: dict[str, Any],
 ) -> None:
     """``config.json``: what the run is (its identity, checked on resume) and how it is scheduled."""
     directory.write_config(
         {
-            "identity": config.identity(entry),
+            "identity": identity,
             "settings": {key: value for key, value in asdict(config).items() if key in RESUMABLE_FIELDS},
             "hyperparameters": str(config.conf or hyperparams_path(config.algo)),
             "algorithm_kwargs": {key: repr(value) for key, value in kwargs.items()},

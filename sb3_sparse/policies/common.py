@@ -75,6 +75,8 @@ class SparsePolicyBase:
     architecture_class: ClassVar[type[SimBaArchitecture]] = SimBaArchitecture
     unused_architecture_fields: ClassVar[tuple[str, ...]] = ()
     supports_dynamic_topology: ClassVar[bool] = True
+    #: SB3/SBX policy kwargs read as SimBa sizes (:meth:`_read_net_arch`), not architecture fields.
+    size_aliases: ClassVar[tuple[str, ...]] = ("net_arch", "activation_fn")
 
     architecture: SimBaArchitecture
     observation_space: spaces.Space
@@ -196,7 +198,7 @@ class SparsePolicyBase:
 
         :return: sorted names
         """
-        return sorted({*cls._architecture_fields(), *cls.sb3_arguments, *cls.sb3_policy_kwargs, "net_arch", "activation_fn"})
+        return sorted({*cls._architecture_fields(), *cls.sb3_arguments, *cls.sb3_policy_kwargs, *cls.size_aliases})
 
     def _default_optimizer_kwargs(
         self, optimizer_class: type[th.optim.Optimizer], optimizer_kwargs: dict[str, Any] | None

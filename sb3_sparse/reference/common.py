@@ -39,6 +39,10 @@ def with_reference_policy_kwargs(policy_kwargs: dict[str, Any] | None) -> dict[s
     return {**REFERENCE_POLICY_KWARGS, **(policy_kwargs or {})}
 
 
+#: The attribute that names the class which saved a Reference model; saved with the model's other
+#: attributes, so that SB3's ``SAC.load`` of it can warn (:mod:`sb3_sparse.registration`).
+SAVED_BY = "sb3_sparse_algorithm"
+
 #: The arguments of ``torch.compile`` that ``compile_kwargs`` may set.
 COMPILE_ARGUMENTS = ("backend", "dynamic", "fullgraph", "mode", "options")
 
@@ -70,6 +74,10 @@ class ReferenceWarmup(OffPolicyAlgorithm):
     trains after one more (its condition is ``num_timesteps > learning_starts``); this samples the
     action space alone and trains as soon as ``num_timesteps == learning_starts`` as well.
     """
+
+    def _setup_model(self) -> None:
+        setattr(self, SAVED_BY, f"sb3_sparse.reference.{type(self).__name__}")  # runs at construction and at load
+        super()._setup_model()
 
     def _sample_action(
         self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1

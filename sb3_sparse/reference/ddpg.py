@@ -88,7 +88,6 @@ class ReferenceDDPG(CompiledLosses, ReferenceWarmup, DDPG):
     ) -> None:
         self.update_noise_std = check_fraction("update_noise_std", update_noise_std, include_one=True)
         self._init_compilation(compile_gradient_step, compile_kwargs)
-        self.sb3_sparse_algorithm = "sb3_sparse.reference.ReferenceDDPG"  # saved: SAC.load of it warns
         super().__init__(
             policy,
             env,

@@ -36,10 +36,10 @@ def entropy_scale(target_entropy: str | float) -> float | None:
         return None
     prefix, _, text = target_entropy.partition("_")
     try:
-        scale = float(text) if prefix == "auto" else math.nan
+        scale = float(text)
     except ValueError:
         scale = math.nan
-    if not scale > 0:
+    if prefix != "auto" or not scale > 0:
         raise ValueError(f"target_entropy must be a number, 'auto' or 'auto_<c>' with c > 0 (-c |A|), got {target_entropy!r}")
     return scale
 
@@ -129,7 +129,6 @@ class ReferenceSAC(CompiledLosses, ReferenceWarmup, SAC):
         _init_setup_model: bool = True,
     ) -> None:
         self._init_compilation(compile_gradient_step, compile_kwargs)
-        self.sb3_sparse_algorithm = "sb3_sparse.reference.ReferenceSAC"  # saved: SAC.load of it warns
         self._entropy_scale = entropy_scale(target_entropy)
         super().__init__(
             policy,
