@@ -23,6 +23,31 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and type(value).__name__ != "bool_"
 
 
+def plain_numbers(value: Any) -> Any:
+    """
+    ``value`` with every number-like (numpy and torch scalars, as Optuna and numpy grids produce)
+    replaced by the Python number it prints as, inside dicts, lists and tuples too: names, JSON
+    and comparisons then see ``0.8``, never ``np.float32(0.8)`` (``0.800000011920929``).
+
+    :param value: a configuration value
+    :return: the same value made of Python numbers
+    """
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, dict):
+        return {plain_numbers(key): plain_numbers(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain_numbers(item) for item in value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):  # a float32 0.8 is the 0.8 its user wrote, not 0.800000011920929
+        return float(value) if getattr(value, "itemsize", 8) >= 8 else float(str(value))
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0:  # numpy booleans, 0-d arrays and tensors
+        return plain_numbers(item())
+    return value
+
+
 def check_int(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
     """
     Validate an integer (a size, a count, a frequency).

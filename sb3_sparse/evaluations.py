@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sb3_sparse.plots import step_axis
-from sb3_sparse.run_directory import write_csv_atomic
+from sb3_sparse.run_directory import read_csv, write_csv_atomic
 
 
 @dataclass
@@ -37,6 +37,24 @@ def write_evaluations_csv(rows: list[EvaluationRow], path: Path) -> None:
     """Write the evaluation curve as CSV (atomically): agent_steps, env_steps, mean_return, std_return, episodes."""
     table = [dict(asdict(row), mean_return=f"{row.mean_return:.4f}", std_return=f"{row.std_return:.4f}") for row in rows]
     write_csv_atomic(table, path)
+
+
+def read_evaluations_csv(path: Path) -> tuple[list[EvaluationRow], bool]:
+    """
+    The intact rows of an ``evaluations.csv``, and whether any line of it was damaged (or it is missing).
+
+    :param path: the file
+    :return: ``(rows, damaged)``
+    """
+    content = read_csv(path)
+    rows, damaged = [], bool(content.damaged_lines) or not path.is_file()
+    for row in content.rows:
+        try:
+            steps, env_steps, episodes = (int(row[key]) for key in ("agent_steps", "env_steps", "episodes"))
+            rows.append(EvaluationRow(steps, env_steps, float(row["mean_return"]), float(row["std_return"]), episodes))
+        except (KeyError, ValueError):
+            damaged = True
+    return rows, damaged
 
 
 def plot_evaluations(rows: list[EvaluationRow], path: Path, title: str, action_repeat: int = 1) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from sb3_sparse.checks import check_bool, check_choice, check_int, check_seed, check_sparsity
+from sb3_sparse.checks import check_bool, check_choice, check_int, check_seed, check_sparsity, plain_numbers
 from sb3_sparse.hyperparams import ALGORITHMS
 from sb3_sparse.presets import SIZE_PRESETS
 from sb3_sparse.topology import TOPOLOGIES, TopologySchedule
@@ -96,6 +96,8 @@ class RunConfig:
     verbose: int = 1
 
     def __post_init__(self) -> None:
+        for each in fields(self):  # numpy scalars (Optuna, numpy grids) become the numbers they print as
+            object.__setattr__(self, each.name, plain_numbers(getattr(self, each.name)))
         check_choice("algo", self.algo, list(ALGORITHMS))
         checked: dict[str, Any] = dict(seed=check_seed("seed", self.seed))
         for name in ("timesteps", "eval_freq"):

@@ -5,9 +5,10 @@ the run's history log and the lock that keeps two processes out of one run. The 
 What survives a kill, whenever it comes:
 
 * JSON files are written to a temporary file, flushed to disk and renamed over the old one;
-* a checkpoint is a complete directory ``checkpoint-<step>/`` before ``checkpoint.json`` names it;
-  the pointer is replaced atomically, and older checkpoints are deleted only after it names the
-  new one, so there is always a complete checkpoint from the first one on;
+* a checkpoint is a complete directory ``checkpoint-<step>/``, its files listed with their sizes
+  and SHA-256 in its ``manifest.json`` (written last), before ``checkpoint.json`` names it; the
+  pointer is replaced atomically and names the previous checkpoint too, which is kept until a
+  newer one is complete: when the latest cannot be read, the run resumes from the previous one;
 * ``progress.csv`` is the history of the training that produced the model: each checkpoint holds
   the rows logged up to its step, and the run's ``progress.csv`` is that history plus the current
   attempt's rows, rewritten atomically at each checkpoint and at the end. Rows of an attempt
@@ -15,19 +16,27 @@ What survives a kill, whenever it comes:
   never duplicated; one header (the union of the columns) tops the file;
 * ``run.lock`` is held (``flock``) by the process training the run, and released by the kernel
   when that process dies; a process that ends normally deletes it.
+
+What a damaged file does: :func:`read_json` raises :class:`DamagedFileError` naming the file and
+what to do; :func:`read_csv` keeps every intact row and reports the damaged lines. The runner
+repairs what it can rebuild and stops with that message otherwise (docs: "Run directories").
 """
 
 from __future__ import annotations
 
 import csv
 import fcntl
+import hashlib
 import io
 import json
 import math
 import os
 import shutil
-from collections.abc import Iterator
+import warnings
+import zipfile
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
@@ -49,12 +58,64 @@ CHECKPOINT_EVALUATIONS = "evaluations.json"
 LIVE_LOG_DIR = "live"
 CHECKPOINT_POINTER = "checkpoint.json"
 CHECKPOINT_PREFIX = "checkpoint-"
+#: A checkpoint's list of its files (name -> bytes and SHA-256), written when the rest is complete.
+MANIFEST = "manifest.json"
 LOCK = "run.lock"
 STEP_KEY = "time/total_timesteps"
+#: The suffix a damaged file is renamed with before the runner rebuilds it: nothing is deleted.
+DAMAGED_SUFFIX = ".damaged"
 
 
 class RunLockedError(RuntimeError):
     """Another live process is training this run."""
+
+
+class DamagedFileError(RuntimeError):
+    """
+    A file of a run cannot be read; the message names it, says what is wrong and what to do.
+
+    :param path: the file
+    :param problem: what is wrong with it
+    :param remedy: what the user can do
+    """
+
+    def __init__(self, path: Path, problem: str, remedy: str = "") -> None:
+        self.path, self.problem = path, problem
+        super().__init__(f"{path} is damaged ({problem})" + (f": {remedy}" if remedy else ""))
+
+
+def read_json(path: Path, remedy: str = "") -> Any:
+    """
+    A JSON file's content.
+
+    :param path: the file (it must exist)
+    :param remedy: what to do when it is damaged, for the message
+    :raises DamagedFileError: the file is not valid UTF-8 JSON
+    """
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DamagedFileError(path, _short(error), remedy) from error
+
+
+def set_aside(path: Path) -> Path:
+    """
+    Rename a damaged file (or directory) to ``<name>.damaged`` (``.damaged-2``, ... when taken): a
+    repair never deletes what it replaces.
+
+    :param path: the damaged file
+    :return: its new path
+    """
+    target, number = path.with_name(path.name + DAMAGED_SUFFIX), 1
+    while target.exists():
+        number += 1
+        target = path.with_name(f"{path.name}{DAMAGED_SUFFIX}-{number}")
+    os.replace(path, target)
+    return target
+
+
+def _short(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:200]
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -82,15 +143,59 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def read_csv_rows(path: Path) -> list[dict[str, str]]:
-    """The rows of a CSV file (none when it is missing); a torn last line (a kill mid-write) is dropped."""
+@dataclass(frozen=True)
+class CsvContent:
+    """
+    The intact rows of a CSV file and the line numbers (1-based) of the damaged ones.
+
+    :param rows: the rows that parsed whole: valid UTF-8, no NUL byte, one value per column
+    :param damaged_lines: lines that did not (a torn last line, stray bytes)
+    """
+
+    rows: list[dict[str, str]]
+    damaged_lines: list[int]
+
+
+def read_csv(path: Path) -> CsvContent:
+    """
+    Read a CSV file line by line, keeping every intact row (none when the file is missing). A line
+    is damaged when it is not UTF-8, holds a NUL byte, has another number of values than the
+    header, or is the last line and unterminated (a kill mid-write).
+
+    :param path: the file
+    :return: its rows and damaged lines
+    """
     if not path.is_file():
-        return []
-    with path.open(newline="") as file:
-        text = file.read()
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    return list(csv.DictReader(text.splitlines()))
+        return CsvContent([], [])
+    lines = path.read_bytes().split(b"\n")
+    # The last element is what follows the last newline: empty for a whole file, a torn line else.
+    torn = [len(lines)] if lines[-1] else []
+    lines = lines[:-1]
+    header: list[str] | None = None
+    rows, damaged = [], []
+    for number, raw in enumerate(lines, start=1):
+        try:
+            text = raw.decode("utf-8").removesuffix("\r")
+            if "\x00" in text:
+                raise ValueError("NUL byte")
+            values = next(csv.reader([text])) if text else []
+        except (UnicodeDecodeError, ValueError, csv.Error):
+            if header is None:  # without its header no row can be read
+                return CsvContent([], list(range(1, len(lines) + 1)) + torn)
+            damaged.append(number)
+            continue
+        if header is None:
+            header = values
+        elif len(values) == len(header):
+            rows.append(dict(zip(header, values, strict=True)))
+        elif values:
+            damaged.append(number)
+    return CsvContent(rows, damaged + torn)
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    """The intact rows of a CSV file (:func:`read_csv`; none when it is missing)."""
+    return read_csv(path).rows
 
 
 def write_csv_atomic(rows: list[dict[str, Any]], path: Path) -> None:
@@ -126,6 +231,8 @@ class RunDirectory:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock_file: IO[str] | None = None
+        #: The newest checkpoint this object found intact or committed: the next commit's fallback.
+        self.intact_checkpoint: Path | None = None
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -140,6 +247,14 @@ class RunDirectory:
         """Whether the run ended: its ``result.json`` exists (it is written last)."""
         return (self.path / RESULT).is_file()
 
+    def read_result(self) -> dict[str, Any]:
+        """
+        The finished run's result.
+
+        :raises DamagedFileError: ``result.json`` cannot be read
+        """
+        return dict(read_json(self.path / RESULT, f"--resume evaluates {MODEL} again and rewrites it"))
+
     def agent_steps(self) -> int:
         """
         Agent steps trained so far, for progress bars: the result's when the run is finished, else
@@ -148,19 +263,40 @@ class RunDirectory:
         :return: agent steps
         """
         if self.finished:
-            return int(json.loads((self.path / RESULT).read_text())["agent_steps"])
+            try:
+                return int(self.read_result()["agent_steps"])
+            except (DamagedFileError, KeyError, TypeError, ValueError):
+                pass  # the runner repairs it; the log still says how far the run went
         steps = [_row_step(row) for row in read_csv_rows(self.live_log_dir / PROGRESS_CSV)]
         return int(max((step for step in steps if not math.isnan(step)), default=0))
 
     @property
     def started(self) -> bool:
-        """Whether anything of a run is here (its configuration, a checkpoint or a result)."""
-        return any((self.path / name).exists() for name in (CONFIG, RESULT, CHECKPOINT_POINTER))
+        """Whether anything of a run is here (its configuration, a model, a result or a checkpoint)."""
+        names = (CONFIG, MODEL, RESULT, CHECKPOINT_POINTER)
+        return any((self.path / name).exists() for name in names) or bool(self.checkpoint_directories())
 
     def read_config(self) -> dict[str, Any] | None:
-        """The run's stored configuration, or ``None``."""
+        """
+        The run's stored configuration, or ``None``. A damaged ``config.json`` is restored from the
+        newest intact checkpoint's copy (the damaged file set aside, with a warning).
+
+        :raises DamagedFileError: it is damaged and no checkpoint holds a copy
+        """
         path = self.path / CONFIG
-        return json.loads(path.read_text()) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            return dict(read_json(path))
+        except DamagedFileError as error:
+            copies = [c / CONFIG for c in self.checkpoint_directories() if not self.checkpoint_problems(c)]
+            if not copies:
+                remedy = "no checkpoint holds a copy; restore it, or --restart to discard the run and train it again"
+                raise DamagedFileError(path, error.problem, remedy) from error
+            aside = set_aside(path)
+            shutil.copyfile(copies[0], path)
+            warnings.warn(f"{error}: restored from {copies[0]}; the damaged file is now {aside.name}", stacklevel=2)
+            return dict(read_json(path))
 
     def write_config(self, config: dict[str, Any]) -> None:
         """Store the run's configuration (atomically)."""
@@ -211,6 +347,22 @@ class RunDirectory:
             fcntl.flock(file.fileno(), fcntl.LOCK_UN)
             file.close()
 
+    def is_training(self) -> bool:
+        """Whether a live process holds the run's lock: it trains the run now (read only: no file is made)."""
+        if self.path.resolve() in RunDirectory._held:
+            return True
+        try:
+            file = (self.path / LOCK).open()
+        except FileNotFoundError:
+            return False
+        with file:
+            try:
+                fcntl.flock(file.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+            return False
+
     def _acquire_lock(self) -> IO[str]:
         """
         Open and ``flock`` ``run.lock``. A holder deletes the file before it unlocks, so a lock taken
@@ -235,18 +387,120 @@ class RunDirectory:
 
     # --- checkpoints -----------------------------------------------------------------------------
 
-    def checkpoint(self) -> Path | None:
-        """The complete checkpoint directory that ``checkpoint.json`` names, or ``None``."""
-        pointer = self.path / CHECKPOINT_POINTER
-        if not pointer.is_file():
+    def _pointer(self) -> dict[str, Any] | None:
+        """``checkpoint.json`` (``None`` when missing); raises :class:`DamagedFileError`."""
+        path = self.path / CHECKPOINT_POINTER
+        if not path.is_file():
             return None
-        directory = self.path / json.loads(pointer.read_text())["directory"]
-        return directory if directory.is_dir() else None
+        pointer = read_json(path)
+        if not isinstance(pointer, dict) or not isinstance(pointer.get("directory"), str):
+            raise DamagedFileError(path, f"no checkpoint directory in {pointer!r}")
+        return pointer
+
+    def _named_checkpoints(self) -> list[Path]:
+        """The checkpoints ``checkpoint.json`` names, the current one first, then the previous one."""
+        try:
+            pointer = self._pointer()
+        except DamagedFileError:
+            return []
+        if pointer is None:
+            return []
+        previous = pointer.get("previous") or {}
+        return [self.path / name for name in (pointer["directory"], previous.get("directory")) if name]
+
+    def checkpoint(self) -> Path | None:
+        """The checkpoint directory that ``checkpoint.json`` names when it exists (unverified), or ``None``."""
+        named = self._named_checkpoints()
+        return named[0] if named and named[0].is_dir() else None
 
     def checkpoint_step(self) -> int | None:
         """Agent steps of the current checkpoint, or ``None``."""
-        pointer = self.path / CHECKPOINT_POINTER
-        return int(json.loads(pointer.read_text())["num_timesteps"]) if pointer.is_file() else None
+        current = self.checkpoint()
+        return None if current is None else _checkpoint_step(current)
+
+    def checkpoint_directories(self) -> list[Path]:
+        """Every ``checkpoint-<step>`` directory, newest first (complete or not)."""
+        found = [entry for entry in self.path.glob(f"{CHECKPOINT_PREFIX}*") if entry.is_dir()]
+        return sorted((entry for entry in found if _checkpoint_step(entry) >= 0), key=_checkpoint_step, reverse=True)
+
+    def checkpoint_problems(self, directory: Path) -> str:
+        """
+        What keeps a checkpoint from being resumed ("" when it is intact): a missing directory or
+        manifest, a file missing or of another size or SHA-256 than its manifest says. The
+        checkpoint's ``progress.csv`` is left out: :meth:`history` repairs it row by row.
+        A checkpoint of version 0.2.0 (no manifest) is intact when ``checkpoint.json`` names it and
+        its model is a whole zip.
+
+        :param directory: the checkpoint
+        :return: the problems, or ""
+        """
+        if not directory.is_dir():
+            return "its directory is missing"
+        manifest_path = directory / MANIFEST
+        if not manifest_path.is_file():
+            if directory in self._named_checkpoints()[:1]:  # written before manifests existed
+                return _zip_problem(directory / MODEL)
+            return f"incomplete (no {MANIFEST})"
+        try:
+            files = read_json(manifest_path)["files"]
+        except (DamagedFileError, KeyError, TypeError) as error:
+            return f"{MANIFEST} damaged ({error})"
+        problems = []
+        for name, expected in files.items():
+            if name == PROGRESS_CSV:
+                continue
+            path = directory / name
+            if not path.is_file():
+                problems.append(f"{name} is missing")
+            elif path.stat().st_size != expected["bytes"]:
+                problems.append(f"{name} has {path.stat().st_size:,} bytes, {expected['bytes']:,} were written")
+            elif _sha256(path) != expected["sha256"]:
+                problems.append(f"{name} differs from what was written (SHA-256)")
+        return "; ".join(problems)
+
+    def resumable_checkpoint(self, skip: Sequence[Path] = ()) -> Path | None:
+        """
+        The checkpoint to resume from: the one ``checkpoint.json`` names when it is intact, else the
+        previous one, else the newest intact one on disk, with a warning that names what is
+        damaged. ``None`` when the run has no checkpoint.
+
+        :param skip: checkpoints found intact that failed to load
+        :raises DamagedFileError: the run has checkpoints but none is intact
+        """
+        problems = [f"checkpoint {path} cannot be loaded" for path in skip]
+        try:
+            self._pointer()
+        except DamagedFileError as error:
+            problems.append(str(error))
+        named = self._named_checkpoints()
+        on_disk = self.checkpoint_directories()
+        for candidate in dict.fromkeys([*named, *on_disk]):
+            if candidate in skip:
+                continue
+            problem = self.checkpoint_problems(candidate)
+            if not problem:
+                self.intact_checkpoint = candidate
+                if problems:
+                    warnings.warn(
+                        f"resuming from {candidate.name} ({_checkpoint_step(candidate):,} agent steps) instead: "
+                        + "; ".join(problems),
+                        stacklevel=2,
+                    )
+                return candidate
+            if candidate in named or (candidate / MANIFEST).is_file():  # a half-written one of a kill is no news
+                problems.append(f"checkpoint {candidate} is damaged: {problem}")
+        if problems:
+            raise DamagedFileError(
+                self.path / CHECKPOINT_POINTER,
+                "no intact checkpoint is left: " + "; ".join(problems),
+                "--restart discards the run and trains it from step 0",
+            )
+        return None
+
+    @staticmethod
+    def checkpoint_name(num_timesteps: int) -> str:
+        """The directory name of the checkpoint at ``num_timesteps`` agent steps."""
+        return f"{CHECKPOINT_PREFIX}{num_timesteps:012d}"
 
     def new_checkpoint(self, num_timesteps: int) -> Path:
         """
@@ -255,27 +509,63 @@ class RunDirectory:
         :param num_timesteps: agent steps
         :return: the directory
         """
-        directory = self.path / f"{CHECKPOINT_PREFIX}{num_timesteps:012d}"
+        directory = self.path / self.checkpoint_name(num_timesteps)
         shutil.rmtree(directory, ignore_errors=True)  # a half-written one of a killed attempt
         directory.mkdir(parents=True)
         return directory
 
-    def commit_checkpoint(self, directory: Path, num_timesteps: int) -> None:
+    def commit_checkpoint(self, directory: Path, num_timesteps: int, interrupted_by: str | None = None) -> None:
         """
-        Make a filled checkpoint directory the current one, then delete the others.
+        Make a filled checkpoint directory the current one: verify its model, write its manifest,
+        flush it to disk, point ``checkpoint.json`` at it (and at :attr:`intact_checkpoint`, the one
+        resumed from or committed before, kept as the fallback), then delete the others.
 
         :param directory: from :meth:`new_checkpoint`
         :param num_timesteps: its agent steps
+        :param interrupted_by: the signal that made this checkpoint (``"SIGTERM"``), if one did
+        :raises DamagedFileError: the model just written is not a whole zip (the current checkpoint stays)
         """
+        problem = _zip_problem(directory / MODEL)
+        if problem:
+            raise DamagedFileError(directory / MODEL, problem, "the previous checkpoint stays the current one")
+        files = {
+            path.relative_to(directory).as_posix(): {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+            for path in sorted(directory.rglob("*"))
+            if path.is_file()
+        }
+        write_json_atomic(directory / MANIFEST, {"num_timesteps": num_timesteps, "files": files})
         _fsync_tree(directory)
-        write_json_atomic(self.path / CHECKPOINT_POINTER, {"directory": directory.name, "num_timesteps": num_timesteps})
+        fallback = self.intact_checkpoint  # the one resumed from or committed last: known intact
+        previous = None
+        if fallback is not None and fallback != directory and fallback.is_dir():
+            previous = {"directory": fallback.name, "num_timesteps": _checkpoint_step(fallback)}
+        pointer: dict[str, Any] = {"directory": directory.name, "num_timesteps": num_timesteps, "previous": previous}
+        if interrupted_by is not None:
+            pointer["interrupted_by"] = interrupted_by
+        write_json_atomic(self.path / CHECKPOINT_POINTER, pointer)
+        self.intact_checkpoint = directory
         self.remove_stale_checkpoints()
 
+    def interrupted_by(self) -> str | None:
+        """The signal that interrupted the run at its current checkpoint (``"SIGINT"``), or ``None``."""
+        try:
+            pointer = self._pointer()
+        except DamagedFileError:
+            return None
+        return None if pointer is None else pointer.get("interrupted_by")
+
     def remove_stale_checkpoints(self) -> None:
-        """Delete every checkpoint directory but the current one (half-written ones included)."""
-        current = self.checkpoint()
+        """
+        Delete every checkpoint directory but the current and the previous one (half-written ones
+        included); when ``checkpoint.json`` cannot be read, delete nothing.
+        """
+        try:
+            self._pointer()
+        except DamagedFileError:
+            return
+        keep = set(self._named_checkpoints())
         for entry in self.path.glob(f"{CHECKPOINT_PREFIX}*"):
-            if entry.is_dir() and entry != current:
+            if entry.is_dir() and entry not in keep:
                 shutil.rmtree(entry, ignore_errors=True)
 
     def remove_checkpoints(self) -> None:
@@ -302,12 +592,31 @@ class RunDirectory:
 
     def history(self, checkpoint: Path | None) -> list[dict[str, str]]:
         """
-        The log rows up to a checkpoint (none without one).
+        The log rows up to a checkpoint (none without one). When the checkpoint's ``progress.csv``
+        is damaged (lines that do not parse, or other bytes than its manifest lists), the run's
+        ``progress.csv`` up to the checkpoint's step replaces it if that copy is intact and holds
+        every intact row; else the intact rows are kept. Either way a warning names the file.
 
         :param checkpoint: a checkpoint directory
         :return: rows
         """
-        return read_csv_rows(checkpoint / PROGRESS_CSV) if checkpoint is not None else []
+        if checkpoint is None:
+            return []
+        path = checkpoint / PROGRESS_CSV
+        content = read_csv(path)
+        changed = _differs_from_manifest(checkpoint, PROGRESS_CSV)
+        if not content.damaged_lines and not changed:
+            return content.rows
+        step = _checkpoint_step(checkpoint)
+        run_log = read_csv(self.path / PROGRESS_CSV)
+        copy = [row for row in run_log.rows if not _row_step(row) > step]
+        damage = f"lines {content.damaged_lines} do not parse" if content.damaged_lines else "it changed after it was written"
+        if not run_log.damaged_lines and all(row in copy for row in content.rows) and len(copy) >= len(content.rows):
+            repair, rows = f"its {len(copy)} rows are taken from {self.path / PROGRESS_CSV}", copy
+        else:
+            repair, rows = f"its {len(content.rows)} intact rows are kept, the damaged lines dropped", content.rows
+        warnings.warn(f"{path} is damaged ({damage}): {repair}", stacklevel=2)
+        return rows
 
     def progress_rows(self, history: list[dict[str, str]], up_to_step: int | None = None) -> list[dict[str, str]]:
         """
@@ -330,6 +639,42 @@ class RunDirectory:
         :param directory: where (default: the run's directory)
         """
         write_csv_atomic(rows, (directory or self.path) / PROGRESS_CSV)
+
+
+def _checkpoint_step(directory: Path) -> int:
+    """A checkpoint directory's agent steps, from its name (-1 for a name that is not a checkpoint's)."""
+    digits = directory.name.removeprefix(CHECKPOINT_PREFIX)
+    return int(digits) if digits.isdigit() else -1
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _zip_problem(path: Path) -> str:
+    """What is wrong with a zip file ("" when it is whole: every member's CRC checks)."""
+    if not path.is_file():
+        return f"{path.name} is missing"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        return f"{path.name} is not a whole zip ({error})"
+    return f"{path.name}: member {bad} fails its CRC" if bad else ""
+
+
+def _differs_from_manifest(directory: Path, name: str) -> bool:
+    """Whether a checkpoint's file has other bytes than its manifest lists (no manifest: unknown, no)."""
+    try:
+        expected = read_json(directory / MANIFEST)["files"][name]
+    except (DamagedFileError, FileNotFoundError, KeyError, TypeError):
+        return False
+    path = directory / name
+    return not path.is_file() or path.stat().st_size != expected["bytes"] or _sha256(path) != expected["sha256"]
 
 
 def _fsync_tree(directory: Path) -> None:

@@ -25,7 +25,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import traceback
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import redirect_stderr, redirect_stdout
@@ -37,12 +39,13 @@ import yaml
 from tqdm.auto import tqdm
 
 from sb3_sparse.algorithms import algorithm_entry
-from sb3_sparse.checks import check_int, check_seed, is_fraction, unknown_names_message
+from sb3_sparse.checks import check_int, check_seed, is_fraction, plain_numbers, unknown_names_message
 from sb3_sparse.cli import plain_help
 from sb3_sparse.hyperparams import ALGORITHMS, ZOO_ALGORITHMS, hyperparams_entry
+from sb3_sparse.interrupts import Interrupted, StopRequest, stop_on_signals
 from sb3_sparse.presets import SIZE_PRESETS
-from sb3_sparse.run_directory import RunDirectory, RunLockedError, write_json_atomic
-from sb3_sparse.sweep_report import RUN_FILE, STATUS_FILE, report
+from sb3_sparse.run_directory import DamagedFileError, RunDirectory, RunLockedError, read_json, set_aside, write_json_atomic
+from sb3_sparse.sweep_report import RUN_FILE, STATUS_FILE, report, run_status
 from sb3_sparse.topology import TOPOLOGIES, TopologySchedule
 
 if TYPE_CHECKING:
@@ -127,6 +130,8 @@ class Sweep:
     output_dir: str | None = None
 
     def __post_init__(self) -> None:
+        for each in fields(self):  # numpy scalars (numpy grids) become the numbers they print as
+            setattr(self, each.name, plain_numbers(getattr(self, each.name)))
         if self.algo not in ZOO_ALGORITHMS:
             if self.algo in ALGORITHMS:  # StreamAC's networks have no SimBa size presets
                 raise ValueError(
@@ -282,14 +287,15 @@ def execute_run(sweep: Sweep, run: RunSpec, threads: int = 1) -> dict[str, Any]:
     :param sweep: the sweep
     :param run: the run
     :param threads: torch intra-op threads for this run
-    :return: ``{"name", "status", "error"}`` with status ``finished``, ``skipped``, ``busy`` or ``failed``
+    :return: ``{"name", "status", "error"}`` with status ``finished``, ``skipped``, ``busy``,
+        ``interrupted`` (a signal stopped it after a checkpoint) or ``failed``
     """
     import torch
 
     directory = RunDirectory(sweep.root / run.name)
     try:
         with directory.locked():
-            if directory.finished:
+            if run_status(directory.path)["status"] == "finished":  # a damaged result goes to the runner, which rebuilds it
                 directory.remove_leftovers()
                 return {"name": run.name, "status": "skipped", "error": None}
             return _execute_locked(sweep, run, directory, threads, torch)
@@ -297,11 +303,23 @@ def execute_run(sweep: Sweep, run: RunSpec, threads: int = 1) -> dict[str, Any]:
         return {"name": run.name, "status": "busy", "error": str(error)}
 
 
+def _read_status(directory: RunDirectory) -> dict[str, Any]:
+    """The run's ``status.json`` (empty when missing; a damaged one is set aside: the sweep rewrites it)."""
+    path = directory / STATUS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return dict(read_json(path))
+    except DamagedFileError as error:
+        warnings.warn(f"{error}: set aside as {set_aside(path).name}; the sweep writes it again", stacklevel=2)
+        return {}
+
+
 def _execute_locked(sweep: Sweep, run: RunSpec, directory: RunDirectory, threads: int, torch: Any) -> dict[str, Any]:
     torch.set_num_threads(threads)
     write_json_atomic(directory / RUN_FILE, asdict(run))
     status_path = directory / STATUS_FILE
-    attempts = json.loads(status_path.read_text()).get("attempts", 0) if status_path.is_file() else 0
+    attempts = int(_read_status(directory).get("attempts", 0))
     write_json_atomic(status_path, {"status": "running", "attempts": attempts + 1, "pid": os.getpid()})
     try:
         # The runner's output goes to the run's train.log; the sweep's console shows the progress bar.
@@ -311,6 +329,9 @@ def _execute_locked(sweep: Sweep, run: RunSpec, directory: RunDirectory, threads
             from sb3_sparse import train
 
             train.run(sweep.run_config(run, directory.path, threads))
+    except Interrupted as stopped:  # a checkpoint holds where it stopped: the next `sweep run` goes on
+        write_json_atomic(status_path, {"status": "interrupted", "attempts": attempts + 1, "error": str(stopped)})
+        return {"name": run.name, "status": "interrupted", "error": str(stopped)}
     except BaseException as error:  # SystemExit from bad input included: the sweep goes on
         if isinstance(error, KeyboardInterrupt):
             raise
@@ -329,9 +350,7 @@ def _record_death(sweep: Sweep, run: RunSpec, message: str) -> dict[str, Any]:
         return {"name": run.name, "status": "finished", "error": None}
     try:
         with directory.locked():
-            status_path = directory / STATUS_FILE
-            status = json.loads(status_path.read_text()) if status_path.is_file() else {}
-            write_json_atomic(status_path, {**status, "status": "failed", "error": message})
+            write_json_atomic(directory / STATUS_FILE, {**_read_status(directory), "status": "failed", "error": message})
     except RunLockedError as error:
         return {"name": run.name, "status": "busy", "error": str(error)}
     return {"name": run.name, "status": "failed", "error": message}
@@ -356,14 +375,43 @@ def _die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _execute_in_subprocess(sweep: Sweep, run: RunSpec, threads: int) -> dict[str, Any]:
-    """Run :func:`execute_run` in a new Python process and read back its status."""
-    command = [sys.executable, "-m", "sb3_sparse.sweep", "execute", str(sweep.root / "sweep.json"), run.name]
-    command += ["--threads", str(threads), "--parent-pid", str(os.getpid())]
-    process = subprocess.run(command, capture_output=True, text=True)
-    if process.returncode != 0:
-        return _record_death(sweep, run, f"the run's process exited with code {process.returncode}: {process.stderr[-500:]}")
-    return json.loads(process.stdout.strip().splitlines()[-1])
+class RunProcesses:
+    """
+    The local backend's run processes: each starts in its own session, so that a Ctrl-C in the
+    terminal reaches the sweep only, which passes it on once (:meth:`stop`); no run starts after.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[str]] = set()
+        self.stopping = False
+
+    def execute(self, sweep: Sweep, run: RunSpec, threads: int) -> dict[str, Any]:
+        """Run :func:`execute_run` in a new Python process and read back its status (none started once stopping)."""
+        command = [sys.executable, "-m", "sb3_sparse.sweep", "execute", str(sweep.root / "sweep.json"), run.name]
+        command += ["--threads", str(threads), "--parent-pid", str(os.getpid())]
+        with self._lock:
+            if self.stopping:
+                return {"name": run.name, "status": "not started", "error": None}
+            process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+            )
+            self._running.add(process)
+        try:
+            stdout, stderr = process.communicate()
+        finally:
+            with self._lock:
+                self._running.discard(process)
+        if process.returncode != 0:
+            return _record_death(sweep, run, f"the run's process exited with code {process.returncode}: {stderr[-500:]}")
+        return dict(json.loads(stdout.strip().splitlines()[-1]))
+
+    def stop(self, number: int) -> None:
+        """Start no more runs and pass the signal to the running ones (each checkpoints and exits)."""
+        with self._lock:
+            self.stopping = True
+            for process in self._running:
+                process.send_signal(number)
 
 
 class SweepProgress:
@@ -437,6 +485,7 @@ def run_sweep(
     :param gpus_per_run: Ray backend: GPUs (a fraction is allowed) reserved per run
     :param progress_bar: show a progress bar in agent steps over all runs (:class:`SweepProgress`)
     :return: one ``{"name", "status", "error"}`` per run
+    :raises Interrupted: SIGINT or SIGTERM stopped the sweep (its running runs stopped at a checkpoint)
     """
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
@@ -458,22 +507,48 @@ def run_sweep(
         workers = workers or max(1, (os.cpu_count() or 1) // threads_per_run)
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
+        processes = RunProcesses()
         # One fresh interpreter per run: a run that dies (out of memory, killed) cannot take the others down.
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with stop_on_signals(processes.stop, what="the sweep") as stop, ThreadPoolExecutor(max_workers=workers) as pool:
             pending: set[Future[dict[str, Any]]] = {
-                pool.submit(_execute_in_subprocess, sweep, run, threads_per_run) for run in runs
+                pool.submit(processes.execute, sweep, run, threads_per_run) for run in runs
             }
             while pending:
                 done, pending = wait(pending, timeout=progress.POLL_SECONDS, return_when=FIRST_COMPLETED)
                 progress.update([future.result() for future in done])
     else:
-        import ray
+        stop = _run_on_ray(sweep, runs, progress, threads_per_run, address, cpus_per_run, gpus_per_run)
+    progress.close()
+    if stop.signal is not None:
+        interrupted = [result["name"] for result in progress.results if result["status"] == "interrupted"]
+        message = (
+            f"{stop.name}: the sweep stopped; {len(interrupted)} runs stopped at a checkpoint, "
+            f"{sum(result['status'] == 'not started' for result in progress.results)} did not start. "
+            "The same command goes on from there"
+        )
+        print(message, file=sys.stderr, flush=True)
+        raise Interrupted(stop, message)
+    return progress.results
 
-        ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
-        # No retries: a crashed run is recorded as failed, and the next `run` resumes it from its checkpoint.
-        remote = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(execute_run)
+
+def _run_on_ray(
+    sweep: Sweep,
+    runs: list[RunSpec],
+    progress: SweepProgress,
+    threads_per_run: int,
+    address: str | None,
+    cpus_per_run: float,
+    gpus_per_run: float,
+) -> StopRequest:
+    """One Ray task per run; on a stop signal the unfinished tasks are cancelled (they resume from their last checkpoint)."""
+    import ray
+
+    ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+    # No retries: a crashed run is recorded as failed, and the next `run` resumes it from its checkpoint.
+    remote = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(execute_run)
+    with stop_on_signals(what="the sweep") as stop:
         tasks = {remote.remote(sweep, run, threads_per_run): run for run in runs}
-        while tasks:
+        while tasks and stop.signal is None:
             ready, _ = ray.wait(list(tasks), num_returns=1, timeout=progress.POLL_SECONDS)
             finished = []
             for task in ready:
@@ -483,8 +558,10 @@ def run_sweep(
                 except ray.exceptions.RayError as error:  # the worker process died
                     finished.append(_record_death(sweep, run, f"{type(error).__name__}: {error}"))
             progress.update(finished)
-    progress.close()
-    return progress.results
+        for task, run in tasks.items():
+            ray.cancel(task)
+            progress.update([{"name": run.name, "status": "interrupted", "error": f"cancelled on {stop.name}"}])
+    return stop
 
 
 def main(argv: list[str] | None = None) -> dict[str, Path] | list[dict[str, Any]]:

@@ -5,9 +5,8 @@ the paper's figures (:func:`plot_sweep`), and the tables and figures written tog
 
 from __future__ import annotations
 
-import csv
-import json
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from sb3_sparse.presets import SIZE_PRESETS
-from sb3_sparse.run_directory import write_csv_atomic
+from sb3_sparse.run_directory import DamagedFileError, RunDirectory, read_csv_rows, read_json, write_csv_atomic
 from sb3_sparse.topology import TOPOLOGIES
 
 #: A sweep run's files beside the runner's: its result, its status (sweep bookkeeping) and its spec.
@@ -25,21 +24,45 @@ DMC_PREFIX = "sb3_sparse/dmc-"
 
 def _last_values(progress: Path) -> dict[str, float]:
     """Last logged value of every plasticity and sparsity column of a run's CSV log."""
-    if not progress.is_file():
-        return {}
-    with progress.open(newline="") as file:
-        rows = list(csv.DictReader(file))
     values: dict[str, float] = {}
-    for row in rows:
+    for row in read_csv_rows(progress):
         for key, text in row.items():
             if key.startswith(("plasticity/", "sparsity/")) and text:
                 values[key] = float(text)
     return values
 
 
+def run_status(run_dir: Path) -> dict[str, Any]:
+    """
+    A sweep run's status as its files tell it: ``finished`` when its result reads, else its
+    ``status.json`` (``failed`` with the error, ``interrupted``, ...), where a run marked
+    ``running`` that no live process holds was killed: ``interrupted``. A damaged file is named in
+    ``error``; the next ``sweep run`` repairs or retrains what it can.
+
+    :param run_dir: the run's directory
+    :return: ``{"status", "error", ...}`` (the status file's other keys too)
+    """
+    directory = RunDirectory(run_dir)
+    if directory.finished:
+        try:
+            directory.read_result()
+            return {"status": "finished", "error": ""}
+        except DamagedFileError as error:
+            return {"status": "damaged", "error": str(error)}
+    status: dict[str, Any] = {"status": "pending"}
+    if (run_dir / STATUS_FILE).is_file():
+        try:
+            status = dict(read_json(run_dir / STATUS_FILE))
+        except DamagedFileError as error:
+            status = {"status": "unknown", "error": str(error)}
+    if status.get("status") == "running" and not directory.is_training():
+        status = {**status, "status": "interrupted", "error": "its process died (killed) while it trained"}
+    return {"error": "", **status}
+
+
 def collect_results(root: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """
-    Read every run of a sweep directory.
+    Read every run of a sweep directory (a run whose ``run.json`` is damaged is left out, with a warning).
 
     :param root: the sweep's output directory
     :return: ``(runs, evaluations)``: one row per run, one row per evaluation
@@ -48,18 +71,21 @@ def collect_results(root: str | Path) -> tuple[list[dict[str, Any]], list[dict[s
     runs, evaluations = [], []
     for run_file in sorted(root.glob(f"*/{RUN_FILE}")):
         run_dir = run_file.parent
-        spec = json.loads(run_file.read_text())
+        try:
+            spec = dict(read_json(run_file))
+        except DamagedFileError as error:
+            warnings.warn(f"{error}: the run is left out of the report (`sweep run` writes it again)", stacklevel=2)
+            continue
         scale = SIZE_PRESETS.get(spec["preset"], (math.nan, math.nan))
         spec.setdefault("topology", "static")  # runs of sweeps from before the topology dimension
         row: dict[str, Any] = {"name": run_dir.name, **spec, "width_scale": scale[0], "depth_scale": scale[1]}
-        status = json.loads((run_dir / STATUS_FILE).read_text()) if (run_dir / STATUS_FILE).is_file() else {}
-        row["status"] = "finished" if (run_dir / RESULT_FILE).is_file() else status.get("status", "unknown")
-        row["error"] = status.get("error", "") if row["status"] == "failed" else ""
-        if (run_dir / RESULT_FILE).is_file():
-            row.update(json.loads((run_dir / RESULT_FILE).read_text()))
+        status = run_status(run_dir)
+        row["status"] = status["status"]
+        row["error"] = status["error"] if row["status"] != "finished" else ""
+        if row["status"] == "finished":
+            row.update(RunDirectory(run_dir).read_result())
             row.update(_last_values(run_dir / "progress.csv"))
-            with (run_dir / "evaluations.csv").open(newline="") as file:
-                evaluation_rows = list(csv.DictReader(file))
+            evaluation_rows = read_csv_rows(run_dir / "evaluations.csv")
             for index, evaluation in enumerate(evaluation_rows):
                 final = index == len(evaluation_rows) - 1
                 evaluations.append({"name": run_dir.name, **spec, **evaluation, "final": final})
@@ -298,9 +324,12 @@ def report(root: str | Path, reps: int = 2000) -> dict[str, Path]:
         write_csv_atomic(aggregates, written["aggregates"])
         for path in plot_sweep(aggregates, root, root / "plots"):
             written[path.stem] = path
-    failed = [run for run in runs if run["status"] == "failed"]
-    print(f"{len(runs)} runs: {len(runs) - len(failed)} finished, {len(failed)} failed")
-    for run in failed:
-        print(f"  failed: {run['name']}: {run['error']}")
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run["status"]] = counts.get(run["status"], 0) + 1
+    print(f"{len(runs)} runs: " + ", ".join(f"{count} {status}" for status, count in sorted(counts.items())))
+    for run in runs:
+        if run["status"] not in ("finished", "skipped") and run["error"]:
+            print(f"  {run['status']}: {run['name']}: {run['error']}")
     print(f"report in {root}/: {', '.join(str(path.relative_to(root)) for path in written.values() if path.exists())}")
     return written

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import gymnasium as gym
 import numpy as np
@@ -53,6 +54,7 @@ from stable_baselines3.common.vec_env import (
     VecFrameStack,
     VecNormalize,
     sync_envs_normalization,
+    unwrap_vec_normalize,
 )
 from torch import nn
 
@@ -61,7 +63,13 @@ from sb3_sparse.callbacks import AdaptiveThreadsCallback, PlasticityCallback
 from sb3_sparse.checks import check_sparsity, closest_matches, unknown_names_message
 from sb3_sparse.cli import plain_help
 from sb3_sparse.envs import DMC_HARD_TASKS, dmc_env_id
-from sb3_sparse.evaluations import EvaluationRow, evaluation_rows, plot_evaluations, write_evaluations_csv
+from sb3_sparse.evaluations import (
+    EvaluationRow,
+    evaluation_rows,
+    plot_evaluations,
+    read_evaluations_csv,
+    write_evaluations_csv,
+)
 from sb3_sparse.hyperparams import (
     ALGORITHMS,
     EnvironmentSettings,
@@ -71,10 +79,18 @@ from sb3_sparse.hyperparams import (
     hyperparams_path,
     load_hyperparams,
 )
+from sb3_sparse.interrupts import Interrupted, StopRequest, stop_on_signals
 from sb3_sparse.plots import plot_diagnostics
 from sb3_sparse.policies.architecture import DEFAULT_SPARSITY
 from sb3_sparse.presets import SIZE_PRESETS, size_preset
-from sb3_sparse.resume import RunCheckpointCallback, prepare_run_directory, restore_checkpoint
+from sb3_sparse.resume import (
+    RunCheckpointCallback,
+    RunState,
+    check_effective_configuration,
+    effective_configuration,
+    prepare_run_directory,
+    restore_checkpoint,
+)
 from sb3_sparse.run_config import RESUMABLE_FIELDS, RunConfig
 from sb3_sparse.run_directory import (
     CONFIG,
@@ -88,6 +104,7 @@ from sb3_sparse.run_directory import (
     VEC_NORMALIZE,
     RunDirectory,
     RunLockedError,
+    set_aside,
     write_text_atomic,
 )
 from sb3_sparse.sparsity import parameter_count
@@ -418,26 +435,46 @@ def _run_locked(
     entry: dict[str, Any],
 ) -> Path:
     identity = config.identity(entry)
-    if not prepare_run_directory(config, directory, identity):
+    state = prepare_run_directory(config, directory, identity)
+    if state is RunState.FINISHED:
+        return directory.path
+    if state is RunState.RECOVER_RESULT:
+        _recover_result(config, directory, env, eval_env)
         return directory.path
     _warn_if_never_trained(timesteps, kwargs)
     model = ALGORITHMS[config.algo](policy, env, seed=config.seed, device=config.device, **kwargs)
+    effective = effective_configuration(model)
+    check_effective_configuration(directory, directory.read_config(), effective)
     schedule = _schedule(config, model, env, settings, timesteps)
-    _write_run_config(config, directory, model, schedule, kwargs, identity)
+    _write_run_config(config, directory, model, schedule, kwargs, identity, effective)
     _announce(config, directory, model, schedule)
     eval_callback, callbacks = _callbacks(config, directory, eval_env, settings, schedule)
-    checkpoint = directory.checkpoint() if config.resume else None
-    history = directory.history(checkpoint)
-    if config.checkpoint_freq:
-        callbacks.append(RunCheckpointCallback(directory, config.checkpoint_freq, eval_callback, history))
-    if checkpoint is not None:
-        model = restore_checkpoint(model, checkpoint, env, eval_callback, callbacks, config.device)
-    directory.remove_stale_checkpoints()  # half-written ones of a killed attempt
-    _learn(config, directory, model, schedule, callbacks)
+    with stop_on_signals() as stop:
+        model, checkpoint = restore_checkpoint(model, directory, env, eval_callback, callbacks, config.device)
+        history = directory.history(checkpoint)
+        checkpointing = RunCheckpointCallback(directory, config.checkpoint_freq, eval_callback, history, stop)
+        callbacks.append(checkpointing)
+        directory.remove_stale_checkpoints()  # half-written ones of a killed attempt
+        _learn(config, directory, model, schedule, callbacks)
+        final = None if stop.signal else _final_evaluation(config, model, env, eval_env, schedule.action_repeat, stop)
+        if final is None:
+            checkpointing.save_on_stop()
+            _stop(directory, stop)
     rows = evaluation_rows(eval_callback.evaluations_timesteps, eval_callback.evaluations_results, schedule.action_repeat)
-    rows.append(_final_evaluation(config, model, env, eval_env, schedule.action_repeat))
+    rows.append(final)
     _save_outputs(config, directory, model, schedule, rows, history, kwargs["policy_kwargs"])
     return directory.path
+
+
+def _stop(directory: RunDirectory, stop: StopRequest) -> NoReturn:
+    """End a run that a signal stopped, after its checkpoint: exit with the signal's code (130, 143)."""
+    step = directory.checkpoint_step()
+    message = (
+        f"{stop.name}: the run stopped with a checkpoint at {step:,} agent steps in {directory.path}; "
+        "the same command with --resume goes on from there"
+    )
+    print(message, file=sys.stderr, flush=True)
+    raise Interrupted(stop, message)
 
 
 def _warn_if_never_trained(timesteps: int, kwargs: dict[str, Any]) -> None:
@@ -474,11 +511,13 @@ def _write_run_config(
     schedule: RunSchedule,
     kwargs: dict[str, Any],
     identity: dict[str, Any],
+    effective: dict[str, Any],
 ) -> None:
-    """``config.json``: what the run is (its identity, checked on resume) and how it is scheduled."""
+    """``config.json``: what the run is (identity and effective configuration, checked on resume), how it is scheduled."""
     directory.write_config(
         {
             "identity": identity,
+            "effective": effective,
             "settings": {key: value for key, value in asdict(config).items() if key in RESUMABLE_FIELDS},
             "hyperparameters": str(config.conf or hyperparams_path(config.algo)),
             "algorithm_kwargs": {key: repr(value) for key, value in kwargs.items()},
@@ -546,15 +585,29 @@ def _learn(
     model.logger.close()
 
 
+class _EvaluationStopped(Exception):
+    """A stop signal came during the final evaluation."""
+
+
 def _final_evaluation(
-    config: RunConfig, model: BaseAlgorithm, env: VecEnv, eval_env: VecEnv, action_repeat: int
-) -> EvaluationRow:
-    """The final evaluation, over ``final_eval_episodes`` episodes of the deterministic policy."""
+    config: RunConfig, model: BaseAlgorithm, env: VecEnv, eval_env: VecEnv, action_repeat: int, stop: StopRequest | None = None
+) -> EvaluationRow | None:
+    """The final evaluation over ``final_eval_episodes`` episodes of the deterministic policy (``None``: a signal came)."""
+
+    def check_stop(local_variables: dict[str, Any], global_variables: dict[str, Any]) -> None:
+        if stop is not None and stop.signal is not None:
+            raise _EvaluationStopped
+
     sync_envs_normalization(env, eval_env)  # the final statistics, as EvalCallback does before each evaluation
-    returns = cast(
-        list[float],
-        evaluate_policy(model, eval_env, n_eval_episodes=config.final_eval_episodes, return_episode_rewards=True)[0],
-    )
+    try:
+        returns = cast(
+            list[float],
+            evaluate_policy(
+                model, eval_env, n_eval_episodes=config.final_eval_episodes, return_episode_rewards=True, callback=check_stop
+            )[0],
+        )
+    except _EvaluationStopped:
+        return None
     return EvaluationRow(
         model.num_timesteps, model.num_timesteps * action_repeat, float(np.mean(returns)), float(np.std(returns)), len(returns)
     )
@@ -570,10 +623,11 @@ def _save_outputs(
     policy_kwargs: dict[str, Any],
 ) -> None:
     """Write the model, its statistics, the curves, the figures, then ``result.json``: the run is finished."""
-    _replace_atomic(directory, MODEL, lambda partial: model.save(partial))
     normalizer = model.get_vec_normalize_env()
     if normalizer is not None:  # enjoy needs the statistics beside the model, as in the zoo's folders
         _replace_atomic(directory, VEC_NORMALIZE, lambda partial: normalizer.save(str(partial)))
+    # The model after its statistics: a model.zip in the run means the run trained to its end (RECOVER_RESULT).
+    _replace_atomic(directory, MODEL, lambda partial: model.save(partial))
     write_evaluations_csv(rows, directory / EVALUATIONS_CSV)
     directory.write_progress(directory.progress_rows(history))
     actor, critic = (configured_sparsity(config, policy_kwargs, network) for network in ("actor", "critic"))
@@ -590,18 +644,58 @@ def _save_outputs(
         )
         written.append(DIAGNOSTICS_PNG)
     final = rows[-1]
-    result = {
-        "final_mean_return": final.mean_return,
-        "final_std_return": final.std_return,
-        "agent_steps": model.num_timesteps,
-        "env_steps": model.num_timesteps * schedule.action_repeat,
-        "parameters": _parameters(model),
-        "nonzero_parameters": sum(int((p != 0).sum()) for p in _trained_parameters(model.policy)),
-    }
-    directory.write_result(result)  # last: a run is finished exactly when its result.json exists
+    directory.write_result(_result(model, final, schedule.action_repeat))  # last: the run is finished
     directory.remove_leftovers()
     print(f"final evaluation over {final.episodes} episodes: {final.mean_return:.1f} +/- {final.std_return:.1f}")
     print(f"wrote {directory.path}/: {', '.join(written)}")
+
+
+def _result(model: BaseAlgorithm, final: EvaluationRow, action_repeat: int) -> dict[str, Any]:
+    """``result.json``: the final evaluation, the steps trained and the parameter counts."""
+    return {
+        "final_mean_return": final.mean_return,
+        "final_std_return": final.std_return,
+        "agent_steps": model.num_timesteps,
+        "env_steps": model.num_timesteps * action_repeat,
+        "parameters": _parameters(model),
+        "nonzero_parameters": sum(int((p != 0).sum()) for p in _trained_parameters(model.policy)),
+    }
+
+
+def _recover_result(config: RunConfig, directory: RunDirectory, env: VecEnv, eval_env: VecEnv) -> None:
+    """
+    The result of a run whose model is saved but whose ``result.json`` is missing or damaged: the
+    final evaluation that ``evaluations.csv`` holds when it is whole, else a new final evaluation
+    of the saved model. Nothing trains; damaged files are set aside, never deleted.
+    """
+    normalizer = unwrap_vec_normalize(env)
+    try:
+        if normalizer is not None:  # the statistics the model ended with (saved before it)
+            saved = VecNormalize.load(str(directory / VEC_NORMALIZE), normalizer.venv)
+            normalizer.obs_rms, normalizer.ret_rms = saved.obs_rms, saved.ret_rms
+        model = ALGORITHMS[config.algo].load(directory / MODEL, env=env, device=config.device)
+    except Exception as error:
+        raise SystemExit(
+            f"{directory.path}: {RESULT} cannot be rebuilt, the saved model does not load ({type(error).__name__}: {error}); "
+            "--restart discards the run and trains it again"
+        ) from error
+    repeat = action_repeat_of(env)
+    rows, _ = read_evaluations_csv(directory / EVALUATIONS_CSV)  # a damaged one is set aside below
+    last = rows[-1] if rows else None
+    if last is not None and last.agent_steps == model.num_timesteps and last.episodes == config.final_eval_episodes:
+        final, source = last, f"the final evaluation in {EVALUATIONS_CSV}"
+    else:
+        final = cast(EvaluationRow, _final_evaluation(config, model, env, eval_env, repeat))
+        rows.append(final)
+        if (directory / EVALUATIONS_CSV).exists():
+            set_aside(directory / EVALUATIONS_CSV)
+        write_evaluations_csv(rows, directory / EVALUATIONS_CSV)
+        source = f"a new final evaluation of {MODEL} over {final.episodes} episodes"
+    if (directory / RESULT).exists():
+        set_aside(directory / RESULT)
+    directory.write_result(_result(model, final, repeat))
+    directory.remove_leftovers()
+    print(f"rebuilt {directory / RESULT} from {source}: {final.mean_return:.1f} +/- {final.std_return:.1f}")
 
 
 def _replace_atomic(directory: RunDirectory, name: str, save: Callable[[Path], None]) -> None:

@@ -89,8 +89,9 @@ def test_resume_rules(tmp_path, capsys):
     assert "finished run" in capsys.readouterr().out
     assert (output / "result.json").read_text() == result and (output / "model.zip").stat().st_mtime_ns == mtime
     assert not list(output.glob("checkpoint*")) and not (output / "live").exists()
-    # Without --resume or --restart, a directory holding a run is refused.
+    # Without --resume or --restart, a directory holding a run (unfinished: no model, no result) is refused.
     (output / "result.json").unlink()
+    (output / "model.zip").unlink()
     with pytest.raises(SystemExit, match="already holds a run: pass --resume"):
         train.main(common)
     # A different configuration is refused with the differing fields named.
@@ -258,7 +259,8 @@ def test_sweep_killed_at_random_points_leaves_no_run_behind_and_finishes(tmp_pat
     sweep_file = tmp_path / "sweep.yml"
     settings = dict(eval_freq=EVAL_FREQ, eval_episodes=1, final_eval_episodes=1, diagnostics_freq=0)
     sweep_file.write_text(json.dumps(dict(
-        name="faults", envs=["Pendulum-v1"], algo="reference_sac", sparsities=[0.0, 0.8], timesteps=TIMESTEPS,
+        name="faults", envs=["Pendulum-v1"], algo="reference_sac", presets=["width0.5"], sparsities=[0.0, 0.8],
+        timesteps=TIMESTEPS,
         conf=str(conf), checkpoint_freq=30, run_settings=settings, output_dir=str(tmp_path / "sweep"),
     )))  # fmt: skip
     command = [
@@ -275,7 +277,7 @@ def test_sweep_killed_at_random_points_leaves_no_run_behind_and_finishes(tmp_pat
     rng, kills = random.Random(1), 0
     run_dirs = [
         tmp_path / "sweep" / name
-        for name in ("reference_sac_Pendulum-v1_base_a0_c0_seed0", "reference_sac_Pendulum-v1_base_a0.8_c0.8_seed0")
+        for name in ("reference_sac_Pendulum-v1_width0.5_a0_c0_seed0", "reference_sac_Pendulum-v1_width0.5_a0.8_c0.8_seed0")
     ]
     while kills < 8:
         # Only the sweep's own process is signalled: its runs must not outlive it.
