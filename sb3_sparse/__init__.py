@@ -13,7 +13,14 @@ updates. ``topology="set" | "rigl" | "gmp"`` in the policy_kwargs trains with ma
 from sb3_sparse.buffers import DrQReplayBuffer
 from sb3_sparse.callbacks import ObservationNormalizerCallback, PlasticityCallback, ResetCallback, TopologyScheduleCallback
 from sb3_sparse.distributions import ExactSquashedDiagGaussianDistribution
-from sb3_sparse.envs import dmc_env_id, dmc_pixel_env_id, make_dmc_env, make_dmc_pixel_env, register_dmc_envs
+from sb3_sparse.envs import (
+    dmc_env_id,
+    dmc_pixel_env_id,
+    make_dmc_env,
+    make_dmc_pixel_env,
+    register_atari_envs,
+    register_dmc_envs,
+)
 from sb3_sparse.policies import (
     SimBaArchitecture,
     SparseSimBaActorCriticPolicy,
@@ -57,6 +64,7 @@ install_policy_callbacks_hook()
 install_policy_name_hint()
 install_saved_algorithm_check()
 register_dmc_envs()
+register_atari_envs()
 
 __all__ = [
     "DrQReplayBuffer",
@@ -96,6 +104,7 @@ __all__ = [
     "overall_density",
     "prune_erdos_renyi_",
     "pruned_weights_are_zero",
+    "register_atari_envs",
     "register_dmc_envs",
     "sample_mask",
     "sparse_init_",

@@ -259,3 +259,34 @@ def register_dmc_envs() -> None:
             gym.register(dmc_env_id(task), entry_point=make_dmc_env, kwargs=dict(task=task))  # type: ignore[arg-type]
         if dmc_pixel_env_id(task) not in gym.registry:
             gym.register(dmc_pixel_env_id(task), entry_point=make_dmc_pixel_env, kwargs=dict(task=task))  # type: ignore[arg-type]
+
+
+#: The extra that installs the Arcade Learning Environment (ale-py, with its ROMs, and OpenCV for SB3's AtariWrapper).
+ATARI_EXTRA = "pip install 'sb3-sparse[atari]'"
+
+
+def register_atari_envs() -> bool:
+    """
+    Register the Arcade Learning Environment's ids (``ALE/Pong-v5``, ``PongNoFrameskip-v4``, ...)
+    when ale-py is installed (the ``atari`` extra), as rl_zoo3 users expect after
+    ``--gym-packages sb3_sparse``; idempotent.
+
+    :return: whether ale-py is installed
+    """
+    try:
+        import ale_py
+    except ImportError:
+        return False
+    gym.register_envs(ale_py)
+    return True
+
+
+def is_atari(env_id: str) -> bool:
+    """Whether a registered id is an Atari game of the ALE (rl_zoo3's test: its entry point is ``AtariEnv``)."""
+    spec = gym.registry.get(env_id)
+    return spec is not None and "AtariEnv" in str(spec.entry_point)
+
+
+def looks_like_atari(env_id: str) -> bool:
+    """Whether an id that gymnasium does not know has an Atari id's form (``ALE/...``, ``...NoFrameskip-v4``)."""
+    return env_id.startswith("ALE/") or "NoFrameskip" in env_id

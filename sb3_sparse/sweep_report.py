@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from sb3_sparse.atari import atari_game, human_normalized_score
 from sb3_sparse.presets import SIZE_PRESETS
 from sb3_sparse.run_directory import DamagedFileError, RunDirectory, read_csv_rows, read_json, write_csv_atomic
 from sb3_sparse.topology import TOPOLOGIES
@@ -107,15 +108,30 @@ def sparsity_label(actor_sparsity: float, critic_sparsity: float, topology: str 
 
 
 def normalized_score(env: str, value: float) -> float:
-    """DMC returns lie in [0, 1000]: divide by 1000 so that tasks can be pooled; others stay raw."""
-    return value / 1000.0 if env.startswith(DMC_PREFIX) else value
+    """
+    A score that pools across tasks: DMC returns (in [0, 1000]) divided by 1000, Atari-100k games'
+    human-normalized (:func:`sb3_sparse.atari.human_normalized_score`); others stay raw.
+    """
+    if env.startswith(DMC_PREFIX):
+        return value / 1000.0
+    return human_normalized_score(env, value) if atari_game(env) is not None else value
+
+
+def pooled_score(envs: Sequence[str]) -> str | None:
+    """How runs of these envs pool across tasks: ``"DMC return / 1000"``, ``"human-normalized score"``, or ``None``."""
+    if all(env.startswith(DMC_PREFIX) for env in envs):
+        return "DMC return / 1000"
+    if all(atari_game(env) is not None for env in envs):
+        return "human-normalized score"
+    return None
 
 
 def aggregate(runs: Sequence[dict[str, Any]], reps: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
     """
     Interquartile mean (IQM) of final returns with 95% stratified bootstrap confidence intervals
-    (rliable), per algorithm, size and sparsity: over seeds and DMC tasks (returns / 1000) when
-    every env is a DMC task, else over seeds per env (raw returns).
+    (rliable), per algorithm, size and sparsity: over seeds and tasks when every env is a DMC task
+    (returns / 1000) or every env an Atari-100k game (human-normalized scores), else over seeds per
+    env (raw returns).
 
     :param runs: rows of :func:`collect_results`
     :param reps: bootstrap replications
@@ -128,7 +144,8 @@ def aggregate(runs: Sequence[dict[str, Any]], reps: int = 2000, seed: int = 0) -
     finished = [{"topology": "static", **run} for run in runs if run["status"] in ("finished", "skipped")]
     if not finished:
         return []
-    pool_tasks = all(run["env"].startswith(DMC_PREFIX) for run in finished)
+    pooled = pooled_score([run["env"] for run in finished])
+    pool_tasks = pooled is not None
     group_keys = ("algo", "preset", "actor_sparsity", "critic_sparsity", "topology") + (() if pool_tasks else ("env",))
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for run in finished:
@@ -158,7 +175,7 @@ def aggregate(runs: Sequence[dict[str, Any]], reps: int = 2000, seed: int = 0) -
                 "ci_low": float(intervals[key][0, 0]),
                 "ci_high": float(intervals[key][1, 0]),
                 "runs": int(score_matrices[key].size),
-                "normalized": pool_tasks,
+                "normalized": pooled or "",
                 "parameters": float(np.mean([run["parameters"] for run in members])),
                 "nonzero_parameters": float(np.mean([run["nonzero_parameters"] for run in members])),
             }
@@ -182,7 +199,7 @@ def plot_sweep(aggregates: Sequence[dict[str, Any]], runs_root: Path, output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     written = []
     panels = sorted({(row["algo"], row.get("env", "all tasks")) for row in aggregates})
-    ylabel = "IQM normalized return" if aggregates and aggregates[0]["normalized"] else "IQM final return"
+    ylabel = f"IQM {aggregates[0]['normalized']}" if aggregates and aggregates[0]["normalized"] else "IQM final return"
     crossed = any(row["actor_sparsity"] != row["critic_sparsity"] for row in aggregates)
     mixed = len({row["topology"] for row in aggregates}) > 1  # then static runs say so too
     # Lines of the figures: one per sparsity pair; one per size (and actor sparsity) against sparsity.

@@ -38,6 +38,7 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 import yaml
+from gymnasium import spaces
 from gymnasium.wrappers import RepeatAction
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
@@ -46,13 +47,14 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
-from stable_baselines3.common.preprocessing import get_action_dim
+from stable_baselines3.common.preprocessing import get_action_dim, is_image_space, is_image_space_channels_first
 from stable_baselines3.common.vec_env import (
     DummyVecEnv,
     VecEnv,
     VecEnvWrapper,
     VecFrameStack,
     VecNormalize,
+    VecTransposeImage,
     sync_envs_normalization,
     unwrap_vec_normalize,
 )
@@ -62,7 +64,7 @@ import sb3_sparse  # noqa: F401  (registers the policies and the DMC ids)
 from sb3_sparse.callbacks import AdaptiveThreadsCallback, PlasticityCallback
 from sb3_sparse.checks import check_sparsity, closest_matches, unknown_names_message
 from sb3_sparse.cli import plain_help
-from sb3_sparse.envs import DMC_HARD_TASKS, dmc_env_id
+from sb3_sparse.envs import ATARI_EXTRA, DMC_HARD_TASKS, dmc_env_id, looks_like_atari, register_atari_envs
 from sb3_sparse.evaluations import (
     EvaluationRow,
     evaluation_rows,
@@ -141,6 +143,8 @@ def default_frequency(preferred: int, timesteps: int) -> int:
 
 def unknown_env_message(env_id: str, algo: str) -> str:
     """What to say about an id that gymnasium does not know: the closest known ids, in one line."""
+    if looks_like_atari(env_id) and not register_atari_envs():
+        return f"unknown environment id {env_id!r}: Atari games need the Arcade Learning Environment: {ATARI_EXTRA}"
     entries = list(load_hyperparams(algo))
     known = dict.fromkeys([*entries, *(dmc_env_id(task) for task in DMC_HARD_TASKS), *gym.registry])
     matches = closest_matches(env_id, known)
@@ -364,7 +368,7 @@ def make_run_envs(config: RunConfig, settings: EnvironmentSettings) -> tuple[Vec
     """
     The training and evaluation environments of a run, built as the zoo builds them: ``n_envs``
     monitored copies with the entry's wrappers, ``VecNormalize`` (evaluation: frozen statistics,
-    raw rewards) and frame stacking; one evaluation environment, seeded apart.
+    raw rewards), frame stacking and channel-first images; one evaluation environment, seeded apart.
 
     :param config: the run
     :param settings: the entry's environment keys
@@ -383,6 +387,9 @@ def make_run_envs(config: RunConfig, settings: EnvironmentSettings) -> tuple[Vec
             env = VecNormalize(env, **{**settings.normalize_kwargs, **frozen})
         if settings.frame_stack is not None:
             env = VecFrameStack(env, settings.frame_stack)
+        space = env.observation_space
+        if is_image_space(space) and not is_image_space_channels_first(cast(spaces.Box, space)):
+            env = VecTransposeImage(env)  # as the zoo does: SB3 would transpose the training env only
         return env
 
     return build(settings.n_envs, config.seed, False), build(1, config.seed + 10_000, True)

@@ -267,3 +267,27 @@ def test_sb3_sparse_command_dispatches_to_the_sweep(tmp_path, capsys):
     with pytest.raises(SystemExit):  # the sweep's own parser: a missing file is a usage error
         cli.main(["sweep", "run", str(tmp_path / "missing.yml")])
     assert "missing.yml" in capsys.readouterr().err
+
+
+def test_atari_100k_games_pool_as_human_normalized_scores():
+    from sb3_sparse.atari import ATARI_100K_GAMES, atari_100k_env_id, atari_game, human_normalized_score
+    from sb3_sparse.sweep_report import aggregate
+
+    assert len(ATARI_100K_GAMES) == 26 and atari_100k_env_id("Pong") == "PongNoFrameskip-v4"
+    assert atari_game("ALE/Pong-v5") == atari_game("PongNoFrameskip-v4") == "Pong" and atari_game("Pendulum-v1") is None
+    assert human_normalized_score("PongNoFrameskip-v4", -20.7) == 0 and human_normalized_score("ALE/Pong-v5", 14.6) == 1
+    with pytest.raises(ValueError, match="not an Atari-100k game"):
+        atari_100k_env_id("Tetris")
+    runs = [
+        dict(algo="dqn", preset="base", actor_sparsity=0.8, critic_sparsity=0.8, env=env, status="finished",
+             final_mean_return=score, parameters=10, nonzero_parameters=2)
+        for env, score in (("PongNoFrameskip-v4", -3.05), ("BreakoutNoFrameskip-v4", 16.1)) for _ in range(2)
+    ]  # fmt: skip
+    (row,) = aggregate(runs, reps=50)  # one group over both games: each game scores 0.5
+    assert row["normalized"] == "human-normalized score" and row["iqm"] == pytest.approx(0.5)
+
+
+def test_the_atari_100k_sweep_lists_the_26_games_at_100k_steps():
+    sweep = Sweep.from_yaml(ROOT / "examples" / "sweeps" / "atari100k.yml")
+    assert len(sweep.envs) == 26 and sweep.timesteps == 100_000 and sweep.presets == ["base", "width2"]
+    assert sweep.settings()["hyperparams"]["n_steps"] == 20

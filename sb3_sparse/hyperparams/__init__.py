@@ -28,10 +28,12 @@ import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from torch import nn
 
 from sb3_sparse.algorithms import ALGORITHM_TABLE, algorithm_entry
 from sb3_sparse.checks import unknown_names_message
+from sb3_sparse.envs import is_atari
 
 #: Every algorithm with a hyperparameter file (the package's runner trains them all), from the algorithm table.
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
@@ -101,8 +103,8 @@ def entry_name(algo: str, env_id: str, path: str | Path | None = None) -> str:
 
 
 def zoo_eval(text: str) -> Any:
-    """Evaluate a string of a zoo file with the names the zoo provides (``th``, ``nn``, ``np``), as the zoo does."""
-    return eval(text, {"th": th, "nn": nn, "np": np})
+    """Evaluate a string of a zoo file with the names the zoo provides (``th``, ``nn``, ``np``, ``RMSpropTFLike``)."""
+    return eval(text, {"th": th, "nn": nn, "np": np, "RMSpropTFLike": RMSpropTFLike})
 
 
 def hyperparams_entry(
@@ -112,15 +114,18 @@ def hyperparams_entry(
     The entry of one environment.
 
     :param algo: one of :data:`ALGORITHMS`
-    :param env_id: a gymnasium id with an entry in the file
+    :param env_id: a gymnasium id with an entry in the file (an Atari game without one: the ``atari`` entry)
     :param path: a zoo-format YAML file; ``None``: the package's file of ``algo``
     :param overrides: keys that replace the entry's (the zoo's ``-params``)
     :return: the entry
     """
     entries = load_hyperparams(algo, path)
-    if env_id not in entries:
+    key = env_id
+    if env_id not in entries and "atari" in entries and is_atari(env_id):  # the zoo's rule: one entry for every game
+        key = "atari"
+    if key not in entries:
         raise ValueError(f"{file_name(algo, path)} has no entry for {env_id!r}; entries: {', '.join(entries)}")
-    return {**entries[env_id], **(overrides or {})}
+    return {**entries[key], **(overrides or {})}
 
 
 def _zoo_module(module: str, key: str, source: str) -> Any:
