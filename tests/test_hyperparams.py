@@ -47,7 +47,7 @@ def test_every_entry_is_valid_and_covers_its_tasks(algo):
     assert REQUIRED_ENTRIES[algo] <= set(entries), sorted(REQUIRED_ENTRIES[algo] - set(entries))
     for env_id, entry in entries.items():
         check_entry(algo, env_id, entry)
-        assert env_id in gym.registry, env_id
+        assert env_id in gym.registry or env_id == "atari", env_id  # the zoo's entry for every Atari game
         kwargs = evaluate_policy_kwargs(entry["policy_kwargs"])
         assert kwargs["critic_sparsity"] == 0.8
         assert kwargs.get("actor_sparsity") == (None if algo in VALUE_BASED else 0.8)
