@@ -22,6 +22,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, unwrap_vec_normalize
 
+from sb3_sparse.checks import plain_numbers
 from sb3_sparse.interrupts import StopRequest
 from sb3_sparse.run_config import RESUMABLE_FIELDS, RunConfig
 from sb3_sparse.run_directory import (
@@ -134,9 +135,9 @@ def _stable(value: Any) -> Any:
         return [_stable(item) for item in value]
     if isinstance(value, type) or inspect.isroutine(value):
         return f"{value.__module__}.{value.__qualname__}"
-    item = getattr(value, "item", None)  # numpy and torch scalars
-    if callable(item) and getattr(value, "ndim", None) == 0:
-        return _stable(item())
+    number = plain_numbers(value)  # numpy and torch scalars
+    if number is not value:
+        return number
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
@@ -219,8 +220,7 @@ class RunCheckpointCallback(BaseCallback):
     def _on_step(self) -> bool:
         if not self._between_rollouts:
             if self.stop.signal is not None:
-                self.save()
-                self._saved_on_stop = True
+                self.save_on_stop()
                 return False
             if self.freq and self.num_timesteps % self.freq == 0:
                 self.save()
@@ -234,9 +234,8 @@ class RunCheckpointCallback(BaseCallback):
         self._rollout_start = self.model.num_timesteps
         if not self._between_rollouts:
             return
-        if self.stop.signal is not None and not self._saved_on_stop:
-            self.save()
-            self._saved_on_stop = True
+        if self.stop.signal is not None:
+            self.save_on_stop()
         elif self.freq and self.model.num_timesteps - self._last_saved >= self.freq:
             self.save()
 
@@ -324,18 +323,27 @@ def restore_checkpoint(
         return loaded, checkpoint
 
 
+def restore_normalizer_statistics(env: VecEnv, path: Path) -> None:
+    """
+    Give the environment's ``VecNormalize`` (if it has one) the statistics saved at ``path``.
+
+    :param env: the training environment
+    :param path: a saved ``VecNormalize`` (``vecnormalize.pkl``)
+    """
+    normalizer = unwrap_vec_normalize(env)
+    if normalizer is not None:
+        saved = VecNormalize.load(str(path), normalizer.venv)
+        normalizer.obs_rms, normalizer.ret_rms = saved.obs_rms, saved.ret_rms
+
+
 def _load_checkpoint(
     model: BaseAlgorithm, checkpoint: Path, env: VecEnv, eval_callback: EvalCallback, device: str
 ) -> BaseAlgorithm:
-    normalizer = unwrap_vec_normalize(env)
-    if normalizer is not None:  # the statistics the checkpointed model trained with
-        saved_normalizer = VecNormalize.load(str(checkpoint / VEC_NORMALIZE), normalizer.venv)
     loaded = type(model).load(checkpoint / MODEL, env=env, device=device)
     if isinstance(loaded, OffPolicyAlgorithm):
         loaded.load_replay_buffer(checkpoint / REPLAY_BUFFER)
     saved = read_json(checkpoint / CHECKPOINT_EVALUATIONS)
-    if normalizer is not None:
-        normalizer.obs_rms, normalizer.ret_rms = saved_normalizer.obs_rms, saved_normalizer.ret_rms
+    restore_normalizer_statistics(env, checkpoint / VEC_NORMALIZE)  # the statistics the checkpointed model trained with
     eval_callback.evaluations_timesteps = saved["timesteps"]
     eval_callback.evaluations_results = saved["results"]
     eval_callback.evaluations_length = saved["ep_lengths"]

@@ -397,12 +397,21 @@ class RunDirectory:
             raise DamagedFileError(path, f"no checkpoint directory in {pointer!r}")
         return pointer
 
-    def _named_checkpoints(self) -> list[Path]:
-        """The checkpoints ``checkpoint.json`` names, the current one first, then the previous one."""
+    def _readable_pointer(self) -> tuple[dict[str, Any] | None, DamagedFileError | None]:
+        """``checkpoint.json`` and ``None``, or ``None`` and why it cannot be read."""
         try:
-            pointer = self._pointer()
-        except DamagedFileError:
-            return []
+            return self._pointer(), None
+        except DamagedFileError as error:
+            return None, error
+
+    def _named_checkpoints(self, pointer: dict[str, Any] | None = None) -> list[Path]:
+        """
+        The checkpoints ``checkpoint.json`` names, the current one first, then the previous one.
+
+        :param pointer: its content when already read (``None``: read it; a damaged one names none)
+        """
+        if pointer is None:
+            pointer = self._readable_pointer()[0]
         if pointer is None:
             return []
         previous = pointer.get("previous") or {}
@@ -445,18 +454,8 @@ class RunDirectory:
             files = read_json(manifest_path)["files"]
         except (DamagedFileError, KeyError, TypeError) as error:
             return f"{MANIFEST} damaged ({error})"
-        problems = []
-        for name, expected in files.items():
-            if name == PROGRESS_CSV:
-                continue
-            path = directory / name
-            if not path.is_file():
-                problems.append(f"{name} is missing")
-            elif path.stat().st_size != expected["bytes"]:
-                problems.append(f"{name} has {path.stat().st_size:,} bytes, {expected['bytes']:,} were written")
-            elif _sha256(path) != expected["sha256"]:
-                problems.append(f"{name} differs from what was written (SHA-256)")
-        return "; ".join(problems)
+        problems = (_file_problem(directory / name, expected) for name, expected in files.items() if name != PROGRESS_CSV)
+        return "; ".join(problem for problem in problems if problem)
 
     def resumable_checkpoint(self, skip: Sequence[Path] = ()) -> Path | None:
         """
@@ -468,11 +467,10 @@ class RunDirectory:
         :raises DamagedFileError: the run has checkpoints but none is intact
         """
         problems = [f"checkpoint {path} cannot be loaded" for path in skip]
-        try:
-            self._pointer()
-        except DamagedFileError as error:
-            problems.append(str(error))
-        named = self._named_checkpoints()
+        pointer, damage = self._readable_pointer()
+        if damage is not None:
+            problems.append(str(damage))
+        named = self._named_checkpoints(pointer)
         on_disk = self.checkpoint_directories()
         for candidate in dict.fromkeys([*named, *on_disk]):
             if candidate in skip:
@@ -548,10 +546,7 @@ class RunDirectory:
 
     def interrupted_by(self) -> str | None:
         """The signal that interrupted the run at its current checkpoint (``"SIGINT"``), or ``None``."""
-        try:
-            pointer = self._pointer()
-        except DamagedFileError:
-            return None
+        pointer = self._readable_pointer()[0]
         return None if pointer is None else pointer.get("interrupted_by")
 
     def remove_stale_checkpoints(self) -> None:
@@ -559,11 +554,10 @@ class RunDirectory:
         Delete every checkpoint directory but the current and the previous one (half-written ones
         included); when ``checkpoint.json`` cannot be read, delete nothing.
         """
-        try:
-            self._pointer()
-        except DamagedFileError:
+        pointer, damage = self._readable_pointer()
+        if damage is not None:
             return
-        keep = set(self._named_checkpoints())
+        keep = set(self._named_checkpoints(pointer))
         for entry in self.path.glob(f"{CHECKPOINT_PREFIX}*"):
             if entry.is_dir() and entry not in keep:
                 shutil.rmtree(entry, ignore_errors=True)
@@ -667,14 +661,23 @@ def _zip_problem(path: Path) -> str:
     return f"{path.name}: member {bad} fails its CRC" if bad else ""
 
 
+def _file_problem(path: Path, expected: dict[str, Any]) -> str:
+    """What differs between a checkpoint's file and its manifest entry ("" when nothing does)."""
+    if not path.is_file():
+        return f"{path.name} is missing"
+    size = path.stat().st_size
+    if size != expected["bytes"]:
+        return f"{path.name} has {size:,} bytes, {expected['bytes']:,} were written"
+    return f"{path.name} differs from what was written (SHA-256)" if _sha256(path) != expected["sha256"] else ""
+
+
 def _differs_from_manifest(directory: Path, name: str) -> bool:
     """Whether a checkpoint's file has other bytes than its manifest lists (no manifest: unknown, no)."""
     try:
         expected = read_json(directory / MANIFEST)["files"][name]
     except (DamagedFileError, FileNotFoundError, KeyError, TypeError):
         return False
-    path = directory / name
-    return not path.is_file() or path.stat().st_size != expected["bytes"] or _sha256(path) != expected["sha256"]
+    return bool(_file_problem(directory / name, expected))
 
 
 def _fsync_tree(directory: Path) -> None:

@@ -56,7 +56,6 @@ from stable_baselines3.common.vec_env import (
     VecNormalize,
     VecTransposeImage,
     sync_envs_normalization,
-    unwrap_vec_normalize,
 )
 from torch import nn
 
@@ -92,6 +91,7 @@ from sb3_sparse.resume import (
     effective_configuration,
     prepare_run_directory,
     restore_checkpoint,
+    restore_normalizer_statistics,
 )
 from sb3_sparse.run_config import RESUMABLE_FIELDS, RunConfig
 from sb3_sparse.run_directory import (
@@ -675,11 +675,8 @@ def _recover_result(config: RunConfig, directory: RunDirectory, env: VecEnv, eva
     final evaluation that ``evaluations.csv`` holds when it is whole, else a new final evaluation
     of the saved model. Nothing trains; damaged files are set aside, never deleted.
     """
-    normalizer = unwrap_vec_normalize(env)
     try:
-        if normalizer is not None:  # the statistics the model ended with (saved before it)
-            saved = VecNormalize.load(str(directory / VEC_NORMALIZE), normalizer.venv)
-            normalizer.obs_rms, normalizer.ret_rms = saved.obs_rms, saved.ret_rms
+        restore_normalizer_statistics(env, directory / VEC_NORMALIZE)  # the statistics the model ended with
         model = ALGORITHMS[config.algo].load(directory / MODEL, env=env, device=config.device)
     except Exception as error:
         raise SystemExit(

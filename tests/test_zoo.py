@@ -85,6 +85,16 @@ def test_sb3_sparse_zoo_names_its_commands():
         zoo.main(["optimize"])
 
 
+def optimized_trials(command: list[str], tmp_path) -> list[tuple[dict[str, str], object]]:
+    """Run a ``-optimize`` command of two trials; each completed trial's report row and its best model's policy."""
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (report,) = tmp_path.glob("sac/report_*.csv")
+    rows = list(csv.DictReader(report.open()))
+    assert len(rows) == 2 and all(row["state"] == "COMPLETE" for row in rows)
+    return [(row, SAC.load(tmp_path / "trials" / f"trial_{row['number']}" / "best_model.zip").policy) for row in rows]
+
+
 @pytest.mark.parametrize("env_id", ["Pendulum-v1", "sb3_sparse/dmc-cartpole-swingup-v0"])
 def test_zoo_optimize_searches_sparsity_width_and_depth(env_id, tmp_path):
     """``-optimize``: two trials that really train, each with its own sparsities and sizes on top of the entry's kwargs."""
@@ -96,13 +106,7 @@ def test_zoo_optimize_searches_sparsity_width_and_depth(env_id, tmp_path):
         "--optimization-log-path", str(tmp_path / "trials"), "-params", "learning_starts:100", "buffer_size:1000",
         f"policy_kwargs:{entry_kwargs}",
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (report,) = tmp_path.glob("sac/report_*.csv")
-    rows = list(csv.DictReader(report.open()))
-    assert len(rows) == 2 and all(row["state"] == "COMPLETE" for row in rows)
-    for row in rows:
-        policy = SAC.load(tmp_path / "trials" / f"trial_{row['number']}" / "best_model.zip").policy
+    for row, policy in optimized_trials(command, tmp_path):
         width, depth = float(row["params_width_scale"]), int(row["params_depth_scale"])
         assert policy.architecture.actor_sparsity == float(row["params_actor_sparsity"])
         assert policy.architecture.critic_sparsity == float(row["params_critic_sparsity"])
@@ -124,14 +128,8 @@ def test_plain_rl_zoo_optimize_searches_the_sparse_policy_through_net_arch(tmp_p
         "--sampler", "random", "--pruner", "none", "--seed", "3", "--log-folder", str(tmp_path),
         "--optimization-log-path", str(tmp_path / "trials"), "-params", "buffer_size:1000",
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (report,) = tmp_path.glob("sac/report_*.csv")
-    rows = list(csv.DictReader(report.open()))
-    assert len(rows) == 2 and all(row["state"] == "COMPLETE" for row in rows)
     widths = {"small": 64, "medium": 256, "big": 400}  # the zoo's net_arch choices: [64, 64], [256, 256], [400, 300]
-    for row in rows:
-        policy = SAC.load(tmp_path / "trials" / f"trial_{row['number']}" / "best_model.zip").policy
+    for row, policy in optimized_trials(command, tmp_path):
         width = widths[row["params_net_arch"]]
         assert (policy.architecture.actor_hidden_dim, policy.architecture.critic_hidden_dim) == (width, width)
         assert (policy.architecture.actor_num_blocks, policy.architecture.critic_num_blocks) == (2, 2)
