@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import numpy as np
 import torch as th
+from sb3_contrib import TRPO
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
@@ -127,8 +128,15 @@ class TopologyScheduleCallback(BaseCallback):
     """
 
     def _init_callback(self) -> None:
-        if not callable(getattr(self.model.policy, "set_training_progress", None)):
-            raise ValueError(f"TopologyScheduleCallback needs a sb3_sparse policy, got {type(self.model.policy).__name__}")
+        policy = self.model.policy
+        if not callable(getattr(policy, "set_training_progress", None)):
+            raise ValueError(f"TopologyScheduleCallback needs a sb3_sparse policy, got {type(policy).__name__}")
+        actor_schedule = cast(Any, policy).architecture.schedule_of("actor")
+        if isinstance(self.model, TRPO) and actor_schedule is not None and actor_schedule.kind == "rigl":
+            raise ValueError(
+                "TRPO moves its policy by a line search, not by the optimizer whose steps RigL counts: no gradient of "
+                "the policy loss is there to regrow by. actor_topology must be 'static', 'set', 'gmp' or 'densify', got 'rigl'"
+            )
 
     def _tell_progress(self) -> None:
         total = max(self.model._total_timesteps, 1)
@@ -170,7 +178,8 @@ class PlasticityCallback(BaseCallback):
       network has layers other than linear and LayerNorm (e.g. BatchRenorm), and for the
       on-policy algorithms (PPO, A2C, TRPO, MaskablePPO: no per-sample losses here);
     * ``sparsity/<net>/density``: kept parameters over all parameters;
-    * with a dynamic topology (``topology="set"``, ``"rigl"``, ``"gmp"``): ``topology/<net>/mask_turnover``
+    * per network with a dynamic topology (``set``, ``rigl``, ``gmp``, ``densify``): ``topology/<net>/density``
+      (active positions of its sparse tensors, now), ``topology/<net>/mask_turnover``
       (fraction of the active weights the last update deactivated), ``topology/<net>/ever_active_fraction``
       (positions of the sparse tensors ever active: in-time over-parameterization) and ``topology/<net>/updates``;
     * pixel policies (``SparseSimBaCnnPolicy``) also log ``plasticity/encoder/dormant_ratio_<tau>``

@@ -300,13 +300,17 @@ class MaskEnforcer:
         self.mask_gradients_in_backward = mask_gradients_in_backward
         if mask_gradients_in_backward:
             self._handles: list[Any] = [
-                cast(torch.Tensor, owner._parameters[leaf]).register_hook(functools.partial(_masked_gradient, owner, leaf))
+                cast(torch.Tensor, owner._parameters[leaf]).register_hook(self._gradient_hook(owner, leaf))
                 for owner, leaf in self._owners
             ]
         else:
             self._handles = [optimizer.register_step_pre_hook(self._mask_gradients)]
         if self.masks_weights_after_step:
             self._handles.append(optimizer.register_step_post_hook(self._mask_weights))
+
+    def _gradient_hook(self, owner: nn.Module, leaf: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The tensor hook that masks one parameter's gradient as autograd computes it."""
+        return functools.partial(_masked_gradient, owner, leaf)
 
     @property
     def num_masked_tensors(self) -> int:

@@ -152,7 +152,7 @@ class Sweep:
         if unknown:
             raise ValueError(f"unknown topologies {unknown}; valid topologies: {', '.join(TOPOLOGIES)}")
         family = algorithm_entry(self.algo).family
-        if family != "off_policy" and self.topologies != ["static"]:
+        if family == "streaming" and self.topologies != ["static"]:
             raise ValueError(f"{self.algo} keeps its masks static: topologies must be ['static'], got {self.topologies}")
         if family == "value_based" and self.actor_sparsities is not None:
             raise ValueError(f"{self.algo} has no actor: actor_sparsities must be None, got {self.actor_sparsities}")

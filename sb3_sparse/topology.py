@@ -8,10 +8,14 @@ Three rules, each chosen by name in a :class:`TopologySchedule`:
 * ``"rigl"`` (Evci et al., ICML 2020): drops as SET does, regrows where the magnitude of the dense
   gradient (the gradient before the masks are applied) is largest; the drop fraction decays on a
   cosine, and updates stop at ``end_fraction`` of training.
-* ``"gmp"``, gradual magnitude pruning (Zhu & Gupta, 2017): starts dense (or at
+* ``"gmp"``, gradual magnitude pruning (Zhu & Gupta, 2017), dense-to-sparse: starts dense (or at
   ``initial_sparsity``) and, between ``begin_fraction`` and ``end_fraction`` of training, prunes
   each tensor's smallest-magnitude active weights down to its Erdős–Rényi density on the cubic
   schedule.
+* ``"densify"``, sparse-to-dense (the third regime of Ma et al.'s Module-Specific Training, arXiv
+  2510.12096): starts at the Erdős–Rényi masks of the network's sparsity and, between
+  ``begin_fraction`` and ``end_fraction``, grows each tensor back to dense on the mirrored cubic
+  schedule, at random positions (drawn as SET draws its regrowth); grown weights start at 0.
 
 SET and RigL keep every tensor's count of active weights exactly as drawn at initialization;
 regrown weights start at 0 and their optimizer state is reset. :class:`DynamicMaskEnforcer` runs
@@ -23,7 +27,7 @@ budget) is handed to the enforcer by whoever knows the budget.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, cast
 
@@ -32,10 +36,21 @@ from torch import nn
 
 from sb3_sparse.checks import check_choice, check_fraction, check_int, check_sparsity
 from sb3_sparse.sparse_execution import SparseLinear
-from sb3_sparse.sparsity import MASK_SUFFIX, MaskEnforcer, _owner, attach_mask, erdos_renyi_densities, named_masks, sample_mask
+from sb3_sparse.sparsity import (
+    MASK_SUFFIX,
+    MaskEnforcer,
+    _masked_gradient,
+    _owner,
+    attach_mask,
+    erdos_renyi_densities,
+    named_masks,
+    sample_mask,
+)
 
 #: Choices of the ``topology`` policy argument; ``"static"`` keeps the masks drawn at initialization.
-TOPOLOGIES = ("static", "set", "rigl", "gmp")
+TOPOLOGIES = ("static", "set", "rigl", "gmp", "densify")
+#: The rules that change the number of active weights on a cubic schedule (masked layers only).
+GRADUAL_TOPOLOGIES = ("gmp", "densify")
 #: Suffix of the buffer that marks every position ever active (in-time over-parameterization).
 EVER_ACTIVE_SUFFIX = "_ever_active"
 #: Key of the optimizer's first parameter group that counts its steps: saved with the optimizer's
@@ -46,11 +61,13 @@ UPDATES_KEY = "topology_updates"
 #: Attribute of a module pruned by :func:`prune_gradually_`: parameter leaf -> (initial, final) density.
 GRADUAL_DENSITIES = "gradual_densities"
 #: The arguments each dynamic rule takes, with its defaults (RigL stops at 75% of training as in its
-#: paper; GMP prunes between 20% and 80%).
+#: paper; GMP prunes between 20% and 80%, as Graesser et al. (2022) and Obando-Ceron et al. (2024);
+#: densify grows back over the same span).
 RULE_DEFAULTS: dict[str, dict[str, Any]] = {
     "set": dict(update_interval=1000, drop_fraction=0.3, end_fraction=1.0),
     "rigl": dict(update_interval=1000, drop_fraction=0.3, end_fraction=0.75),
     "gmp": dict(update_interval=1000, initial_sparsity=0.0, begin_fraction=0.2, end_fraction=0.8),
+    "densify": dict(update_interval=1000, begin_fraction=0.2, end_fraction=0.8),
 }
 
 
@@ -60,13 +77,13 @@ class TopologySchedule:
     When and how a dynamic topology changes. Build it with :meth:`create`, which fills the rule's
     defaults and refuses arguments the rule does not take.
 
-    :param kind: ``"set"``, ``"rigl"`` or ``"gmp"``
+    :param kind: ``"set"``, ``"rigl"``, ``"gmp"`` or ``"densify"``
     :param update_interval: optimizer steps of the network between topology updates
     :param drop_fraction: SET and RigL: fraction of each tensor's active weights dropped (and
         regrown) per update; RigL's decays as ``drop_fraction / 2 (1 + cos(pi p / end_fraction))``
-    :param begin_fraction: GMP: fraction of training at which pruning starts
+    :param begin_fraction: GMP, densify: fraction of training at which pruning (growing) starts
     :param end_fraction: fraction of training at which updates stop (SET, RigL) or the final
-        density is reached (GMP)
+        density is reached (GMP: the network's sparsity; densify: dense)
     :param initial_sparsity: GMP: sparsity of the (random, Erdős–Rényi) masks at initialization
     """
 
@@ -82,7 +99,7 @@ class TopologySchedule:
         """
         Validate a rule and its arguments (``topology`` and ``topology_kwargs`` of the policies).
 
-        :param kind: ``"set"``, ``"rigl"`` or ``"gmp"``
+        :param kind: ``"set"``, ``"rigl"``, ``"gmp"`` or ``"densify"``
         :param kwargs: the rule's arguments (see the class); missing ones take the rule's defaults
         :return: the schedule
         :raises ValueError: for an unknown rule, an argument the rule does not take or a value out of range
@@ -100,12 +117,17 @@ class TopologySchedule:
         values["initial_sparsity"] = check_sparsity("initial_sparsity", values.get("initial_sparsity", 0.0))
         begin = check_fraction("begin_fraction", values.get("begin_fraction", 0.0), include_one=True)
         end = check_fraction("end_fraction", values["end_fraction"], include_one=True)
-        if kind == "gmp" and not begin < end:
+        if kind in GRADUAL_TOPOLOGIES and not begin < end:
             raise ValueError(f"begin_fraction must be below end_fraction, got begin_fraction={begin} and end_fraction={end}")
-        if kind != "gmp" and end == 0.0:
+        if kind not in GRADUAL_TOPOLOGIES and end == 0.0:
             raise ValueError(f"end_fraction must be in (0, 1], got {end}")
         values["begin_fraction"], values["end_fraction"] = begin, end
         return cls(kind=kind, **{field.name: values[field.name] for field in fields(cls) if field.name != "kind"})
+
+    @property
+    def gradual(self) -> bool:
+        """Whether the rule changes the number of active weights on the cubic schedule (GMP, densify)."""
+        return self.kind in GRADUAL_TOPOLOGIES
 
     @property
     def regrows(self) -> bool:
@@ -114,7 +136,7 @@ class TopologySchedule:
 
     def updates_at(self, progress: float) -> bool:
         """Whether an update due at this fraction of training changes anything."""
-        return progress >= self.begin_fraction if self.kind == "gmp" else progress < self.end_fraction
+        return progress >= self.begin_fraction if self.gradual else progress < self.end_fraction
 
     def drop_fraction_at(self, progress: float) -> float:
         """SET: ``drop_fraction``; RigL: its cosine decay to 0 at ``end_fraction``."""
@@ -124,8 +146,8 @@ class TopologySchedule:
 
     def density_at(self, progress: float, initial_density: float, final_density: float) -> float:
         r"""
-        GMP's cubic schedule: with :math:`t = \mathrm{clip}((p - b) / (e - b), 0, 1)`,
-        :math:`d(p) = d_f + (d_i - d_f)(1 - t)^3`.
+        The cubic schedule: with :math:`t = \mathrm{clip}((p - b) / (e - b), 0, 1)`,
+        :math:`d(p) = d_f + (d_i - d_f)(1 - t)^3` (GMP: :math:`d_i > d_f`; densify: :math:`d_f = 1`).
 
         :param progress: fraction of training done, :math:`p`
         :param initial_density: :math:`d_i`, the density before ``begin_fraction``
@@ -176,27 +198,30 @@ def prune_gradually_(
     exact: bool = False,
 ) -> dict[str, float]:
     """
-    Prepare ``module`` for gradual magnitude pruning: every tensor whose Erdős–Rényi density at
-    ``final_sparsity`` is below 1 gets a mask, random at its Erdős–Rényi density at
-    ``initial_sparsity`` (all ones when that is 1, i.e. dense). Both densities are kept on the
-    owning module (:data:`GRADUAL_DENSITIES`) for :class:`DynamicMaskEnforcer`.
+    Prepare ``module`` for a gradual rule (:data:`GRADUAL_TOPOLOGIES`): every tensor whose
+    Erdős–Rényi density at ``initial_sparsity`` or at ``final_sparsity`` is below 1 gets a mask,
+    random at its density at ``initial_sparsity`` (all ones when that is 1, i.e. dense). Both
+    densities are kept on the owning module (:data:`GRADUAL_DENSITIES`) for
+    :class:`DynamicMaskEnforcer`. Pruning (GMP): ``initial_sparsity <= final_sparsity``; growing
+    back (densify): ``final_sparsity = 0`` and ``initial_sparsity`` the network's sparsity.
 
     :param module: the network
     :param final_sparsity: sparsity reached at the end of the schedule, in [0, 1)
-    :param initial_sparsity: sparsity at initialization, in [0, ``final_sparsity``]
+    :param initial_sparsity: sparsity at initialization, in [0, 1)
     :param generator: random generator of the initial masks
     :param exact: exact-count masks instead of Bernoulli draws
     :return: parameter name -> final density
     """
     initial_sparsity = check_sparsity("initial_sparsity", initial_sparsity)
-    if initial_sparsity > final_sparsity:
-        raise ValueError(f"initial_sparsity must be at most the final sparsity {final_sparsity}, got {initial_sparsity}")
+    final_sparsity = check_sparsity("final_sparsity", final_sparsity)
+    pruning = initial_sparsity <= final_sparsity
     shapes = {name: tuple(parameter.shape) for name, parameter in module.named_parameters()}
     final = erdos_renyi_densities(shapes, final_sparsity)
     initial = erdos_renyi_densities(shapes, initial_sparsity)
     for name, density in final.items():
-        if density < 1.0:
-            start = max(initial[name], density)
+        # Clipped Erdős–Rényi densities need not be monotone per tensor: never start past the end.
+        start = max(initial[name], density) if pruning else min(initial[name], density)
+        if min(start, density) < 1.0:
             attach_mask(module, name, sample_mask(shapes[name], start, generator, exact))
             owner, leaf = _owner(module, name)
             owner.__dict__.setdefault(GRADUAL_DENSITIES, {})[leaf] = (start, density)
@@ -209,7 +234,8 @@ class DynamicMaskEnforcer(MaskEnforcer):
 
     At every ``update_interval``-th step of ``optimizer`` (counted in its first parameter group,
     :data:`STEPS_KEY`, so the count is saved and loaded with the optimizer), before the step and
-    before the gradients are masked, each sparse tensor of ``module`` is updated: the dropped weights
+    before the gradients are masked, each sparse tensor of ``module`` is updated (GMP and densify:
+    pruned or grown to the schedule's density; SET and RigL: a fraction dropped and regrown): the dropped weights
     and any regrown ones are set to 0 with their optimizer state, and the pattern is rewritten (a
     mask buffer, or a :class:`~sb3_sparse.sparse_execution.SparseLinear`'s index buffers, its values
     and their optimizer state moved to the new order). Every target network (same structure, e.g. a
@@ -219,12 +245,17 @@ class DynamicMaskEnforcer(MaskEnforcer):
 
     :param optimizer: the optimizer that updates ``module``'s parameters
     :param module: the sparse network (masks from :func:`~sb3_sparse.sparsity.prune_erdos_renyi_`, or
-        :func:`prune_gradually_` for GMP; SparseLinear layers for SET and RigL only, whose count of
-        weights is fixed)
+        :func:`prune_gradually_` for GMP and densify; SparseLinear layers for SET and RigL only,
+        whose count of weights is fixed)
     :param schedule: the rule and its timing
-    :param seed: seed of SET's random regrowth (each update draws from ``seed`` and its step, so a
-        loaded model regrows as the uninterrupted one would)
+    :param seed: seed of the random regrowth of SET and densify (each update draws from ``seed`` and
+        its step, so a loaded model regrows as the uninterrupted one would)
     :param targets: networks that follow ``module``'s topology
+    :param counter: suffix of the step and update counters' keys, for several enforcers on one
+        optimizer (the on-policy policies' actor and critic): ``topology_steps<counter>``
+    :param mask_gradients_in_backward: see :class:`~sb3_sparse.sparsity.MaskEnforcer`; RigL then
+        keeps the dense gradient of the backward pass before an update as the hook sees it
+    :param mask_weights_after_step: see :class:`~sb3_sparse.sparsity.MaskEnforcer`
     """
 
     def __init__(
@@ -234,9 +265,17 @@ class DynamicMaskEnforcer(MaskEnforcer):
         schedule: TopologySchedule,
         seed: int = 0,
         targets: Sequence[nn.Module] = (),
+        counter: str = "",
+        mask_gradients_in_backward: bool = False,
+        mask_weights_after_step: bool | None = None,
     ) -> None:
-        super().__init__(optimizer, module)
         self.optimizer, self.schedule, self.seed = optimizer, schedule, seed
+        self.steps_key, self.updates_key = STEPS_KEY + counter, UPDATES_KEY + counter
+        #: RigL with gradients masked in backward: (owner id, leaf) -> the dense gradient before the update.
+        self._dense_gradients: dict[tuple[int, str], torch.Tensor] = {}
+        super().__init__(optimizer, module, mask_gradients_in_backward, mask_weights_after_step)
+        if mask_gradients_in_backward:  # the step hook still counts the steps and updates the topology
+            self._handles.append(optimizer.register_step_pre_hook(self._mask_gradients))
         optimized = {id(p) for group in optimizer.param_groups for p in group["params"]}
         #: Masked tensors: (owner module, leaf name, the owners of the same tensor in the targets).
         self._masked: list[tuple[nn.Module, str, list[nn.Module]]] = []
@@ -244,8 +283,10 @@ class DynamicMaskEnforcer(MaskEnforcer):
             if id(parameter) not in optimized:
                 continue
             owner, leaf = _owner(module, name)
-            if schedule.kind == "gmp" and leaf not in owner.__dict__.get(GRADUAL_DENSITIES, {}):
-                raise ValueError(f"topology='gmp' needs masks from prune_gradually_; {name!r} was pruned otherwise")
+            if schedule.gradual and leaf not in owner.__dict__.get(GRADUAL_DENSITIES, {}):
+                raise ValueError(
+                    f"topology={schedule.kind!r} needs masks from prune_gradually_; {name!r} was pruned otherwise"
+                )
             followers = [_owner(target, name)[0] for target in targets]
             for holder in [owner, *followers]:
                 if leaf + EVER_ACTIVE_SUFFIX not in holder._buffers:
@@ -256,9 +297,9 @@ class DynamicMaskEnforcer(MaskEnforcer):
         for name, layer in module.named_modules():
             if not isinstance(layer, SparseLinear) or id(layer.values) not in optimized:
                 continue
-            if schedule.kind == "gmp":
+            if schedule.gradual:
                 raise ValueError(
-                    f"topology='gmp' changes the number of weights, which a SparseLinear ({name!r}) holds fixed: "
+                    f"topology={schedule.kind!r} changes the number of weights, which a SparseLinear ({name!r}) holds fixed: "
                     "build the network with sparse_backend='masked'"
                 )
             copies = [cast(SparseLinear, target.get_submodule(name)) for target in targets]
@@ -268,7 +309,7 @@ class DynamicMaskEnforcer(MaskEnforcer):
             if schedule.kind == "rigl":  # the layer keeps dL/dW of the backward pass before an update
                 layer.wants_dense_gradient = self._next_step_updates
             self._sparse.append((layer, copies))
-        for key in (STEPS_KEY, UPDATES_KEY):
+        for key in (self.steps_key, self.updates_key):
             optimizer.param_groups[0].setdefault(key, 0)
         #: Fraction of training done, in [0, 1]: set by the trainer (``TopologyScheduleCallback`` in SB3).
         self.progress = 0.0
@@ -278,7 +319,7 @@ class DynamicMaskEnforcer(MaskEnforcer):
     @property
     def steps(self) -> int:
         """Optimizer steps taken so far (saved with the optimizer's state)."""
-        return int(self.optimizer.param_groups[0].get(STEPS_KEY, 0))
+        return int(self.optimizer.param_groups[0].get(self.steps_key, 0))
 
     @property
     def num_updated_tensors(self) -> int:
@@ -289,14 +330,22 @@ class DynamicMaskEnforcer(MaskEnforcer):
         """Whether the optimizer's next step updates the topology (a backward pass now belongs to it)."""
         return (self.steps + 1) % self.schedule.update_interval == 0 and self.schedule.updates_at(self.progress)
 
+    def _gradient_hook(self, owner: nn.Module, leaf: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        def masked_gradient(gradient: torch.Tensor) -> torch.Tensor:
+            if self.schedule.kind == "rigl" and self._next_step_updates():
+                self._dense_gradients[(id(owner), leaf)] = gradient.detach().clone()
+            return _masked_gradient(owner, leaf, gradient)
+
+        return masked_gradient
+
     def _mask_gradients(self, *args: object) -> None:
         due = self._next_step_updates()
         group = self.optimizer.param_groups[0]
-        group[STEPS_KEY] = group.get(STEPS_KEY, 0) + 1  # absent after loading a state saved without it
+        group[self.steps_key] = group.get(self.steps_key, 0) + 1  # absent after loading a state saved without it
         if due:
             self.update_topology()
-            group[UPDATES_KEY] = group.get(UPDATES_KEY, 0) + 1
-        super()._mask_gradients(*args)
+            group[self.updates_key] = group.get(self.updates_key, 0) + 1
+        super()._mask_gradients(*args)  # also masks the gradients of dropped weights when masked in backward
 
     @staticmethod
     def _pattern(layer: SparseLinear) -> torch.Tensor:
@@ -310,10 +359,13 @@ class DynamicMaskEnforcer(MaskEnforcer):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The survivors of the drop and the new mask of one tensor (``gradual``: GMP's (initial, final) densities)."""
         active = int(mask.sum())
-        if not self.schedule.regrows:
+        if self.schedule.gradual:
             initial, final = gradual
             kept = round(self.schedule.density_at(self.progress, initial, final) * weight.numel())
-            survivors = drop_smallest(weight, mask, max(active - kept, 0))
+            if kept >= active:  # densify: grow at random; GMP at its final density: nothing
+                scores = torch.rand(weight.shape, generator=generator).to(weight.device)
+                return mask, mask | regrow_largest(mask, scores, kept - active)
+            survivors = drop_smallest(weight, mask, active - kept)
             return survivors, survivors
         count = int(self.schedule.drop_fraction_at(self.progress) * active)
         survivors = drop_smallest(weight, mask, count)
@@ -332,7 +384,9 @@ class DynamicMaskEnforcer(MaskEnforcer):
             weight = cast(torch.Tensor, owner._parameters[leaf])
             mask = cast(torch.Tensor, owner._buffers[leaf + MASK_SUFFIX]).bool()
             gradual = owner.__dict__.get(GRADUAL_DENSITIES, {}).get(leaf)
-            survivors, new_mask = self._new_pattern(weight, mask, weight.grad, generator, gradual)
+            # Gradients masked in backward: the hook kept RigL's dense one; else .grad is still dense here.
+            gradient = self._dense_gradients.pop((id(owner), leaf), None) if self.mask_gradients_in_backward else weight.grad
+            survivors, new_mask = self._new_pattern(weight, mask, gradient, generator, gradual)
             for holder, state in [(owner, self.optimizer.state.get(weight, {})), *((f, {}) for f in followers)]:
                 _move_masked_tensor(holder, leaf, survivors, new_mask, state)
             deactivated += int((mask & ~new_mask).sum())
@@ -353,16 +407,20 @@ class DynamicMaskEnforcer(MaskEnforcer):
 
     def statistics(self) -> dict[str, float]:
         """
+        ``density`` (active positions over all positions of the sparse tensors, now),
         ``mask_turnover`` (of the last update), ``ever_active_fraction`` (positions ever active over
         all positions of the sparse tensors: in-time over-parameterization) and ``updates`` (so far).
         """
         ever_active = [cast(torch.Tensor, owner._buffers[leaf + EVER_ACTIVE_SUFFIX]) for owner, leaf, _ in self._masked]
         ever_active += [cast(torch.Tensor, layer._buffers["weight" + EVER_ACTIVE_SUFFIX]) for layer, _ in self._sparse]
         total = sum(buffer.numel() for buffer in ever_active)
+        active = sum(int(cast(torch.Tensor, owner._buffers[leaf + MASK_SUFFIX]).sum()) for owner, leaf, _ in self._masked)
+        active += sum(layer.values.numel() for layer, _ in self._sparse)
         return {
+            "density": active / total if total else math.nan,
             "mask_turnover": self.last_turnover,
             "ever_active_fraction": sum(int(buffer.sum()) for buffer in ever_active) / total if total else math.nan,
-            "updates": float(self.optimizer.param_groups[0].get(UPDATES_KEY, 0)),
+            "updates": float(self.optimizer.param_groups[0].get(self.updates_key, 0)),
         }
 
 

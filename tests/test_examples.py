@@ -2,6 +2,7 @@
 
 import csv
 import importlib.util
+import json
 import math
 import textwrap
 from pathlib import Path
@@ -86,3 +87,14 @@ def test_stream_ac_sparsity(tmp_path):
     assert {(row["variant"], row["width"]) for row in rows} == {
         (variant, width) for variant in ("dense", "SparseInit 0.9", "ER 0.9") for width in ("16", "32")
     }
+
+
+def test_dqn_gmp(tmp_path, capsys):
+    pytest.importorskip("ale_py", reason="the atari extra (ale-py) is not installed")
+    run_dir = load_example("dqn_gmp").main(["--smoke", "--output-dir", str(tmp_path)])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()[:1].isdigit()]
+    densities = [float(row[1]) for row in rows]
+    assert len(rows) == 10 and densities[0] == 1.0 and densities == sorted(densities, reverse=True)
+    assert 0.03 < densities[-1] < 0.07  # Erdős–Rényi densities at sparsity 0.95, reached at 80% of the run
+    identity = json.loads((run_dir / "config.json").read_text())["identity"]
+    assert identity["topology"] == "gmp" and identity["critic_sparsity"] == 0.95 and (run_dir / "result.json").is_file()

@@ -257,8 +257,8 @@ def test_bad_input_fails_at_construction():
         make_model(DQN, policy_kwargs=dict(actor_sparsity=0.5))
     with pytest.raises(ValueError, match=r"net_arch and \[.*'critic_hidden_dim'.*\] both set the sizes"):
         make_model(PPO, policy_kwargs=dict(net_arch=[64, 64], critic_hidden_dim=8))
-    with pytest.raises(ValueError, match="keeps its masks static: topology must be 'static', got 'set'"):
-        make_model(A2C, policy_kwargs=dict(topology="set"))
+    with pytest.raises(ValueError, match=r"actor_topology='gmp' changes the number of weights.* got 'csr'"):
+        make_model(A2C, policy_kwargs=dict(actor_topology="gmp", sparse_backend="csr"))
     with pytest.raises(ValueError, match=r"critic_sparsity must be in \[0, 1\), got 1.5"):
         make_model(QRDQN, policy_kwargs=dict(critic_sparsity=1.5))
     with pytest.raises(ValueError, match="n_quantiles must be"):

@@ -195,7 +195,7 @@ def test_topologies_are_a_dimension_of_the_grid(tmp_path):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        (dict(topologies=["random"]), r"unknown topologies \['random'\]; valid topologies: static, set, rigl, gmp"),
+        (dict(topologies=["random"]), r"unknown topologies \['random'\]; valid topologies: static, set, rigl, gmp, densify"),
         (dict(topologies=["set"], topology_kwargs={"rigl": {}}), "topology_kwargs names 'rigl'"),
         (dict(topologies=["set"], topology_kwargs={"set": {"drop": 0.1}}), r"unknown topology_kwargs \['drop'\]"),
     ],
@@ -236,8 +236,7 @@ def test_on_policy_and_value_based_sweeps_prune_their_networks(tmp_path, algo):
     assert int(runs["0.8"]["nonzero_parameters"]) < 0.3 * int(runs["0.8"]["parameters"])
     assert int(runs["0.0"]["nonzero_parameters"]) > 0.9 * int(runs["0.0"]["parameters"])  # zero-initialized biases aside
     assert float(runs["0.8"]["plasticity/critic/srank"]) > 0
-    with pytest.raises(ValueError, match=f"{algo} keeps its masks static: topologies must be"):
-        make_sweep(tmp_path, algo=algo, topologies=["static", "set"])
+    assert [run.topology for run in make_sweep(tmp_path, algo=algo, topologies=["static", "gmp"]).runs()][-1] == "gmp"
 
 
 def test_value_based_sweeps_have_no_actor_sparsities(tmp_path):

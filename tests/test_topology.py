@@ -431,6 +431,13 @@ def test_static_topology_is_unchanged():
             "initial_sparsity must be at most",
         ),
         (dict(topology="magnitude", critic_sparsity=0.8), "topology must be one of"),
+        (dict(critic_topology="densify", sparse_backend="csr"), "critic_topology='densify' changes the number of weights"),
+        (
+            dict(critic_topology="static", critic_topology_kwargs=dict(update_interval=5)),
+            "critic_topology_kwargs need a dynamic critic_topology",
+        ),
+        (dict(actor_topology="prune"), "actor_topology must be one of"),
+        (dict(critic_topology="set", critic_sparsity=0.0, actor_sparsity=0.8), "needs a sparse network"),
     ],
 )
 def test_bad_topologies_fail_at_construction(policy_kwargs, message):

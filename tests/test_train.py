@@ -95,7 +95,7 @@ def test_topology_overrides(tmp_path):
     assert config.topology == "rigl" and config.topology_kwargs == {"update_interval": 50, "drop_fraction": 0.2}
     model, _, kwargs = train.build_model(config, Monitor(train.gym.make("Pendulum-v1")))
     architecture = model.policy.architecture
-    assert architecture.topology == "rigl" and architecture.topology_schedule.update_interval == 50
+    assert architecture.topology == "rigl" and architecture.schedule_of("critic").update_interval == 50
     assert train.default_output_dir(config, kwargs["policy_kwargs"]).name.endswith("_c0.8_rigl_seed0")
     with pytest.raises(ValueError, match="stream_ac keeps its masks static"):
         train.RunConfig(algo="stream_ac", topology="set")

@@ -21,6 +21,9 @@ from sb3_sparse.topology import TOPOLOGIES, TopologySchedule, prune_gradually_
 #: and critic (Ma et al., ICML 2025), that of every entry of the package's hyperparameter files.
 DEFAULT_SPARSITY = 0.8
 
+#: The networks with their own topology rule (``<role>_topology``).
+TOPOLOGY_ROLES = ("actor", "critic")
+
 #: Prunes one network in place and returns its parameter densities (see :class:`NetworkPruner`).
 Prune = Callable[[nn.Module], dict[str, float]]
 
@@ -92,10 +95,19 @@ class SimBaArchitecture:
         log-density of the reference code instead of SB3's, which adds ``1e-6`` inside the log
         (:class:`~sb3_sparse.distributions.ExactSquashedDiagGaussianDistribution`)
     :param topology: ``"static"`` (the default: the masks drawn at initialization never change),
-        ``"set"``, ``"rigl"`` or ``"gmp"`` (dynamic sparse training, see :mod:`sb3_sparse.topology`;
-        GMP runs on masked layers: with it, ``sparse_backend="auto"`` becomes ``"masked"``)
+        ``"set"``, ``"rigl"``, ``"gmp"`` or ``"densify"`` (dynamic sparse training, see
+        :mod:`sb3_sparse.topology`), the rule of every network whose own rule is not given. GMP and
+        densify change the number of weights, so they run on masked layers: with either,
+        ``sparse_backend="auto"`` becomes ``"masked"``
     :param topology_kwargs: arguments of the dynamic rule (:meth:`~sb3_sparse.topology.TopologySchedule.create`),
         e.g. ``dict(update_interval=1000, drop_fraction=0.3)``
+    :param actor_topology: the actor's own rule (``None``: ``topology``); e.g. a static actor beside a
+        RigL critic, Module-Specific Training's regimes (Ma et al., arXiv 2510.12096)
+    :param actor_topology_kwargs: arguments of ``actor_topology`` (``None``: ``topology_kwargs`` when
+        the actor follows ``topology``)
+    :param critic_topology: the critic's (Q-network's, value network's) own rule (``None``: ``topology``);
+        a convolutional encoder follows the critic, whose optimizer trains it
+    :param critic_topology_kwargs: arguments of ``critic_topology``
     """
 
     actor_hidden_dim: int = 128
@@ -111,6 +123,10 @@ class SimBaArchitecture:
     exact_log_prob: bool = False
     topology: str = "static"
     topology_kwargs: dict[str, Any] | None = None
+    actor_topology: str | None = None
+    actor_topology_kwargs: dict[str, Any] | None = None
+    critic_topology: str | None = None
+    critic_topology_kwargs: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         checked: dict[str, Any] = dict(
@@ -128,24 +144,38 @@ class SimBaArchitecture:
             topology=check_choice("topology", self.topology, TOPOLOGIES),
             topology_kwargs=dict(self.topology_kwargs) if self.topology_kwargs is not None else None,
         )
-        if checked["topology"] == "static" and checked["topology_kwargs"]:
-            raise ValueError(
-                f"topology_kwargs need a dynamic topology (set, rigl, gmp), got topology='static' and {self.topology_kwargs!r}"
-            )
-        if checked["topology"] != "static":
-            schedule = TopologySchedule.create(checked["topology"], checked["topology_kwargs"])
-            if schedule.kind == "gmp" and checked["sparse_backend"] == "csr":
+        for role in TOPOLOGY_ROLES:
+            rule, kwargs = getattr(self, f"{role}_topology"), getattr(self, f"{role}_topology_kwargs")
+            checked[f"{role}_topology"] = None if rule is None else check_choice(f"{role}_topology", rule, TOPOLOGIES)
+            checked[f"{role}_topology_kwargs"] = dict(kwargs) if kwargs is not None else None
+        rules = {role: self._rule(role, checked) for role in TOPOLOGY_ROLES}
+        if (
+            checked["topology"] == "static"
+            and checked["topology_kwargs"]
+            and all(checked[f"{role}_topology"] is not None for role in TOPOLOGY_ROLES)
+        ):
+            raise ValueError(f"topology_kwargs={self.topology_kwargs!r} apply to no network: every network has its own rule")
+        for role, (rule, kwargs) in rules.items():
+            name = "topology" if checked[f"{role}_topology"] is None else f"{role}_topology"
+            if rule == "static" and kwargs:
                 raise ValueError(
-                    "topology='gmp' changes the number of weights, which a SparseLinear layer holds fixed: "
+                    f"{name}_kwargs need a dynamic {name} (set, rigl, gmp, densify), got {name}='static' and {kwargs!r}"
+                )
+            if rule == "static":
+                continue
+            schedule = TopologySchedule.create(rule, kwargs)
+            sparsity = checked[f"{role}_sparsity"]
+            if schedule.gradual and checked["sparse_backend"] == "csr":
+                raise ValueError(
+                    f"{name}={rule!r} changes the number of weights, which a SparseLinear layer holds fixed: "
                     "sparse_backend must be 'masked' or 'auto' (which then means 'masked'), got 'csr'"
                 )
-            if schedule.kind == "gmp":
+            if schedule.gradual:
                 checked["sparse_backend"] = "masked"
-            sparsities = {name: checked[name] for name in ("actor_sparsity", "critic_sparsity")}
-            if schedule.kind == "gmp" and any(0 < value < schedule.initial_sparsity for value in sparsities.values()):
+            if schedule.kind == "gmp" and 0 < sparsity < schedule.initial_sparsity:
                 raise ValueError(
-                    f"initial_sparsity must be at most the sparsities it starts from, got initial_sparsity="
-                    f"{schedule.initial_sparsity} with {sparsities}"
+                    f"initial_sparsity must be at most the sparsity it starts from, got initial_sparsity="
+                    f"{schedule.initial_sparsity} with {role}_sparsity={sparsity}"
                 )
         if checked["mask_seed"] is None:
             # Drawn from the global generator, which SB3 seeds with the model's seed before
@@ -154,10 +184,30 @@ class SimBaArchitecture:
         for name, value in checked.items():  # plain Python values, also from numpy scalars
             object.__setattr__(self, name, value)
 
+    def _rule(self, role: str, values: dict[str, Any] | None = None) -> tuple[str, dict[str, Any] | None]:
+        """The rule of one network and its arguments: its own, or ``topology``'s."""
+        values = values if values is not None else vars(self)
+        own = values[f"{role}_topology"]
+        if own is None:
+            return values["topology"], values["topology_kwargs"]
+        return own, values[f"{role}_topology_kwargs"]
+
+    def schedule_of(self, role: str) -> TopologySchedule | None:
+        """
+        The topology schedule of the networks of one role.
+
+        :param role: ``"actor"``, ``"critic"``, ``"actor_trunk"``, ``"critic_trunk"`` or ``"encoder"``
+            (a trunk follows its network; the convolutional encoder follows the critic, which trains it)
+        :return: the schedule, or ``None`` for static masks
+        """
+        network = "critic" if role == "encoder" else role.partition("_")[0]
+        rule, kwargs = self._rule(network)
+        return None if rule == "static" else TopologySchedule.create(rule, kwargs)
+
     @property
-    def topology_schedule(self) -> TopologySchedule | None:
-        """The dynamic topology's schedule, or ``None`` for ``topology="static"``."""
-        return None if self.topology == "static" else TopologySchedule.create(self.topology, self.topology_kwargs)
+    def dynamic_topology(self) -> bool:
+        """Whether any network's masks change during training."""
+        return any(self.schedule_of(role) is not None for role in TOPOLOGY_ROLES)
 
     def network_seed(self, role: str) -> int:
         """
@@ -192,8 +242,8 @@ class NetworkPruner:
     :param seed: seed of the generator
     :param exact_masks: exact-count masks instead of Bernoulli draws
     :param sparse_backend: ``"masked"``, ``"csr"`` or ``"auto"``
-    :param initial_sparsity: for gradual magnitude pruning: start at this sparsity instead
-        (:func:`sb3_sparse.topology.prune_gradually_`; masked layers only)
+    :param initial_sparsity: for a gradual rule (GMP, densify): start at this sparsity and reach
+        ``sparsity`` on the rule's schedule (:func:`sb3_sparse.topology.prune_gradually_`; masked layers only)
     """
 
     def __init__(
@@ -204,7 +254,7 @@ class NetworkPruner:
         self.generator = th.Generator().manual_seed(seed)
 
     def __call__(self, network: nn.Module) -> dict[str, float]:
-        if self.sparsity == 0:
+        if self.sparsity == 0 and not self.initial_sparsity:
             return {name: 1.0 for name, _ in network.named_parameters()}
         if self.initial_sparsity is not None:
             return prune_gradually_(network, self.sparsity, self.initial_sparsity, self.generator, self.exact_masks)

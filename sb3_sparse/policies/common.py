@@ -66,7 +66,6 @@ class SparsePolicyBase:
     * ``sb3_policy_kwargs``: further arguments of the SB3 parent with their defaults (TQC: ``n_quantiles``);
     * ``unused_architecture_fields``: architecture fields that mean nothing to the family (a Q-network
       has no actor), refused as unknown policy kwargs;
-    * ``supports_dynamic_topology``: whether ``topology`` may be other than ``"static"``;
     * :meth:`_observation_extractor`, :meth:`_density_networks`.
     """
 
@@ -74,7 +73,6 @@ class SparsePolicyBase:
     sb3_policy_kwargs: ClassVar[dict[str, Any]] = {}
     architecture_class: ClassVar[type[SimBaArchitecture]] = SimBaArchitecture
     unused_architecture_fields: ClassVar[tuple[str, ...]] = ()
-    supports_dynamic_topology: ClassVar[bool] = True
     #: SB3/SBX policy kwargs read as SimBa sizes (:meth:`_read_net_arch`), not architecture fields.
     size_aliases: ClassVar[tuple[str, ...]] = ("net_arch", "activation_fn")
 
@@ -146,11 +144,6 @@ class SparsePolicyBase:
             raise TypeError(unknown_names_message(f"{policy_name} got unknown policy_kwargs", unknown, self.valid_kwargs()))
         self.architecture = self.architecture_class(**kwargs)
         self._check_sb3_policy_kwargs(self._extra_sb3_kwargs)
-        if not self.supports_dynamic_topology and self.architecture.topology != "static":
-            raise ValueError(
-                f"{policy_name} keeps its masks static: topology must be 'static', got {self.architecture.topology!r} "
-                "(dynamic sparse training is for the off-policy policies: SAC, TD3, DDPG, TQC, CrossQ)"
-            )
 
     def _read_net_arch(self, kwargs: dict[str, Any]) -> None:
         """
@@ -227,7 +220,9 @@ class SparsePolicyBase:
         arch = self.architecture
         sparsity = getattr(arch, f"{role.partition('_')[0]}_sparsity")  # a trunk prunes at its network's sparsity
         backend = "masked" if role == "encoder" else (arch.sparse_backend if sparse_backend is None else sparse_backend)
-        schedule = arch.topology_schedule
+        schedule = arch.schedule_of(role)
+        if schedule is not None and schedule.kind == "densify":  # from the role's sparsity back to dense
+            return NetworkPruner(0.0, arch.network_seed(role), arch.exact_masks, backend, initial_sparsity=sparsity)
         initial_sparsity = schedule.initial_sparsity if schedule is not None and schedule.kind == "gmp" else None
         return NetworkPruner(sparsity, arch.network_seed(role), arch.exact_masks, backend, initial_sparsity)
 
@@ -252,7 +247,7 @@ class SparsePolicyBase:
     @property
     def dynamic_topology(self) -> bool:
         """Whether the masks change during training (``topology`` other than ``"static"``)."""
-        return self.architecture.topology_schedule is not None
+        return self.architecture.dynamic_topology
 
     def set_training_progress(self, progress: float) -> None:
         """
@@ -278,6 +273,44 @@ class SparsePolicyBase:
             for role, enforcer in self._mask_enforcers.items()
             if isinstance(enforcer, DynamicMaskEnforcer) and enforcer.num_updated_tensors
         }
+
+    def _role_mask_enforcer(
+        self,
+        role: str,
+        network: nn.Module,
+        optimizer: th.optim.Optimizer,
+        targets: list[nn.Module | None] | None = None,
+        counter: str = "",
+        **masking: Any,
+    ) -> MaskEnforcer:
+        """
+        The hooks that keep the masks of one role's network: static, or changing on the role's
+        topology schedule (:meth:`SimBaArchitecture.schedule_of`) with its targets following.
+
+        :param role: ``"actor"``, ``"critic"`` or ``"encoder"``
+        :param network: the network (or a view of the modules of the role)
+        :param optimizer: the optimizer that trains it
+        :param targets: target networks of the same structure (``None`` entries are skipped)
+        :param counter: suffix of the topology step counter, for several roles on one optimizer
+        :param masking: ``mask_gradients_in_backward`` and ``mask_weights_after_step`` of the enforcer
+        :return: the enforcer
+        """
+        schedule = self.architecture.schedule_of(role)
+        if schedule is None:
+            return MaskEnforcer(optimizer, network, **masking)
+        followers = [target for target in targets or [] if target is not None]
+        seed = self.architecture.network_seed(role)
+        return DynamicMaskEnforcer(optimizer, network, schedule, seed, targets=followers, counter=counter, **masking)
+
+    def _check_dynamic_topology(self) -> None:
+        """Refuse a dynamic topology that has nothing to change (every network it governs is dense)."""
+        dynamic = [enforcer for enforcer in self._mask_enforcers.values() if isinstance(enforcer, DynamicMaskEnforcer)]
+        if dynamic and not any(enforcer.num_updated_tensors for enforcer in dynamic):
+            rules = {role: enforcer.schedule.kind for role, enforcer in self._mask_enforcers.items() if enforcer in dynamic}
+            raise ValueError(
+                f"a dynamic topology ({rules}) needs a sparse network: the sparsity of a network with a dynamic rule "
+                "(actor_sparsity, critic_sparsity or encoder_sparsity) must be above 0"
+            )
 
     # --- what the policy says about itself ------------------------------------------------------
 
@@ -463,23 +496,13 @@ class SparseSimBaMixin(SparsePolicyBase):
         self.register_load_state_dict_pre_hook(convert_state_dict)  # type: ignore[attr-defined]
         # SB3 re-runs _build on load, so the hooks are attached again there. Each hook touches
         # only its own optimizer's network; targets stay masked as Polyak averages of masked weights.
-        self._mask_enforcers = {role: self._mask_enforcer(role) for role in ("actor", "critic")}
-        dynamic = [enforcer for enforcer in self._mask_enforcers.values() if isinstance(enforcer, DynamicMaskEnforcer)]
-        if self.dynamic_topology and not any(enforcer.num_updated_tensors for enforcer in dynamic):
-            raise ValueError(
-                f"topology={self.architecture.topology!r} needs a sparse network: actor_sparsity or critic_sparsity "
-                "(or encoder_sparsity) must be above 0"
+        self._mask_enforcers = {
+            role: self._role_mask_enforcer(
+                role, getattr(self, role), getattr(self, role).optimizer, targets=[getattr(self, f"{role}_target", None)]
             )
-
-    def _mask_enforcer(self, role: str) -> MaskEnforcer:
-        """The hooks that keep one role's masks (static, or changing on the topology schedule, targets following)."""
-        network = getattr(self, role)
-        schedule = self.architecture.topology_schedule
-        if schedule is None:
-            return MaskEnforcer(network.optimizer, network)
-        target = getattr(self, f"{role}_target", None)
-        seed = self.architecture.network_seed(role)
-        return DynamicMaskEnforcer(network.optimizer, network, schedule, seed, targets=[target] if target is not None else [])
+            for role in ("actor", "critic")
+        }
+        self._check_dynamic_topology()
 
     def _use_exact_log_prob(self) -> None:
         action_dist = getattr(self.actor, "action_dist", None)

@@ -1,13 +1,19 @@
 """``SparseSimBaPolicy`` for the on-policy algorithms: SB3's PPO and A2C, sb3-contrib's TRPO and
 MaskablePPO. Separate SimBa encoders for the policy and the value function (SB3's ``mlp_extractor``
 contract), SB3's action heads for every action space its ``ActorCriticPolicy`` supports (Box,
-Discrete, MultiDiscrete, MultiBinary), static Erdős–Rényi masks.
+Discrete, MultiDiscrete, MultiBinary), Erdős–Rényi masks, static or on a dynamic topology.
 
 Sparsity: ``actor_sparsity`` prunes the policy encoder with its action head as one network (one ER
 budget), ``critic_sparsity`` the value encoder with its value head. The Gaussian ``log_std``
 stays dense. One optimizer trains both, as in SB3; the masks are applied to each gradient as
 autograd computes it, so ``max_grad_norm`` clips the masked gradient, and to the weights after each
 step (TRPO's line search moves the policy outside the optimizer, before its value-function steps).
+
+Dynamic topologies (``topology``, ``actor_topology``, ``critic_topology``) count the one optimizer's
+steps (one per minibatch) and change the masks only inside a step, never while a rollout is
+collected: the rollout buffer's values and log-probabilities always come from the network that
+acted. RigL reads the dense gradient of the backward pass before its step. TRPO's policy moves
+outside the optimizer, so its actor takes SET, GMP or densify, not RigL (refused when learning starts).
 
 Observations are normalized inside the policy with running statistics updated from every
 collected observation (:class:`~sb3_sparse.callbacks.ObservationNormalizerCallback`). Unlike
@@ -40,7 +46,6 @@ from sb3_sparse.policies.simba_modules import (
     convert_state_dict,
     simba_probe,
 )
-from sb3_sparse.sparsity import MaskEnforcer
 
 #: Orthogonal gains of SB3's ``ortho_init`` for the heads (the SimBa encoders keep their own initialization).
 HEAD_GAINS = {"action_net": 0.01, "value_net": 1.0}
@@ -67,7 +72,6 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
     """
 
     sb3_arguments = ("ortho_init", "use_sde", "optimizer_class", "optimizer_kwargs")
-    supports_dynamic_topology = False
 
     features_extractor: Any
     mlp_extractor: Any  # a SimBaActorCriticEncoders
@@ -133,10 +137,19 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
         self.register_load_state_dict_pre_hook(convert_state_dict)  # type: ignore[attr-defined]
         # TRPO moves the policy's weights by a line search outside the optimizer (its conjugate-gradient
         # solver starts from a random, unmasked point); its value-function steps follow: re-mask after each.
-        enforcer = MaskEnforcer(
-            self.optimizer, cast(nn.Module, self), mask_gradients_in_backward=True, mask_weights_after_step=True
-        )
-        self._mask_enforcers = {"policy": enforcer}
+        # One enforcer per network, each with its role's topology, counting the one optimizer's steps apart.
+        self._mask_enforcers = {
+            role: self._role_mask_enforcer(
+                role,
+                network,
+                self.optimizer,
+                counter=f"_{role}",
+                mask_gradients_in_backward=True,
+                mask_weights_after_step=True,
+            )
+            for role, network in self._pruned_networks().items()
+        }
+        self._check_dynamic_topology()
 
     def _initialize_weights(self) -> None:
         """SB3's ``ortho_init`` for what SB3 builds: the heads (the SimBa encoders keep their initialization).

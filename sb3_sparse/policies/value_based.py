@@ -29,7 +29,6 @@ from sb3_sparse.policies.architecture import SimBaSpec
 from sb3_sparse.policies.common import SparsePolicyBase
 from sb3_sparse.policies.simba_modules import convert_optimizer_state, convert_state_dict, simba_probe
 from sb3_sparse.sparse_execution import share_index_structures_
-from sb3_sparse.sparsity import MaskEnforcer
 
 
 def check_discrete_actions(action_space: spaces.Space, owner: str) -> int:
@@ -107,8 +106,14 @@ class SparseSimBaValueMixin(SparsePolicyBase):
     """
 
     network_attribute: ClassVar[str] = "q_net"
-    unused_architecture_fields = ("actor_hidden_dim", "actor_num_blocks", "actor_sparsity", "exact_log_prob")
-    supports_dynamic_topology = False
+    unused_architecture_fields = (
+        "actor_hidden_dim",
+        "actor_num_blocks",
+        "actor_sparsity",
+        "exact_log_prob",
+        "actor_topology",
+        "actor_topology_kwargs",
+    )
 
     optimizer: th.optim.Optimizer
 
@@ -154,7 +159,11 @@ class SparseSimBaValueMixin(SparsePolicyBase):
         self.optimizer = self.optimizer_class(network.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
         self.optimizer.register_load_state_dict_pre_hook(functools.partial(convert_optimizer_state, network))
         self.register_load_state_dict_pre_hook(convert_state_dict)  # type: ignore[attr-defined]
-        self._mask_enforcers = {"critic": MaskEnforcer(self.optimizer, network, mask_gradients_in_backward=True)}
+        # Gradients masked as autograd computes them: DQN clips the gradient norm before its step.
+        self._mask_enforcers = {
+            "critic": self._role_mask_enforcer("critic", network, self.optimizer, [target], mask_gradients_in_backward=True)
+        }
+        self._check_dynamic_topology()
 
     @property
     def value_network(self) -> SimBaQNetwork:
