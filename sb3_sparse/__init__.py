@@ -41,6 +41,7 @@ from sb3_sparse.registration import (
     install_saved_algorithm_check,
     register_policies,
 )
+from sb3_sparse.robotics import register_robotics_envs
 from sb3_sparse.sparsity import (
     MaskEnforcer,
     apply_masks_,
@@ -65,6 +66,7 @@ install_policy_name_hint()
 install_saved_algorithm_check()
 register_dmc_envs()
 register_atari_envs()
+register_robotics_envs()
 
 __all__ = [
     "DrQReplayBuffer",
@@ -106,6 +108,7 @@ __all__ = [
     "pruned_weights_are_zero",
     "register_atari_envs",
     "register_dmc_envs",
+    "register_robotics_envs",
     "sample_mask",
     "sparse_init_",
 ]

@@ -25,9 +25,12 @@ from sb3_sparse.policies import (
     SparseSimBaCrossQPolicy,
     SparseSimBaDQNPolicy,
     SparseSimBaMaskablePolicy,
+    SparseSimBaMultiInputPolicy,
     SparseSimBaPolicy,
     SparseSimBaQRDQNPolicy,
+    SparseSimBaTD3MultiInputPolicy,
     SparseSimBaTD3Policy,
+    SparseSimBaTQCMultiInputPolicy,
     SparseSimBaTQCPolicy,
 )
 from sb3_sparse.policies.nature_cnn import (
@@ -39,9 +42,10 @@ from sb3_sparse.policies.nature_cnn import (
 from sb3_sparse.reference import ReferenceDDPG, ReferenceSAC
 from sb3_sparse.stream_ac import StreamAC
 
-#: The policy name for flat observations, and the one for images.
+#: The policy name for flat observations, the one for images and the one for Dict observations (HER).
 POLICY_NAME = "SparseSimBaPolicy"
 CNN_POLICY_NAME = "SparseSimBaCnnPolicy"
+MULTI_INPUT_POLICY_NAME = "SparseSimBaMultiInputPolicy"
 
 
 #: The policies of PPO, A2C and TRPO (SB3's ActorCriticPolicy family).
@@ -92,28 +96,40 @@ ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
     AlgorithmEntry(
         "sac",
         stable_baselines3.SAC,
-        {POLICY_NAME: SparseSimBaPolicy, CNN_POLICY_NAME: SparseSimBaCnnPolicy},
+        {
+            POLICY_NAME: SparseSimBaPolicy,
+            CNN_POLICY_NAME: SparseSimBaCnnPolicy,
+            MULTI_INPUT_POLICY_NAME: SparseSimBaMultiInputPolicy,
+        },
         actor_heads_per_action=2,
         losses=MAXIMUM_ENTROPY,
     ),
     AlgorithmEntry(
         "td3",
         stable_baselines3.TD3,
-        {POLICY_NAME: SparseSimBaTD3Policy, CNN_POLICY_NAME: SparseSimBaCnnTD3Policy},
+        {
+            POLICY_NAME: SparseSimBaTD3Policy,
+            CNN_POLICY_NAME: SparseSimBaCnnTD3Policy,
+            MULTI_INPUT_POLICY_NAME: SparseSimBaTD3MultiInputPolicy,
+        },
         actor_heads_per_action=1,
         losses=DETERMINISTIC,
     ),
     AlgorithmEntry(
         "ddpg",
         stable_baselines3.DDPG,
-        {POLICY_NAME: SparseSimBaTD3Policy, CNN_POLICY_NAME: SparseSimBaCnnTD3Policy},
+        {
+            POLICY_NAME: SparseSimBaTD3Policy,
+            CNN_POLICY_NAME: SparseSimBaCnnTD3Policy,
+            MULTI_INPUT_POLICY_NAME: SparseSimBaTD3MultiInputPolicy,
+        },
         actor_heads_per_action=1,
         losses=DETERMINISTIC,
     ),
     AlgorithmEntry(
         "tqc",
         sb3_contrib.TQC,
-        {POLICY_NAME: SparseSimBaTQCPolicy},
+        {POLICY_NAME: SparseSimBaTQCPolicy, MULTI_INPUT_POLICY_NAME: SparseSimBaTQCMultiInputPolicy},
         actor_heads_per_action=2,
         critic_outputs_kwarg="n_quantiles",
         losses=MAXIMUM_ENTROPY,

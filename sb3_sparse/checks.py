@@ -212,6 +212,27 @@ def check_flat_box_spaces(observation_space: spaces.Space, action_space: spaces.
         )
 
 
+def check_flat_box_dict_observations(observation_space: spaces.Space, owner: str) -> None:
+    """
+    Raise a ValueError unless the observations are a Dict whose every key is a flat (1-D) Box.
+
+    :param observation_space: the environment's observation space
+    :param owner: the class named in the message (e.g. the policy)
+    """
+    if not isinstance(observation_space, spaces.Dict):
+        raise ValueError(
+            f"{owner} needs a Dict observation space (e.g. goal-conditioned tasks), got {type(observation_space).__name__}; "
+            "for a flat Box use SparseSimBaPolicy"
+        )
+    others = {
+        key: space
+        for key, space in observation_space.spaces.items()
+        if not isinstance(space, spaces.Box) or len(space.shape) != 1
+    }
+    if others:
+        raise ValueError(f"{owner} needs every Dict key to be a flat (1-D) Box, got {others}")
+
+
 def check_flat_box_observations(observation_space: spaces.Space, owner: str) -> None:
     """
     Raise a ValueError unless the observations are a flat (1-D) Box.
@@ -222,7 +243,8 @@ def check_flat_box_observations(observation_space: spaces.Space, owner: str) -> 
     if isinstance(observation_space, spaces.Dict):
         raise ValueError(
             f"{owner} needs a flat Box observation space, got a Dict space with keys {list(observation_space.spaces)}; "
-            "flatten it with gymnasium.wrappers.FlattenObservation"
+            "use SparseSimBaMultiInputPolicy (SAC, TD3, DDPG, TQC; HER too) or flatten it with "
+            "gymnasium.wrappers.FlattenObservation"
         )
     if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
         shape = getattr(observation_space, "shape", None)

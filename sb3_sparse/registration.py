@@ -14,7 +14,14 @@ from typing import Any
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback
 
-from sb3_sparse.algorithms import ALGORITHM_TABLE, CNN_POLICY_NAME, POLICY_NAME, UNSUPPORTED_ALGORITHMS, supported_names
+from sb3_sparse.algorithms import (
+    ALGORITHM_TABLE,
+    CNN_POLICY_NAME,
+    MULTI_INPUT_POLICY_NAME,
+    POLICY_NAME,
+    UNSUPPORTED_ALGORITHMS,
+    supported_names,
+)
 from sb3_sparse.callbacks import ObservationNormalizerCallback, TopologyScheduleCallback
 from sb3_sparse.checks import did_you_mean
 from sb3_sparse.reference.common import SAVED_BY
@@ -41,7 +48,7 @@ def register_policies() -> None:
         for name, policy in entry.policies.items():
             entry.algorithm.policy_aliases.setdefault(name, policy)
     sb3_algorithms = [entry.algorithm for entry in ALGORITHM_TABLE if entry.policies]
-    for name in (POLICY_NAME, CNN_POLICY_NAME):
+    for name in (POLICY_NAME, CNN_POLICY_NAME, MULTI_INPUT_POLICY_NAME):
         for algorithm in (*UNSUPPORTED_ALGORITHMS, *sb3_algorithms):
             algorithm.policy_aliases.setdefault(name, _unsupported_policy(algorithm, name))
 

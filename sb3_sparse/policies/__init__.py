@@ -6,9 +6,9 @@ from sb3_sparse.policies.architecture import SimBaArchitecture
 from sb3_sparse.policies.crossq import SparseSimBaCrossQPolicy
 from sb3_sparse.policies.on_policy import SparseSimBaActorCriticPolicy, SparseSimBaMaskablePolicy
 from sb3_sparse.policies.pixels import SparseSimBaCnnPolicy, SparseSimBaCnnTD3Policy
-from sb3_sparse.policies.sac import SparseSimBaPolicy
-from sb3_sparse.policies.td3 import SparseSimBaTD3Policy
-from sb3_sparse.policies.tqc import SparseSimBaTQCPolicy
+from sb3_sparse.policies.sac import SparseSimBaMultiInputPolicy, SparseSimBaPolicy
+from sb3_sparse.policies.td3 import SparseSimBaTD3MultiInputPolicy, SparseSimBaTD3Policy
+from sb3_sparse.policies.tqc import SparseSimBaTQCMultiInputPolicy, SparseSimBaTQCPolicy
 from sb3_sparse.policies.value_based import SparseSimBaDQNPolicy, SparseSimBaQRDQNPolicy
 
 __all__ = [
@@ -19,8 +19,11 @@ __all__ = [
     "SparseSimBaCrossQPolicy",
     "SparseSimBaDQNPolicy",
     "SparseSimBaMaskablePolicy",
+    "SparseSimBaMultiInputPolicy",
     "SparseSimBaPolicy",
     "SparseSimBaQRDQNPolicy",
+    "SparseSimBaTD3MultiInputPolicy",
     "SparseSimBaTD3Policy",
+    "SparseSimBaTQCMultiInputPolicy",
     "SparseSimBaTQCPolicy",
 ]

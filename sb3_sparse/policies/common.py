@@ -20,11 +20,12 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
 from stable_baselines3.common.policies import BaseModel, BasePolicy
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor, FlattenExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from sb3_sparse.checks import (
+    check_flat_box_dict_observations,
     check_flat_box_spaces,
     check_fraction,
     check_int,
@@ -41,6 +42,7 @@ from sb3_sparse.policies.architecture import (
     sizes_from_net_arch,
 )
 from sb3_sparse.policies.simba_modules import (
+    DictObservationNormalizerExtractor,
     ObservationNormalizerExtractor,
     convert_optimizer_state,
     convert_state_dict,
@@ -235,13 +237,20 @@ class SparsePolicyBase:
         :return: ``(extractor, features_dim)``
         """
         normalizer = shared.get("normalizer")
-        extractor = normalizer if isinstance(normalizer, BaseFeaturesExtractor) else FlattenExtractor(self.observation_space)
+        if isinstance(normalizer, BaseFeaturesExtractor):
+            extractor = normalizer
+        elif isinstance(self.observation_space, spaces.Dict):
+            extractor = CombinedExtractor(self.observation_space)  # each key flattened, concatenated
+        else:
+            extractor = FlattenExtractor(self.observation_space)
         return extractor, int(extractor.features_dim)
 
     def _shared_modules(self) -> dict[str, nn.Module]:
         """Modules every network uses, made once per build: the observation normalizer, when normalizing."""
         if not self.architecture.normalize_observations:
             return {}
+        if isinstance(self.observation_space, spaces.Dict):
+            return {"normalizer": DictObservationNormalizerExtractor(self.observation_space)}
         return {"normalizer": ObservationNormalizerExtractor(cast(spaces.Box, self.observation_space))}
 
     @property
@@ -336,6 +345,9 @@ class SparsePolicyBase:
         normalizer = self.observation_normalizer
         if normalizer is None:
             raise RuntimeError("this policy was built with normalize_observations=False: it keeps no observation statistics")
+        extractor = self._observation_extractor()
+        if isinstance(extractor, DictObservationNormalizerExtractor):
+            observations = extractor.flatten(cast(dict[str, Any], observations))
         normalizer.update(th.as_tensor(observations))
 
     def set_training_mode(self, mode: bool) -> None:
@@ -386,7 +398,9 @@ class SparseSimBaMixin(SparsePolicyBase):
     those of :class:`SparsePolicyBase`):
 
     * ``actor_class`` and ``critic_class``: the SB3 wrappers of its networks;
-    * ``target_networks``: which of ``"actor"`` and ``"critic"`` have Polyak targets.
+    * ``target_networks``: which of ``"actor"`` and ``"critic"`` have Polyak targets;
+    * ``dict_observations``: the observations are a Dict of flat Boxes (the ``MultiInput`` policies:
+      :class:`~sb3_sparse.policies.simba_modules.DictObservationNormalizerExtractor`), not a flat Box.
 
     Construction is SB3's: the parent's ``__init__`` calls :meth:`_build`, the one place where
     networks are made (:meth:`_make_network`), pruned, copied into targets and given optimizers
@@ -406,6 +420,7 @@ class SparseSimBaMixin(SparsePolicyBase):
     actor_class: ClassVar[type[BasePolicy]]
     critic_class: ClassVar[type[BaseModel]]
     target_networks: ClassVar[tuple[str, ...]] = ("critic",)
+    dict_observations: ClassVar[bool] = False
     sb3_arguments = ("n_critics", "optimizer_class", "optimizer_kwargs", "use_sde")
 
     actor: Any
@@ -430,7 +445,11 @@ class SparseSimBaMixin(SparsePolicyBase):
 
     def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
         """Raise a ValueError for spaces this policy cannot handle (here: anything but flat Boxes)."""
-        check_flat_box_spaces(observation_space, action_space, type(self).__name__)
+        if self.dict_observations:
+            check_flat_box_dict_observations(observation_space, type(self).__name__)
+            check_flat_box_spaces(spaces.Box(-1, 1, (1,)), action_space, type(self).__name__)
+        else:
+            check_flat_box_spaces(observation_space, action_space, type(self).__name__)
 
     # --- construction -------------------------------------------------------------------------
 

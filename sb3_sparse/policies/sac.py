@@ -40,3 +40,14 @@ class SparseSimBaPolicy(SparseSimBaMixin, SACPolicy):
     actor: SimBaActor  # type: ignore[assignment]
     critic: SimBaContinuousCritic  # type: ignore[assignment]
     critic_target: SimBaContinuousCritic  # type: ignore[assignment]
+
+
+class SparseSimBaMultiInputPolicy(SparseSimBaPolicy):
+    """
+    ``SparseSimBaMultiInputPolicy`` of SAC (SB3's ``MultiInputPolicy``): Dict observations of flat
+    Boxes, e.g. goal-conditioned tasks with ``HerReplayBuffer``, each key flattened and concatenated
+    in the space's key order, normalized with running statistics per key; then
+    :class:`SparseSimBaPolicy`, whose arguments it takes.
+    """
+
+    dict_observations = True

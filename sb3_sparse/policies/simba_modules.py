@@ -11,7 +11,7 @@ from gymnasium import spaces
 from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
 from stable_baselines3.common.policies import BaseModel, BasePolicy
 from stable_baselines3.common.preprocessing import get_action_dim
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 
@@ -38,6 +38,39 @@ class ObservationNormalizerExtractor(BaseFeaturesExtractor):
 
     def forward(self, observations: th.Tensor) -> th.Tensor:
         return self.normalizer(observations)
+
+
+class DictObservationNormalizerExtractor(BaseFeaturesExtractor):
+    """
+    Features extractor of Dict observations of flat Boxes (goal-conditioned tasks: ``observation``,
+    ``achieved_goal``, ``desired_goal``): each key flattened and concatenated in the space's key
+    order, as SB3's ``CombinedExtractor`` does, then normalized with running statistics. The
+    statistics are per element, so per key: the same as one normalizer per key (every
+    transition carries every key, so the counts agree). Shared by all networks of a policy.
+
+    :param observation_space: a Dict of flat Boxes
+    """
+
+    def __init__(self, observation_space: spaces.Dict) -> None:
+        combined = CombinedExtractor(observation_space)
+        super().__init__(observation_space, features_dim=combined.features_dim)
+        self.combined = combined
+        self.normalizer = RunningObservationNormalizer(self.features_dim)
+
+    def flatten(self, observations: dict[str, Any]) -> th.Tensor:
+        """
+        Raw observations (as the environment returns them, e.g. for the statistics) as the rows the
+        normalizer sees.
+
+        :param observations: key -> array of shape ``(n_envs, *shape)``
+        :return: tensor of shape ``(n_envs, features_dim)``
+        """
+        keys = cast(spaces.Dict, self._observation_space).spaces
+        parts = [th.as_tensor(observations[key]) for key in keys]
+        return th.cat([part.reshape(part.shape[0], -1).to(th.float64) for part in parts], dim=1)
+
+    def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
+        return self.normalizer(self.combined(observations))
 
 
 class SimBaActorBase(BasePolicy):

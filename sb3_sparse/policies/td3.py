@@ -51,3 +51,11 @@ class SparseSimBaTD3Policy(SparseSimBaMixin, TD3Policy):
     actor_target: SimBaTD3Actor  # type: ignore[assignment]
     critic: SimBaContinuousCritic  # type: ignore[assignment]
     critic_target: SimBaContinuousCritic  # type: ignore[assignment]
+
+
+class SparseSimBaTD3MultiInputPolicy(SparseSimBaTD3Policy):
+    """``SparseSimBaMultiInputPolicy`` of TD3 and DDPG: Dict observations of flat Boxes (HER's goal-conditioned
+    tasks), as :class:`~sb3_sparse.policies.sac.SparseSimBaMultiInputPolicy`; the arguments are those of
+    :class:`SparseSimBaTD3Policy`."""
+
+    dict_observations = True

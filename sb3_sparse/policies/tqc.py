@@ -49,3 +49,11 @@ class SparseSimBaTQCPolicy(SparseSimBaMixin, TQCPolicy):
 
     def _critic_kwargs(self) -> dict[str, Any]:
         return {"n_quantiles": self._extra_sb3_kwargs["n_quantiles"]}
+
+
+class SparseSimBaTQCMultiInputPolicy(SparseSimBaTQCPolicy):
+    """``SparseSimBaMultiInputPolicy`` of TQC: Dict observations of flat Boxes (HER's goal-conditioned
+    tasks), as :class:`~sb3_sparse.policies.sac.SparseSimBaMultiInputPolicy`; the arguments are those of
+    :class:`SparseSimBaTQCPolicy`."""
+
+    dict_observations = True

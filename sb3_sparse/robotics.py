@@ -1,0 +1,83 @@
+"""Goal-conditioned robotics tasks (gymnasium-robotics: FetchReach, FetchPush, ...) for HER with the
+``SparseSimBaMultiInputPolicy`` policies: registration, and one fix that gymnasium-robotics 1.4.2
+needs with MuJoCo 3.17.
+
+The fix: gymnasium-robotics' ``mujoco_utils`` reads a joint's type from ``model.jnt_type`` (a numpy
+integer) and compares it with MuJoCo's ``mjtJoint`` enum, which MuJoCo 3.17 no longer makes equal
+to integers, so every Fetch reset fails an assertion in ``set_joint_qpos``. The four joint
+accessors (``set_joint_qpos``, ``set_joint_qvel``, ``get_joint_qpos``, ``get_joint_qvel``) are
+replaced by ones that compare integers; they are installed only where the comparison fails.
+(Upstream's ``get_joint_qvel`` gives a ball joint 4 velocities; here it has 3, as MuJoCo defines.)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+#: How to install what this module needs.
+ROBOTICS_EXTRA = "pip install 'sb3-sparse[robotics]'"
+
+
+def register_robotics_envs() -> bool:
+    """
+    Register gymnasium-robotics' ids (``FetchReach-v4``, ...) when it is installed (the
+    ``robotics`` extra), with the joint-type fix where MuJoCo needs it; idempotent.
+
+    :return: whether gymnasium-robotics is installed
+    """
+    if importlib.util.find_spec("gymnasium_robotics") is None:
+        return False
+    import gymnasium_robotics
+    from gymnasium_robotics.utils import mujoco_utils
+
+    gym.register_envs(gymnasium_robotics)
+    if not _enum_equals_integers():
+        for name in ("set_joint_qpos", "set_joint_qvel", "get_joint_qpos", "get_joint_qvel"):
+            setattr(mujoco_utils, name, globals()[name])
+    return True
+
+
+def _enum_equals_integers() -> bool:
+    """Whether this MuJoCo's ``mjtJoint`` values equal the integers ``model.jnt_type`` holds."""
+    import mujoco
+
+    hinge = mujoco.mjtJoint.mjJNT_HINGE
+    return bool(hinge == np.int32(int(hinge)))  # the enum's side: ``joint_type in (enum, ...)`` asks it
+
+
+def _joint_slice(model: Any, name: str, velocities: bool) -> slice:
+    """Where one joint's positions (or velocities) sit in ``data.qpos`` (``data.qvel``)."""
+    import mujoco
+
+    joint_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name)
+    if joint_id == -1:
+        raise ValueError(f"joint {name!r} is not part of the model")
+    kind = int(model.jnt_type[joint_id])
+    # Free joint: 3 positions and a quaternion (6 velocities); ball: a quaternion (3); hinge, slide: 1.
+    widths = {int(mujoco.mjtJoint.mjJNT_FREE): 6 if velocities else 7, int(mujoco.mjtJoint.mjJNT_BALL): 3 if velocities else 4}
+    start = int((model.jnt_dofadr if velocities else model.jnt_qposadr)[joint_id])
+    return slice(start, start + widths.get(kind, 1))
+
+
+def set_joint_qpos(model: Any, data: Any, name: str, value: Any) -> None:
+    """Set a joint's positions (gymnasium-robotics' ``mujoco_utils.set_joint_qpos``)."""
+    data.qpos[_joint_slice(model, name, velocities=False)] = np.asarray(value)
+
+
+def set_joint_qvel(model: Any, data: Any, name: str, value: Any) -> None:
+    """Set a joint's velocities (``mujoco_utils.set_joint_qvel``)."""
+    data.qvel[_joint_slice(model, name, velocities=True)] = np.asarray(value)
+
+
+def get_joint_qpos(model: Any, data: Any, name: str) -> np.ndarray:
+    """A copy of a joint's positions (``mujoco_utils.get_joint_qpos``)."""
+    return data.qpos[_joint_slice(model, name, velocities=False)].copy()
+
+
+def get_joint_qvel(model: Any, data: Any, name: str) -> np.ndarray:
+    """A copy of a joint's velocities (``mujoco_utils.get_joint_qvel``)."""
+    return data.qvel[_joint_slice(model, name, velocities=True)].copy()
