@@ -1,9 +1,9 @@
 """Gradual magnitude pruning of DQN on an Atari game: one run of ``examples/sweeps/dqn_gmp.yml``
 (Obando-Ceron et al., ICML 2024) through the package's runner, on a CPU budget.
 
-The sweep's settings, with the budget cut to ``--timesteps`` agent steps (default 100k, about 40
-minutes on 2 CPU cores at the base width) and, so that the shorter run still learns and fits in
-memory, learning from a tenth of it and a replay buffer of its size. The schedule keeps its
+The sweep's settings, with the budget cut to ``--timesteps`` agent steps (default 100k: 20k
+updates of a 6M-parameter network, hours on a CPU, not timed here) and, so that the shorter run
+still learns and fits in memory, learning from a tenth of it and a replay buffer of its size. The schedule keeps its
 fractions: dense until 20% of the run, 95% sparse from 80% on. Prints the Q-network's density at
 each diagnostics row and the final return; ``--smoke`` runs a few hundred steps in seconds.
 
