@@ -39,6 +39,7 @@ from sb3_sparse.policies.nature_cnn import (
     SparseSimBaCnnMaskablePolicy,
     SparseSimBaCnnQRDQNPolicy,
 )
+from sb3_sparse.policies.recurrent import SparseSimBaRecurrentPolicy
 from sb3_sparse.reference import ReferenceDDPG, ReferenceSAC
 from sb3_sparse.stream_ac import StreamAC
 
@@ -189,13 +190,21 @@ ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
         critic_outputs_kwarg="n_quantiles",
         losses=VALUE_BASED,
     ),
+    # The LSTM between each SimBa encoder and its head; no size presets (they count feed-forward networks).
+    AlgorithmEntry(
+        "ppo_lstm",
+        sb3_contrib.RecurrentPPO,
+        {POLICY_NAME: SparseSimBaRecurrentPolicy},
+        "on_policy",
+        hyperparameters=False,
+    ),
     # Its own policy (registered by the class itself) and no SimBa presets; the zoo does not know it.
     AlgorithmEntry("stream_ac", StreamAC, family="streaming", zoo=False),
 )
 
-#: SB3 and sb3-contrib algorithms that take none of the package's policies (a clear error instead).
-#: ARS searches over linear or MLP policies without gradients; RecurrentPPO needs recurrent (LSTM) policies.
-UNSUPPORTED_ALGORITHMS: tuple[type[BaseAlgorithm], ...] = (sb3_contrib.ARS, sb3_contrib.RecurrentPPO)
+#: SB3 and sb3-contrib algorithms that take none of the package's policies (a clear error instead):
+#: ARS searches over linear or MLP policies without gradients.
+UNSUPPORTED_ALGORITHMS: tuple[type[BaseAlgorithm], ...] = (sb3_contrib.ARS,)
 
 ALGORITHMS: dict[str, AlgorithmEntry] = {entry.name: entry for entry in ALGORITHM_TABLE}
 

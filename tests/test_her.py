@@ -9,6 +9,7 @@ from sb3_contrib import TQC
 from stable_baselines3 import DDPG, SAC, TD3, HerReplayBuffer
 from stable_baselines3.common.noise import NormalActionNoise
 
+from sb3_sparse.hyperparams import ALGORITHMS, algorithm_kwargs
 from sb3_sparse.policies.simba_modules import DictObservationNormalizerExtractor
 from sb3_sparse.robotics import register_robotics_envs
 from sb3_sparse.sparsity import pruned_weights_are_zero
@@ -85,3 +86,13 @@ def test_her_on_fetch_reach_succeeds_with_the_sparse_policy():
             done = terminated or truncated
         successes.append(info["is_success"])
     assert np.mean(successes) >= 0.9, successes
+
+
+@pytest.mark.parametrize(("algo", "env_id"), [("sac", "FetchReach-v4"), ("tqc", "FetchPush-v4")])
+def test_the_zoo_entries_build_her_models(algo, env_id):
+    policy, n_timesteps, kwargs = algorithm_kwargs(algo, env_id, action_dim=4)
+    assert policy == "SparseSimBaMultiInputPolicy" and kwargs["replay_buffer_class"] is HerReplayBuffer
+    kwargs.update(buffer_size=1000, learning_starts=10)
+    model = ALGORITHMS[algo](policy, gym.make(env_id), **kwargs)
+    assert isinstance(model.replay_buffer, HerReplayBuffer)
+    assert model.policy.architecture.critic_sparsity == 0.8

@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 import yaml
+from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
@@ -103,8 +104,10 @@ def entry_name(algo: str, env_id: str, path: str | Path | None = None) -> str:
 
 
 def zoo_eval(text: str) -> Any:
-    """Evaluate a string of a zoo file with the names the zoo provides (``th``, ``nn``, ``np``, ``RMSpropTFLike``)."""
-    return eval(text, {"th": th, "nn": nn, "np": np, "RMSpropTFLike": RMSpropTFLike})
+    """Evaluate a string of a zoo file with the names the zoo provides (``th``, ``nn``, ``np``, ``RMSpropTFLike``,
+    ``HerReplayBuffer``)."""
+    namespace = {"th": th, "nn": nn, "np": np, "RMSpropTFLike": RMSpropTFLike, "HerReplayBuffer": HerReplayBuffer}
+    return eval(text, namespace)
 
 
 def hyperparams_entry(

@@ -132,9 +132,16 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
         for role, network in self._pruned_networks().items():
             self.densities[role] = self._pruner(role)(network)
             self._adopt(role, network)  # csr layers replace the ones they prune
+        self.register_load_state_dict_pre_hook(convert_state_dict)  # type: ignore[attr-defined]
+        self._make_optimizer(lr_schedule)
+
+    def _make_optimizer(self, lr_schedule: Schedule) -> None:
+        """The one optimizer of every parameter, with its load hook and the mask enforcers on it (again,
+        when a subclass adds parameters after SB3's build: the hooks of the earlier ones are removed)."""
+        for enforcer in getattr(self, "_mask_enforcers", {}).values():
+            enforcer.remove()
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[attr-defined, call-arg]
         self.optimizer.register_load_state_dict_pre_hook(functools.partial(convert_optimizer_state, cast(nn.Module, self)))
-        self.register_load_state_dict_pre_hook(convert_state_dict)  # type: ignore[attr-defined]
         # TRPO moves the policy's weights by a line search outside the optimizer (its conjugate-gradient
         # solver starts from a random, unmasked point); its value-function steps follow: re-mask after each.
         # One enforcer per network, each with its role's topology, counting the one optimizer's steps apart.
