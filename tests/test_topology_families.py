@@ -10,7 +10,7 @@ from stable_baselines3 import A2C, DQN, PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 from torch import nn
 
-from sb3_sparse.sparsity import named_masks, pruned_weights_are_zero
+from sb3_sparse.sparsity import attach_mask, named_masks, pruned_weights_are_zero
 from sb3_sparse.topology import GRADUAL_DENSITIES, STEPS_KEY, DynamicMaskEnforcer, TopologySchedule, prune_gradually_
 from tests.conftest import TINY_SIMBA
 from tests.test_on_policy import cartpole
@@ -101,8 +101,26 @@ def test_rigl_on_dqn_regrows_by_the_dense_gradient_though_gradients_are_masked_i
     model.learn(300)
     assert changed_positions(before, masks_of(model.policy.q_net)) > 0 and counts_of(model.policy.q_net) == counts
     assert pruned_weights_are_zero(model.policy.q_net) and pruned_weights_are_zero(model.policy.q_net_target)
-    # Regrowth read the dense gradient the hook kept: with none, RigL would regrow by zero scores.
-    assert model.policy._mask_enforcers["critic"].statistics()["ever_active_fraction"] > 0.2 + 1e-3
+
+
+def test_rigl_keeps_the_dense_gradient_of_a_backward_whose_gradients_it_masks():
+    layer = nn.Linear(4, 3, bias=False)
+    attach_mask(layer, "weight", torch.eye(3, 4, dtype=torch.bool))  # column 3 inactive in every row
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[0.1, 0, 0, 0], [0, 2.0, 0, 0], [0, 0, 3.0, 0]]))
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.0)
+    schedule = TopologySchedule.create("rigl", dict(update_interval=1, drop_fraction=0.34))
+    DynamicMaskEnforcer(optimizer, layer, schedule, mask_gradients_in_backward=True)
+    # dL/dW[i, j] = c_i x_j: only column 3 has a gradient, largest in row 1.
+    (layer(torch.tensor([[0.0, 0.0, 0.0, 1.0]])) * torch.tensor([1.0, 5.0, 2.0])).sum().backward()
+    assert not layer.weight.grad[:, 3].any()  # masked as autograd computed it
+    optimizer.step()
+    # One weight moves (a third of 3): the smallest, (0, 0), to the largest dense gradient, (1, 3).
+    assert layer.weight_mask.bool().tolist() == [
+        [False, False, False, False],
+        [False, True, False, True],
+        [False, False, True, False],
+    ]
 
 
 ON_POLICY = dict(n_steps=64, seed=0)
