@@ -1,17 +1,22 @@
 """Dict observations and HER: ``SparseSimBaMultiInputPolicy`` for SAC, TD3, DDPG and TQC on
 gymnasium-robotics' FetchReach (the ``robotics`` extra), masks exact, save/load, and learning."""
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from sb3_contrib import TQC
 from stable_baselines3 import DDPG, SAC, TD3, HerReplayBuffer
+from stable_baselines3.common.logger import configure
 from stable_baselines3.common.noise import NormalActionNoise
 
+from sb3_sparse import PlasticityCallback
 from sb3_sparse.hyperparams import ALGORITHMS, algorithm_kwargs
 from sb3_sparse.policies.simba_modules import DictObservationNormalizerExtractor
 from sb3_sparse.robotics import register_robotics_envs
+from sb3_sparse.run_directory import read_csv_rows
 from sb3_sparse.sparsity import pruned_weights_are_zero
 from tests.conftest import TINY_SIMBA
 
@@ -90,9 +95,19 @@ def test_her_on_fetch_reach_succeeds_with_the_sparse_policy():
 
 @pytest.mark.parametrize(("algo", "env_id"), [("sac", "FetchReach-v4"), ("tqc", "FetchPush-v4")])
 def test_the_zoo_entries_build_her_models(algo, env_id):
-    policy, n_timesteps, kwargs = algorithm_kwargs(algo, env_id, action_dim=4)
+    policy, _, kwargs = algorithm_kwargs(algo, env_id, action_dim=4)
     assert policy == "SparseSimBaMultiInputPolicy" and kwargs["replay_buffer_class"] is HerReplayBuffer
     kwargs.update(buffer_size=1000, learning_starts=10)
     model = ALGORITHMS[algo](policy, gym.make(env_id), **kwargs)
     assert isinstance(model.replay_buffer, HerReplayBuffer)
     assert model.policy.architecture.critic_sparsity == 0.8
+
+
+def test_plasticity_diagnostics_read_dict_observations(tmp_path):
+    model = her_model(SAC, policy_kwargs=dict(TINY_SIMBA))
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(200, callback=PlasticityCallback(freq=100, batch_size=32, interference_samples=4))
+    rows = [row for row in read_csv_rows(tmp_path / "progress.csv") if row.get("plasticity/critic/srank")]
+    assert len(rows) == 2  # at steps 100 and 200
+    for key in ("plasticity/actor/srank", "plasticity/critic/srank", "plasticity/critic/grad_interference"):
+        assert math.isfinite(float(rows[-1][key])), key
