@@ -103,16 +103,15 @@ class SparseSimBaRecurrentPolicy(SparseSimBaOnPolicyMixin, RecurrentActorCriticP
 
     def make_features_extractor(self) -> BaseFeaturesExtractor:
         """SB3 makes the policy's extractor first, then the value function's: their encoders, one normalizer."""
-        arch = self.architecture
-        if not hasattr(self, "_shared_normalizer"):
-            size = int(cast(spaces.Box, self.observation_space).shape[0])
-            self._shared_normalizer = RunningObservationNormalizer(size) if arch.normalize_observations else None
-            role = "actor"
-        else:
-            role = "critic"
-        size = int(cast(spaces.Box, self.observation_space).shape[0])
+        arch, space = self.architecture, cast(spaces.Box, self.observation_space)
+        size = int(space.shape[0])
+        role = "critic" if "_shared_normalizer" in self.__dict__ else "actor"
+        if role == "actor":  # a plain attribute: the extractors register it, under their own names only
+            object.__setattr__(
+                self, "_shared_normalizer", RunningObservationNormalizer(size) if arch.normalize_observations else None
+            )
         encoder = SimBaEncoder(size, getattr(arch, f"{role}_hidden_dim"), getattr(arch, f"{role}_num_blocks"))
-        return EncodedFeatures(cast(spaces.Box, self.observation_space), encoder, self._shared_normalizer)
+        return EncodedFeatures(space, encoder, self.__dict__["_shared_normalizer"])
 
     def _build_mlp_extractor(self) -> None:
         # The heads read the LSTMs' outputs directly: the SimBa encoders sit before the LSTMs.
