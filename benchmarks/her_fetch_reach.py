@@ -15,30 +15,16 @@ import platform
 import time
 
 import gymnasium as gym
-import numpy as np
 import torch
 from stable_baselines3 import SAC, HerReplayBuffer
 
 import sb3_sparse  # noqa: F401  (registers the policy names)
-from sb3_sparse.robotics import ROBOTICS_EXTRA, register_robotics_envs
+from sb3_sparse.robotics import ROBOTICS_EXTRA, register_robotics_envs, success_rate
 
 POLICIES = {
     "MultiInputPolicy": dict(net_arch=[64, 64]),
     "SparseSimBaMultiInputPolicy": dict(actor_hidden_dim=64, critic_hidden_dim=128, critic_num_blocks=1),
 }
-
-
-def success_rate(model: SAC, episodes: int = 20) -> float:
-    env, successes = gym.make("FetchReach-v4"), []
-    for episode in range(episodes):
-        observation, _ = env.reset(seed=100 + episode)
-        done = False
-        while not done:
-            action, _ = model.predict(observation, deterministic=True)
-            observation, _, terminated, truncated, info = env.step(action)
-            done = terminated or truncated
-        successes.append(info["is_success"])
-    return float(np.mean(successes))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
             start = time.perf_counter()
             model.learn(budget)
             seconds = time.perf_counter() - start
-            print(f"{policy:>28} {budget:>11,} {success_rate(model):>8.2f} {seconds:>8.0f}", flush=True)
+            rate = success_rate(model, "FetchReach-v4")
+            print(f"{policy:>28} {budget:>11,} {rate:>8.2f} {seconds:>8.0f}", flush=True)
 
 
 if __name__ == "__main__":

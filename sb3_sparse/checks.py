@@ -205,6 +205,16 @@ def check_flat_box_spaces(observation_space: spaces.Space, action_space: spaces.
     :param owner: the class named in the message (e.g. the policy)
     """
     check_flat_box_observations(observation_space, owner)
+    check_flat_box_actions(action_space, owner)
+
+
+def check_flat_box_actions(action_space: spaces.Space, owner: str) -> None:
+    """
+    Raise a ValueError unless the actions are a 1-D Box (continuous).
+
+    :param action_space: the environment's action space
+    :param owner: the class named in the message (e.g. the policy)
+    """
     if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
         raise ValueError(
             f"{owner} needs a 1-D Box (continuous) action space, got {type(action_space).__name__} "

@@ -1,6 +1,6 @@
 """Goal-conditioned robotics tasks (gymnasium-robotics: FetchReach, FetchPush, ...) for HER with the
-``SparseSimBaMultiInputPolicy`` policies: registration, and one fix that gymnasium-robotics 1.4.2
-needs with MuJoCo 3.17.
+``SparseSimBaMultiInputPolicy`` policies: registration, the success rate of a trained model, and one
+fix that gymnasium-robotics 1.4.2 needs with MuJoCo 3.17.
 
 The fix: gymnasium-robotics' ``mujoco_utils`` reads a joint's type from ``model.jnt_type`` (a numpy
 integer) and compares it with MuJoCo's ``mjtJoint`` enum, which MuJoCo 3.17 no longer makes equal
@@ -17,9 +17,34 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
 
 #: How to install what this module needs.
 ROBOTICS_EXTRA = "pip install 'sb3-sparse[robotics]'"
+
+
+def success_rate(model: BaseAlgorithm, env_id: str, episodes: int = 20, seed: int = 100) -> float:
+    """
+    The deterministic policy's success rate on a goal-conditioned task: the fraction of episodes
+    whose last step reports ``info["is_success"]``.
+
+    :param model: the trained model
+    :param env_id: e.g. ``"FetchReach-v4"``
+    :param episodes: episodes, reset with seeds ``seed``, ``seed + 1``, ...
+    :param seed: seed of the first episode
+    :return: the success rate, in [0, 1]
+    """
+    env, successes = gym.make(env_id), []
+    for episode in range(episodes):
+        observation, _ = env.reset(seed=seed + episode)
+        done = False
+        while not done:
+            action, _ = model.predict(observation, deterministic=True)
+            observation, _, terminated, truncated, info = env.step(action)
+            done = terminated or truncated
+        successes.append(float(info["is_success"]))
+    env.close()
+    return float(np.mean(successes))
 
 
 def register_robotics_envs() -> bool:

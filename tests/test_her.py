@@ -15,7 +15,7 @@ from stable_baselines3.common.noise import NormalActionNoise
 from sb3_sparse import PlasticityCallback
 from sb3_sparse.hyperparams import ALGORITHMS, algorithm_kwargs
 from sb3_sparse.policies.simba_modules import DictObservationNormalizerExtractor
-from sb3_sparse.robotics import register_robotics_envs
+from sb3_sparse.robotics import register_robotics_envs, success_rate
 from sb3_sparse.run_directory import read_csv_rows
 from sb3_sparse.sparsity import pruned_weights_are_zero
 from tests.conftest import TINY_SIMBA
@@ -81,16 +81,8 @@ def test_her_on_fetch_reach_succeeds_with_the_sparse_policy():
         policy_kwargs=dict(actor_hidden_dim=64, critic_hidden_dim=128, critic_num_blocks=1),
     )  # fmt: skip
     model.learn(3000)
-    env, successes = gym.make("FetchReach-v4"), []
-    for episode in range(20):
-        observation, _ = env.reset(seed=100 + episode)
-        done = False
-        while not done:
-            action, _ = model.predict(observation, deterministic=True)
-            observation, _, terminated, truncated, info = env.step(action)
-            done = terminated or truncated
-        successes.append(info["is_success"])
-    assert np.mean(successes) >= 0.9, successes
+    rate = success_rate(model, "FetchReach-v4", episodes=20)
+    assert rate >= 0.9, rate
 
 
 @pytest.mark.parametrize(("algo", "env_id"), [("sac", "FetchReach-v4"), ("tqc", "FetchPush-v4")])

@@ -25,6 +25,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from sb3_sparse.checks import (
+    check_flat_box_actions,
     check_flat_box_dict_observations,
     check_flat_box_spaces,
     check_fraction,
@@ -447,7 +448,7 @@ class SparseSimBaMixin(SparsePolicyBase):
         """Raise a ValueError for spaces this policy cannot handle (here: anything but flat Boxes)."""
         if self.dict_observations:
             check_flat_box_dict_observations(observation_space, type(self).__name__)
-            check_flat_box_spaces(spaces.Box(-1, 1, (1,)), action_space, type(self).__name__)
+            check_flat_box_actions(action_space, type(self).__name__)
         else:
             check_flat_box_spaces(observation_space, action_space, type(self).__name__)
 

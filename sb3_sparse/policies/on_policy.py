@@ -193,22 +193,20 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
 
         :return: ``{"actor": ..., "critic": ...}``
         """
-        networks = self._networks()
-        policy = cast(ActorCriticPolicy, self)
         return {
-            "actor": simba_probe(
-                networks["actor"],
-                [cast(SimBaEncoder, self.mlp_extractor.policy_net)],
-                evaluate=lambda observations, _: policy.get_distribution(observations),
+            role: simba_probe(
+                network,
+                [cast(SimBaEncoder, network["encoder"])],
+                evaluate=functools.partial(self._evaluate_network, role),
                 optimizer=self.optimizer,
-            ),
-            "critic": simba_probe(
-                networks["critic"],
-                [cast(SimBaEncoder, self.mlp_extractor.value_net)],
-                evaluate=lambda observations, _: policy.predict_values(observations),
-                optimizer=self.optimizer,
-            ),
+            )
+            for role, network in self._networks().items()
         }
+
+    def _evaluate_network(self, role: str, observations: th.Tensor, _: th.Tensor | None = None) -> Any:
+        """What the diagnostics read of one network on a batch: the action distribution, or the values."""
+        policy = cast(ActorCriticPolicy, self)
+        return policy.get_distribution(observations) if role == "actor" else policy.predict_values(observations)
 
     def _observation_extractor(self) -> nn.Module:
         return self.features_extractor

@@ -28,10 +28,8 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from sb3_sparse.checks import check_int
-from sb3_sparse.diagnostics import NetworkProbe
 from sb3_sparse.networks import RunningObservationNormalizer, SimBaEncoder
 from sb3_sparse.policies.on_policy import SparseSimBaOnPolicyMixin
-from sb3_sparse.policies.simba_modules import simba_probe
 
 
 class EncodedFeatures(BaseFeaturesExtractor):
@@ -133,38 +131,15 @@ class SparseSimBaRecurrentPolicy(SparseSimBaOnPolicyMixin, RecurrentActorCriticP
     def _observation_extractor(self) -> nn.Module:
         return self.pi_features_extractor
 
-    def _latent(self, observations: th.Tensor, role: str) -> th.Tensor:
-        """One step of a network from zero LSTM states (the diagnostics' view of a batch of observations)."""
+    def _evaluate_network(self, role: str, observations: th.Tensor, _: th.Tensor | None = None) -> Any:
+        """The diagnostics' view of a batch (no sequence): one step of the network from zero LSTM states."""
         extractor, lstm = (
             (self.pi_features_extractor, self.lstm_actor)
             if role == "actor"
             else (self.vf_features_extractor, self.lstm_critic)
         )
-        output, _ = lstm(extractor(observations.float()).unsqueeze(0))
-        return cast(th.Tensor, output[0])
-
-    def diagnostic_probes(self) -> dict[str, NetworkProbe]:
-        """
-        Where the plasticity diagnostics read the policy and value networks: each from zero LSTM
-        states, one step (a batch of observations has no sequence).
-
-        :return: ``{"actor": ..., "critic": ...}``
-        """
-        networks = self._networks()
-        return {
-            "actor": simba_probe(
-                networks["actor"],
-                [self.pi_features_extractor.encoder],
-                evaluate=lambda observations, _: self._get_action_dist_from_latent(self._latent(observations, "actor")),
-                optimizer=self.optimizer,
-            ),
-            "critic": simba_probe(
-                networks["critic"],
-                [self.vf_features_extractor.encoder],
-                evaluate=lambda observations, _: self.value_net(self._latent(observations, "critic")),
-                optimizer=self.optimizer,
-            ),
-        }
+        latent = lstm(extractor(observations.float()).unsqueeze(0))[0][0]
+        return self._get_action_dist_from_latent(latent) if role == "actor" else self.value_net(latent)
 
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
         networks = self._networks()
