@@ -25,10 +25,10 @@ train: install
 # Fresh clone, 2 cores: 502 tests in 14m13s (CI=true .ci/run: 16m20s with set-up and lint); 500 tests in
 # 15m56s in a working copy (431 tests took 21m17s run serially; -n 3 --dist worksteal gained nothing: CPU-bound).
 test: install
-	$(PY) -m pytest -n auto --dist load
+	$(PY) -m pytest -n auto --dist load --maxschedchunk 1
 
 test-fast: install
-	$(PY) -m pytest -n auto --dist load -m "not slow"
+	$(PY) -m pytest -n auto --dist load --maxschedchunk 1 -m "not slow"
 
 lint: install
 	$(PY) -m ruff check sb3_sparse tests benchmarks examples docs

@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from sb3_sparse.plots import step_axis
 from sb3_sparse.run_directory import read_csv, write_csv_atomic
@@ -67,6 +66,8 @@ def plot_evaluations(rows: list[EvaluationRow], path: Path, title: str, action_r
     steps = np.array([row.agent_steps for row in periodic])
     mean = np.array([row.mean_return for row in periodic])
     std = np.array([row.std_return for row in periodic])
+    from matplotlib.figure import Figure  # here: see sb3_sparse.plots
+
     figure = Figure(figsize=(6.4, 4.4), dpi=120)  # not pyplot: no backend is chosen, none is changed
     axis = figure.subplots()
     if len(periodic):

@@ -21,15 +21,18 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from functools import reduce
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure  # not pyplot: no backend is chosen, none is changed
-from matplotlib.image import AxesImage
 
 from sb3_sparse.cli import plain_help
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.image import AxesImage
+
+# matplotlib is imported where a figure is drawn (Figure, not pyplot: no backend is chosen, none is
+# changed): half a second that a run which never draws (a killed one, a zoo run) does not pay.
 
 STEP_KEY = "time/total_timesteps"
 # The return panel reads the evaluation return (EvalCallback) and falls back to the training return.
@@ -141,6 +144,8 @@ def configuration_colors(labels: Iterable[str]) -> dict[str, str]:
     :param labels: the configurations' labels
     :return: label -> colour
     """
+    import matplotlib
+
     cycle = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     return {label: cycle[index % len(cycle)] for index, label in enumerate(sorted(set(labels)))}
 
@@ -202,6 +207,8 @@ def plot_diagnostics(
     networks = _diagnosed_networks(all_logs, metrics, networks)
     columns = list(metrics)
     mosaic: list[Any] = [["return"] * len(columns)] + [[f"{net}/{metric}" for metric in columns] for net in networks]
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(4 * len(columns), 2.2 + 3 * len(networks)), dpi=110)
     axes = figure.subplot_mosaic(mosaic, height_ratios=[0.8] + [1] * len(networks))
     return_key = _return_key(all_logs)
@@ -294,6 +301,8 @@ def plot_interference(matrices: Mapping[str, np.ndarray | str | Path], output: s
     for label, matrix in loaded.items():
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 2:
             raise ValueError(f"{label!r}: expected a square N x N matrix with N >= 2, got shape {matrix.shape}")
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(4.2 * len(loaded), 4), dpi=110, layout="constrained")
     axes = figure.subplots(1, len(loaded), squeeze=False)
     images: list[AxesImage] = []

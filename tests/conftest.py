@@ -1,5 +1,9 @@
+import os
+
 import pytest
 import torch
+
+from sb3_sparse.threads import CONCURRENT_RUNS_VARIABLE
 
 # Tiny networks: the tests exercise real SB3 training loops, so they must stay cheap on 2 CPU cores.
 TINY_SIMBA = dict(actor_hidden_dim=16, actor_num_blocks=1, critic_hidden_dim=32, critic_num_blocks=1)
@@ -8,11 +12,17 @@ TINY_SIMBA = dict(actor_hidden_dim=16, actor_num_blocks=1, critic_hidden_dim=32,
 def pytest_configure(config: pytest.Config) -> None:
     # One intra-op thread: tiny matrices gain nothing from more, and CI's 2 cores stay predictable.
     torch.set_num_threads(1)
+    # Each xdist worker is one of several runs sharing the cores: the runner's default thread count
+    # (sb3_sparse.threads) counts them, and the subprocesses the package does not size (rl_zoo3's,
+    # Ray's) take one thread: more threads than free cores made steps 2x to 12x slower (sb3_sparse.threads).
+    os.environ.setdefault(CONCURRENT_RUNS_VARIABLE, os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The long tests (marked slow) first: with one xdist worker per core, the short ones then fill in
-    # around them instead of one long test running alone at the end.
+    # The long tests (marked slow) first: handed out one at a time (make test's --maxschedchunk 1;
+    # xdist's default sends each worker a quarter of its share at once, all of them to the first),
+    # they spread over the workers, and the short ones fill in instead of one long test ending alone.
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

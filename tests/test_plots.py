@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from stable_baselines3 import SAC
 from stable_baselines3.common.logger import configure
 
@@ -102,7 +103,7 @@ def test_one_colour_per_label_and_agent_steps_with_environment_steps_on_top(tmp_
         for label, offset in (("sparsity 0.8", 0), ("dense", 5))
     }
     saved = []
-    monkeypatch.setattr(plots.Figure, "savefig", lambda figure, path: saved.append(figure))
+    monkeypatch.setattr(Figure, "savefig", lambda figure, path: saved.append(figure))
     colors = plots.configuration_colors(["sparsity 0.9", "sparsity 0.8", "dense"])
     assert colors == plots.configuration_colors(["dense", "sparsity 0.8", "sparsity 0.9", "dense"])  # order-free
     assert len(set(colors.values())) == 3

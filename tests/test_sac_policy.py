@@ -226,24 +226,3 @@ def test_gsde_is_rejected():
 def test_unsupported_spaces_fail_at_construction(observation_space, action_space, message):
     with pytest.raises(ValueError, match=message):
         SparseSimBaPolicy(observation_space, action_space, lambda _: 1e-3)
-
-
-@pytest.mark.slow
-def test_sparse_simba_sac_learns_pendulum(tmp_path):
-    """PAPER.md networks, scaled down: sparse (0.8) SimBa SAC solves Pendulum-v1 within 5k steps (-143 at
-    4k, -85 at 5k, -170 at 6k when measured with an evaluation every 1k steps)."""
-    model = SAC(
-        "SparseSimBaPolicy",
-        "Pendulum-v1",
-        learning_rate=1e-3,
-        learning_starts=1000,
-        seed=0,
-        policy_kwargs=dict(
-            actor_hidden_dim=64, critic_hidden_dim=128, critic_num_blocks=1, actor_sparsity=0.8, critic_sparsity=0.8
-        ),
-    )
-    eval_callback = EvalCallback(Monitor(gym.make("Pendulum-v1")), eval_freq=2500, n_eval_episodes=10, log_path=str(tmp_path))
-    model.learn(5000, callback=eval_callback)
-    last_mean_return = float(np.mean(eval_callback.evaluations_results[-1]))
-    assert last_mean_return > -400, f"mean return of the last evaluation: {last_mean_return:.1f}"
-    assert all(pruned_weights_are_zero(net) for net in networks(model).values())
