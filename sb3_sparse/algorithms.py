@@ -191,13 +191,7 @@ ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
         losses=VALUE_BASED,
     ),
     # The LSTM between each SimBa encoder and its head; no size presets (they count feed-forward networks).
-    AlgorithmEntry(
-        "ppo_lstm",
-        sb3_contrib.RecurrentPPO,
-        {POLICY_NAME: SparseSimBaRecurrentPolicy},
-        "on_policy",
-        hyperparameters=False,
-    ),
+    AlgorithmEntry("ppo_lstm", sb3_contrib.RecurrentPPO, {POLICY_NAME: SparseSimBaRecurrentPolicy}, "on_policy"),
     # Its own policy (registered by the class itself) and no SimBa presets; the zoo does not know it.
     AlgorithmEntry("stream_ac", StreamAC, family="streaming", zoo=False),
 )

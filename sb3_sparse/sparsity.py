@@ -225,6 +225,30 @@ def named_masks(module: nn.Module) -> Iterator[tuple[str, nn.Parameter, torch.Te
                 yield (f"{prefix}.{leaf}" if prefix else leaf), submodule._parameters[leaf], mask
 
 
+def without_submodule(network: nn.Module, path: str) -> nn.Module:
+    """
+    A view of ``network`` without one of its submodules: every other submodule under its own dotted
+    name (shared, not copied), so that an enforcer on the view keeps the masks of all but that
+    submodule, and target networks of the same structure still match by name. The view is not
+    registered anywhere: ``network`` is unchanged.
+
+    :param network: the network
+    :param path: dotted path of the submodule to leave out, e.g. ``"features_extractor.encoder"``
+    :return: the view
+    """
+    network.get_submodule(path)  # a clear AttributeError for a path that is not there
+    first, _, rest = path.partition(".")
+    view = nn.Module()
+    # The parameters and masks that ``network`` holds itself, the same dictionaries (not copies).
+    view._parameters, view._buffers = network._parameters, network._buffers
+    for name, child in network.named_children():
+        if name != first:
+            view.add_module(name, child)
+        elif rest:
+            view.add_module(name, without_submodule(child, rest))
+    return view
+
+
 @torch.no_grad()
 def apply_masks_(module: nn.Module) -> None:
     """Set every pruned weight of ``module`` to exactly 0."""

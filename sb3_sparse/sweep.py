@@ -39,9 +39,9 @@ import yaml
 from tqdm.auto import tqdm
 
 from sb3_sparse.algorithms import algorithm_entry
-from sb3_sparse.checks import check_int, check_seed, is_fraction, plain_numbers, unknown_names_message
+from sb3_sparse.checks import check_int, check_seed, is_fraction, plain_numbers
 from sb3_sparse.cli import plain_help
-from sb3_sparse.hyperparams import ALGORITHMS, ZOO_ALGORITHMS, hyperparams_entry
+from sb3_sparse.hyperparams import ALGORITHMS, ZOO_ALGORITHMS, hyperparams_entry, unknown_algorithm_message
 from sb3_sparse.interrupts import Interrupted, StopRequest, stop_on_signals
 from sb3_sparse.presets import SIZE_PRESETS
 from sb3_sparse.run_directory import DamagedFileError, RunDirectory, RunLockedError, read_json, set_aside, write_json_atomic
@@ -138,7 +138,7 @@ class Sweep:
                     f"sweeps scale SimBa networks with size presets; {self.algo!r} has none "
                     "(examples/stream_ac_sparsity.py compares StreamAC's sparsities and widths)"
                 )
-            raise ValueError(unknown_names_message("unknown algo", [self.algo], list(ZOO_ALGORITHMS)))
+            raise ValueError(unknown_algorithm_message(self.algo, list(ZOO_ALGORITHMS), what="algo"))
         for name in ("envs", "presets", "sparsities", "seeds", "topologies", "actor_sparsities", "critic_sparsities"):
             value = getattr(self, name)
             if (value is not None or name not in ("actor_sparsities", "critic_sparsities")) and (

@@ -61,7 +61,7 @@ from torch import nn
 
 import sb3_sparse  # noqa: F401  (registers the policies and the DMC ids)
 from sb3_sparse.callbacks import AdaptiveThreadsCallback, PlasticityCallback
-from sb3_sparse.checks import check_sparsity, closest_matches, unknown_names_message
+from sb3_sparse.checks import check_sparsity, closest_matches
 from sb3_sparse.cli import plain_help
 from sb3_sparse.envs import ATARI_EXTRA, DMC_HARD_TASKS, dmc_env_id, looks_like_atari, register_atari_envs
 from sb3_sparse.evaluations import (
@@ -79,6 +79,7 @@ from sb3_sparse.hyperparams import (
     hyperparams_entry,
     hyperparams_path,
     load_hyperparams,
+    unknown_algorithm_message,
 )
 from sb3_sparse.interrupts import Interrupted, StopRequest, stop_on_signals
 from sb3_sparse.plots import plot_diagnostics
@@ -160,7 +161,7 @@ def unknown_env_message(env_id: str, algo: str) -> str:
 def parse_algo(text: str) -> str:
     """An argparse type: an algorithm name, or an error naming the closest ones."""
     if text not in ALGORITHMS:
-        raise argparse.ArgumentTypeError(unknown_names_message("unknown algorithm", [text], list(ALGORITHMS)))
+        raise argparse.ArgumentTypeError(unknown_algorithm_message(text))
     return text
 
 

@@ -31,7 +31,7 @@ SUITE_FILES = ("sac", "reference_sac", "td3", "ddpg", "reference_ddpg", "tqc", "
 
 #: What each file must cover.
 REQUIRED_ENTRIES = {
-    **{algo: {"CartPole-v1"} for algo in ("a2c", "trpo", "dqn", "qrdqn")},
+    **{algo: {"CartPole-v1"} for algo in ("a2c", "trpo", "dqn", "qrdqn", "ppo_lstm")},
     "ppo": {"CartPole-v1", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5"},
     "stream_ac": {"Pendulum-v1", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5"},
     **{algo: {*(dmc_env_id(task) for task in DMC_SUITE_TASKS), *MUJOCO_IDS, "Pendulum-v1"} for algo in SUITE_FILES},
@@ -117,8 +117,10 @@ def test_unknown_keys_and_entries_list_the_valid_choices(tmp_path):
         check_entry("sac", "x", {"policy": "SparseSimBaPolicy", "policy_kwargs": "dict(hidden_dim=4)"})
     with pytest.raises(ValueError, match=r"unknown keys 'learning_rat' \(did you mean 'learning_rate' or"):
         check_entry("sac", "x", {"policy": "SparseSimBaPolicy", "learning_rat": 1e-3})
-    with pytest.raises(ValueError, match=r"unknown algorithm 'ppo_mask'; valid: sac, td3, ddpg, tqc, crossq"):
+    with pytest.raises(ValueError, match=r"ppo_mask has no hyperparameter file; the algorithms with one: sac, td3, ddpg"):
         hyperparams_path("ppo_mask")  # MaskablePPO has no file: no registered task gives action masks
+    with pytest.raises(ValueError, match=r"unknown algorithm 'sacc' \(did you mean 'sac'"):
+        hyperparams_path("sacc")
 
 
 def test_path_printed_by_the_module_is_the_file():

@@ -143,7 +143,7 @@ def test_crashed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     [
         (dict(presets=["huge"]), r"unknown presets \['huge'\]; valid presets: width0.25"),
         (dict(sparsities=[1.0]), r"sparsities must be in \[0, 1\), got \[1.0\]"),
-        (dict(algo="ppo_mask"), "unknown algo 'ppo_mask'; valid: sac"),
+        (dict(algo="ppo_mask"), "ppo_mask has no hyperparameter file; the algorithms with one: sac"),
         (dict(algo="Sac"), r"unknown algo 'Sac' \(did you mean 'sac'\?\)$"),
         (dict(algo="stream_ac"), "sweeps scale SimBa networks with size presets; 'stream_ac' has none"),
         (dict(seeds=[]), "seeds must be a non-empty list"),

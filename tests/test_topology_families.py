@@ -3,17 +3,20 @@
 (``actor_topology``, ``critic_topology``) and the sparse-to-dense rule (``densify``)."""
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
 from sb3_contrib import QRDQN, TRPO, MaskablePPO
 from stable_baselines3 import A2C, DQN, PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 
 from sb3_sparse.sparsity import attach_mask, named_masks, pruned_weights_are_zero
 from sb3_sparse.topology import GRADUAL_DENSITIES, STEPS_KEY, DynamicMaskEnforcer, TopologySchedule, prune_gradually_
 from tests.conftest import TINY_SIMBA
-from tests.test_on_policy import cartpole
+from tests.test_on_policy import SyntheticEnv, cartpole, frame_env
 
 
 def masks_of(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -221,3 +224,78 @@ def test_densify_grows_a_tensor_back_to_dense_on_the_mirrored_cubic_schedule():
         assert counts_of(network) == gradual_targets(network, schedule, progress)
         assert all((before[name] & ~mask).sum() == 0 for name, mask in masks_of(network).items())  # nothing dropped
     assert all(mask.all() for mask in masks_of(network).values())
+
+
+def encoder_and_head(policy) -> tuple[nn.Module, nn.Module, nn.Module | None]:
+    """The convolutional encoder, the network that trains it (minus nothing) and the encoder's target copy."""
+    if isinstance(policy, ActorCriticPolicy):  # PPO: one NatureCNN shared by both heads, no target
+        return policy.features_extractor, policy.mlp_extractor.value_net, None
+    if hasattr(policy, "q_net"):  # DQN: each network its own NatureCNN
+        return policy.q_net.features_extractor, policy.q_net.network, policy.q_net_target.features_extractor
+    critic = policy.critic  # SAC: DrQ-v2's encoder inside the critic
+    return critic.features_extractor.encoder, critic.q_networks, policy.critic_target.features_extractor.encoder
+
+
+IMAGE_MODELS = {
+    "SAC": lambda kwargs: SAC(
+        "SparseSimBaCnnPolicy", SyntheticEnv(spaces.Box(-1, 1, (1,)), spaces.Box(0, 255, (16, 16, 3), np.uint8)),
+        buffer_size=500, learning_starts=24, batch_size=8, seed=0, policy_kwargs=dict(feature_dim=16, **TINY_SIMBA, **kwargs),
+    ),
+    "DQN": lambda kwargs: DQN(
+        "SparseSimBaCnnPolicy", frame_env(), buffer_size=500, learning_starts=24, batch_size=8, train_freq=1,
+        target_update_interval=20, seed=0, policy_kwargs=dict(critic_hidden_dim=32, critic_num_blocks=1, **kwargs),
+    ),
+    "PPO": lambda kwargs: PPO(
+        "SparseSimBaCnnPolicy", frame_env(), n_steps=32, batch_size=16, n_epochs=2, seed=0,
+        policy_kwargs=dict(**TINY_SIMBA, **kwargs),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("algorithm", list(IMAGE_MODELS))
+def test_a_convolutional_encoder_takes_its_own_rule_beside_the_critics(algorithm, tmp_path):
+    """Module-Specific Training's split: SET moves the encoder's masks while the critic's stay static
+    (and the reverse), each network on its own step counter; targets follow; save/load keeps both."""
+    sparse = dict(encoder_sparsity=0.5, sparse_backend="masked", exact_masks=True)
+    model = IMAGE_MODELS[algorithm](dict(sparse, encoder_topology="set", encoder_topology_kwargs=dict(update_interval=4)))
+    policy = model.policy
+    encoder, head, target_encoder = encoder_and_head(policy)
+    assert policy.architecture.schedule_of("encoder") == TopologySchedule.create("set", dict(update_interval=4))
+    assert policy.architecture.schedule_of("critic") is None
+    encoder_masks, head_masks = masks_of(encoder), masks_of(head)
+    model.learn(96)
+    assert changed_positions(encoder_masks, masks_of(encoder)) > 0
+    assert counts_of(encoder) == {name: int(mask.sum()) for name, mask in encoder_masks.items()}  # SET keeps counts
+    assert changed_positions(head_masks, masks_of(head)) == 0
+    assert pruned_weights_are_zero(encoder) and pruned_weights_are_zero(head)
+    if target_encoder is not None:
+        assert all(torch.equal(mask, masks_of(target_encoder)[name]) for name, mask in masks_of(encoder).items())
+        assert pruned_weights_are_zero(target_encoder)
+    assert policy.topology_statistics().keys() == {"encoder"}
+    steps = policy._mask_enforcers["encoder"].steps
+    assert steps > 0 and STEPS_KEY + "_encoder" in policy._mask_enforcers["encoder"].optimizer.param_groups[0]
+
+    model.save(tmp_path / "model.zip")
+    loaded = type(model).load(tmp_path / "model.zip", env=model.get_env())
+    loaded_encoder = masks_of(encoder_and_head(loaded.policy)[0])
+    assert all(torch.equal(mask, loaded_encoder[name]) for name, mask in masks_of(encoder).items())
+    assert loaded.policy._mask_enforcers["encoder"].steps == steps
+
+    # The reverse: a RigL critic beside the encoder's static masks.
+    model = IMAGE_MODELS[algorithm](
+        dict(sparse, encoder_topology="static", critic_topology="rigl", critic_topology_kwargs=dict(update_interval=4))
+    )
+    encoder, head, _ = encoder_and_head(model.policy)
+    encoder_masks, head_masks = masks_of(encoder), masks_of(head)
+    model.learn(96)
+    assert changed_positions(encoder_masks, masks_of(encoder)) == 0
+    assert changed_positions(head_masks, masks_of(head)) > 0
+    assert model.policy.topology_statistics().keys() == {"critic"}
+
+
+def test_a_dynamic_encoder_rule_needs_a_sparse_encoder():
+    message = r"encoder_topology='set' changes the masks .* encoder_sparsity must be in \(0, 1\), got 0.0"
+    with pytest.raises(ValueError, match=message):
+        PPO("SparseSimBaCnnPolicy", frame_env(), n_steps=32, policy_kwargs=dict(TINY_SIMBA, encoder_topology="set"))
+    with pytest.raises(ValueError, match="encoder_topology must be one of"):
+        PPO("SparseSimBaCnnPolicy", frame_env(), n_steps=32, policy_kwargs=dict(TINY_SIMBA, encoder_topology="prune"))

@@ -110,7 +110,7 @@ def test_topology_overrides(tmp_path):
         (["--timesteps", "0"], "--timesteps must be >= 1, got 0"),
         (["--diagnostics-freq", "-5"], "--diagnostics-freq must be >= 0, got -5"),
         (["--preset", "huge"], "unknown --preset 'huge'; valid presets: width0.25, width0.5, base, width2"),
-        (["--algo", "ppo_mask"], "unknown algorithm 'ppo_mask'; valid: sac, td3"),
+        (["--algo", "ppo_mask"], "ppo_mask has no hyperparameter file; the algorithms with one: sac, td3"),
         (["--conf", "missing.yml"], "--conf 'missing.yml' is not a file"),
     ],
 )

@@ -41,11 +41,19 @@ def test_rl_zoo_trains_from_the_package_yml(env_id, tmp_path):
     [
         ("ppo", "dict(actor_hidden_dim=16, critic_hidden_dim=32, actor_sparsity=0.8, critic_sparsity=0.8)"),
         ("dqn", "dict(critic_hidden_dim=32, critic_sparsity=0.8)"),
+        (
+            "ppo_lstm",
+            "dict(actor_hidden_dim=16, critic_hidden_dim=32, lstm_hidden_size=8, actor_sparsity=0.8, critic_sparsity=0.8)",
+        ),
     ],
 )
 def test_rl_zoo_trains_on_policy_and_value_based_entries(algo, policy_kwargs, tmp_path):
-    """The zoo's own train command with ppo.yml / dqn.yml on CartPole-v1 (tiny networks, 512 steps)."""
-    quick = {"ppo": ["n_steps:128", "batch_size:64"], "dqn": ["learning_starts:100", "train_freq:16", "gradient_steps:4"]}
+    """The zoo's own train command with ppo.yml / dqn.yml / ppo_lstm.yml on CartPole-v1 (tiny networks, 512 steps)."""
+    quick = {
+        "ppo": ["n_steps:128", "batch_size:64"],
+        "dqn": ["learning_starts:100", "train_freq:16", "gradient_steps:4"],
+        "ppo_lstm": ["n_steps:32", "n_epochs:2"],
+    }
     params = quick[algo]
     command = [
         sys.executable, "-m", "rl_zoo3.train", "--algo", algo, "--env", "CartPole-v1", "--gym-packages", "sb3_sparse",
@@ -56,7 +64,8 @@ def test_rl_zoo_trains_on_policy_and_value_based_entries(algo, policy_kwargs, tm
     assert result.returncode == 0, result.stderr[-3000:]
     (saved,) = tmp_path.glob(f"{algo}/CartPole-v1_1/CartPole-v1.zip")
     model = ALGORITHMS[algo].load(saved)
-    assert type(model.policy).__name__ == ("SparseSimBaActorCriticPolicy" if algo == "ppo" else "SparseSimBaDQNPolicy")
+    policies = {"ppo": "SparseSimBaActorCriticPolicy", "dqn": "SparseSimBaDQNPolicy", "ppo_lstm": "SparseSimBaRecurrentPolicy"}
+    assert type(model.policy).__name__ == policies[algo]
     assert model.num_timesteps >= 512 and model.policy.observation_normalizer.has_statistics
     assert pruned_weights_are_zero(model.policy)
 

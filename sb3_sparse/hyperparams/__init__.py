@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -61,6 +61,21 @@ ZOO_KEYS = ("n_timesteps", "policy", "noise_type", "noise_std", *ENVIRONMENT_KEY
 SCHEDULE_KEYS = ("learning_rate", "clip_range", "clip_range_vf", "delta_std")
 
 
+def unknown_algorithm_message(algo: str, valid: Collection[str] = tuple(ALGORITHMS), what: str = "algorithm") -> str:
+    """
+    Why an algorithm name is not one of those with a hyperparameter file: a supported algorithm
+    without one (named as such, with the valid ones), or an unknown name (with the closest ones).
+
+    :param algo: the name
+    :param valid: the valid names (default: every algorithm with a file)
+    :param what: the argument's name in the message
+    :return: one line
+    """
+    if algo in {entry.name for entry in ALGORITHM_TABLE} and algo not in ALGORITHMS:
+        return f"{algo} has no hyperparameter file; the algorithms with one: {', '.join(valid)}"
+    return unknown_names_message(f"unknown {what}", [algo], list(valid))
+
+
 def hyperparams_path(algo: str) -> Path:
     """
     Path of the package's hyperparameter file of an algorithm (inside the installed package).
@@ -69,7 +84,7 @@ def hyperparams_path(algo: str) -> Path:
     :return: e.g. ``.../sb3_sparse/hyperparams/sac.yml``
     """
     if algo not in ALGORITHMS:
-        raise ValueError(unknown_names_message("unknown algorithm", [algo], list(ALGORITHMS)))
+        raise ValueError(unknown_algorithm_message(algo))
     # Wheels install packages as plain directories, so the resource is a real file the zoo can open.
     path = Path(str(resources.files(__package__).joinpath(f"{algo}.yml")))
     if not path.is_file():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch as th
 from torch import nn
@@ -21,7 +21,8 @@ from sb3_sparse.topology import TOPOLOGIES, TopologySchedule, prune_gradually_
 #: and critic (Ma et al., ICML 2025), that of every entry of the package's hyperparameter files.
 DEFAULT_SPARSITY = 0.8
 
-#: The networks with their own topology rule (``<role>_topology``).
+#: The networks with their own topology rule (``<role>_topology``) in every policy; image policies add
+#: their convolutional encoder's (``encoder_topology``).
 TOPOLOGY_ROLES = ("actor", "critic")
 
 #: Prunes one network in place and returns its parameter densities (see :class:`NetworkPruner`).
@@ -106,9 +107,13 @@ class SimBaArchitecture:
     :param actor_topology_kwargs: arguments of ``actor_topology`` (``None``: ``topology_kwargs`` when
         the actor follows ``topology``)
     :param critic_topology: the critic's (Q-network's, value network's) own rule (``None``: ``topology``);
-        a convolutional encoder follows the critic, whose optimizer trains it
+        a convolutional encoder follows the critic, whose optimizer trains it, unless it has its own
+        (``encoder_topology`` of the image policies)
     :param critic_topology_kwargs: arguments of ``critic_topology``
     """
+
+    #: The networks with their own rule, ``<role>_topology`` and ``<role>_topology_kwargs``.
+    topology_roles: ClassVar[tuple[str, ...]] = TOPOLOGY_ROLES
 
     actor_hidden_dim: int = 128
     actor_num_blocks: int = 1
@@ -144,15 +149,15 @@ class SimBaArchitecture:
             topology=check_choice("topology", self.topology, TOPOLOGIES),
             topology_kwargs=dict(self.topology_kwargs) if self.topology_kwargs is not None else None,
         )
-        for role in TOPOLOGY_ROLES:
+        for role in self.topology_roles:
             rule, kwargs = getattr(self, f"{role}_topology"), getattr(self, f"{role}_topology_kwargs")
             checked[f"{role}_topology"] = None if rule is None else check_choice(f"{role}_topology", rule, TOPOLOGIES)
             checked[f"{role}_topology_kwargs"] = dict(kwargs) if kwargs is not None else None
-        rules = {role: self._rule(role, checked) for role in TOPOLOGY_ROLES}
+        rules = {role: self._rule(role, checked) for role in self.topology_roles}
         if (
             checked["topology"] == "static"
             and checked["topology_kwargs"]
-            and all(checked[f"{role}_topology"] is not None for role in TOPOLOGY_ROLES)
+            and all(checked[f"{role}_topology"] is not None for role in ("actor", "critic"))
         ):
             raise ValueError(f"topology_kwargs={self.topology_kwargs!r} apply to no network: every network has its own rule")
         for role, (rule, kwargs) in rules.items():
@@ -164,7 +169,7 @@ class SimBaArchitecture:
             if rule == "static":
                 continue
             schedule = TopologySchedule.create(rule, kwargs)
-            sparsity = checked[f"{role}_sparsity"]
+            sparsity = checked[f"{role}_sparsity"] if f"{role}_sparsity" in checked else getattr(self, f"{role}_sparsity")
             if schedule.gradual and checked["sparse_backend"] == "csr":
                 raise ValueError(
                     f"{name}={rule!r} changes the number of weights, which a SparseLinear layer holds fixed: "
@@ -185,11 +190,12 @@ class SimBaArchitecture:
             object.__setattr__(self, name, value)
 
     def _rule(self, role: str, values: dict[str, Any] | None = None) -> tuple[str, dict[str, Any] | None]:
-        """The rule of one network and its arguments: its own, or ``topology``'s."""
+        """The rule of one network and its arguments: its own, or else the critic's for the encoder
+        (which the critic's optimizer trains) and ``topology``'s for the others."""
         values = values if values is not None else vars(self)
-        own = values[f"{role}_topology"]
+        own = values.get(f"{role}_topology")
         if own is None:
-            return values["topology"], values["topology_kwargs"]
+            return self._rule("critic", values) if role == "encoder" else (values["topology"], values["topology_kwargs"])
         return own, values[f"{role}_topology_kwargs"]
 
     def schedule_of(self, role: str) -> TopologySchedule | None:
@@ -197,17 +203,16 @@ class SimBaArchitecture:
         The topology schedule of the networks of one role.
 
         :param role: ``"actor"``, ``"critic"``, ``"actor_trunk"``, ``"critic_trunk"`` or ``"encoder"``
-            (a trunk follows its network; the convolutional encoder follows the critic, which trains it)
+            (a trunk follows its network; the convolutional encoder has its own rule or the critic's)
         :return: the schedule, or ``None`` for static masks
         """
-        network = "critic" if role == "encoder" else role.partition("_")[0]
-        rule, kwargs = self._rule(network)
+        rule, kwargs = self._rule(role.partition("_")[0])
         return None if rule == "static" else TopologySchedule.create(rule, kwargs)
 
     @property
     def dynamic_topology(self) -> bool:
         """Whether any network's masks change during training."""
-        return any(self.schedule_of(role) is not None for role in TOPOLOGY_ROLES)
+        return any(self.schedule_of(role) is not None for role in self.topology_roles)
 
     def network_seed(self, role: str) -> int:
         """

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any, ClassVar, cast
 
@@ -52,7 +53,7 @@ from sb3_sparse.policies.simba_modules import (
 from sb3_sparse.sparse_execution import (
     share_index_structures_,
 )
-from sb3_sparse.sparsity import MaskEnforcer, format_density_report
+from sb3_sparse.sparsity import MaskEnforcer, format_density_report, without_submodule
 from sb3_sparse.topology import DynamicMaskEnforcer
 
 
@@ -86,6 +87,9 @@ class SparsePolicyBase:
     optimizer_kwargs: dict[str, Any]
     device: th.device
     _mask_enforcers: dict[str, MaskEnforcer]
+    #: Dotted path, inside the critic (Q-network), of the convolutional encoder its optimizer trains:
+    #: with ``encoder_topology`` the encoder gets enforcers of its own (image policies set it).
+    critic_encoder_path: str | None = None
     _extra_sb3_kwargs: dict[str, Any]
 
     def _init_policy(
@@ -289,7 +293,7 @@ class SparsePolicyBase:
         role: str,
         network: nn.Module,
         optimizer: th.optim.Optimizer,
-        targets: list[nn.Module | None] | None = None,
+        targets: Sequence[nn.Module | None] | None = None,
         counter: str = "",
         **masking: Any,
     ) -> MaskEnforcer:
@@ -311,6 +315,43 @@ class SparsePolicyBase:
         followers = [target for target in targets or [] if target is not None]
         seed = self.architecture.network_seed(role)
         return DynamicMaskEnforcer(optimizer, network, schedule, seed, targets=followers, counter=counter, **masking)
+
+    def _network_mask_enforcers(
+        self,
+        role: str,
+        network: nn.Module,
+        optimizer: th.optim.Optimizer,
+        targets: Sequence[nn.Module | None] | None = None,
+        encoder: str | None = None,
+        **masking: Any,
+    ) -> dict[str, MaskEnforcer]:
+        """
+        The enforcers of one network: one for all of it, or, where it contains a convolutional encoder
+        with its own rule (``encoder_topology``), one for the rest of it and one for the encoder, each
+        with its own topology step counter on the network's optimizer.
+
+        :param role: the network's role
+        :param network: the network
+        :param optimizer: the optimizer that trains it (encoder included)
+        :param targets: target networks of the same structure (``None`` entries are skipped)
+        :param encoder: dotted path of the encoder inside ``network`` and its targets (``None``: none)
+        :param masking: ``mask_gradients_in_backward`` and ``mask_weights_after_step`` of the enforcers
+        :return: role (``"encoder"`` for the encoder's) -> enforcer
+        """
+        if encoder is None or getattr(self.architecture, "encoder_topology", None) is None:
+            return {role: self._role_mask_enforcer(role, network, optimizer, targets, **masking)}
+        followers = [target for target in targets or [] if target is not None]
+        return {
+            role: self._role_mask_enforcer(role, without_submodule(network, encoder), optimizer, followers, **masking),
+            "encoder": self._role_mask_enforcer(
+                "encoder",
+                network.get_submodule(encoder),
+                optimizer,
+                [target.get_submodule(encoder) for target in followers],
+                counter="_encoder",
+                **masking,
+            ),
+        }
 
     def _check_dynamic_topology(self) -> None:
         """Refuse a dynamic topology that has nothing to change (every network it governs is dense)."""
@@ -516,12 +557,18 @@ class SparseSimBaMixin(SparsePolicyBase):
         self.register_load_state_dict_pre_hook(convert_state_dict)  # type: ignore[attr-defined]
         # SB3 re-runs _build on load, so the hooks are attached again there. Each hook touches
         # only its own optimizer's network; targets stay masked as Polyak averages of masked weights.
-        self._mask_enforcers = {
-            role: self._role_mask_enforcer(
-                role, getattr(self, role), getattr(self, role).optimizer, targets=[getattr(self, f"{role}_target", None)]
+        self._mask_enforcers = {}
+        for role in ("actor", "critic"):
+            network = getattr(self, role)
+            self._mask_enforcers.update(
+                self._network_mask_enforcers(
+                    role,
+                    network,
+                    network.optimizer,
+                    targets=[getattr(self, f"{role}_target", None)],
+                    encoder=self.critic_encoder_path if role == "critic" else None,
+                )
             )
-            for role in ("actor", "critic")
-        }
         self._check_dynamic_topology()
 
     def _use_exact_log_prob(self) -> None:

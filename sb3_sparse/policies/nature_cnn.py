@@ -44,6 +44,8 @@ class NatureCnnArchitecture(PixelSimBaArchitecture):
 
     :param feature_dim: NatureCNN's output size, the SimBa heads' input (SB3: 512)
     :param encoder_sparsity: fraction of the NatureCNN's parameters pruned (default 0: dense)
+    :param encoder_topology: the NatureCNN's own topology rule (``None``: the critic's, i.e. the value
+        network's or the Q-network's); see :class:`~sb3_sparse.policies.pixels.PixelSimBaArchitecture`
     """
 
     feature_dim: int = NATURE_CNN_FEATURES
@@ -99,6 +101,7 @@ class SparseSimBaCnnValueMixin(SparseSimBaValueMixin):
 
     architecture_class = NatureCnnArchitecture
     architecture: NatureCnnArchitecture
+    critic_encoder_path = "features_extractor"
 
     def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
         check_image_observations(observation_space, type(self).__name__, _EXAMPLE)

@@ -21,7 +21,7 @@ convolutions (default 0: dense, as in DrQ-v2).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, ClassVar, cast
 
 import torch as th
 from gymnasium import spaces
@@ -34,7 +34,7 @@ from torch import nn
 from sb3_sparse.checks import check_int, check_sparsity
 from sb3_sparse.diagnostics import NetworkProbe
 from sb3_sparse.networks import DrQConvEncoder, PixelTrunk
-from sb3_sparse.policies.architecture import SimBaArchitecture
+from sb3_sparse.policies.architecture import TOPOLOGY_ROLES, SimBaArchitecture
 from sb3_sparse.policies.common import SparseSimBaMixin
 from sb3_sparse.policies.simba_modules import SimBaActor, SimBaContinuousCritic
 from sb3_sparse.policies.td3 import SimBaTD3Actor
@@ -81,11 +81,19 @@ class PixelSimBaArchitecture(SimBaArchitecture):
 
     :param feature_dim: trunk output size, the SimBa heads' input (DrQ-v2: 50)
     :param encoder_sparsity: fraction of the convolutions' parameters pruned (default 0: dense, as DrQ-v2)
+    :param encoder_topology: the convolutional encoder's own topology rule (``None``: the critic's, whose
+        optimizer trains it); e.g. Module-Specific Training's sparse-to-sparse encoder (``"set"``)
+        beside a dense-to-sparse critic (``"gmp"``). A dynamic rule needs ``encoder_sparsity`` above 0
+    :param encoder_topology_kwargs: arguments of ``encoder_topology``
     """
+
+    topology_roles: ClassVar[tuple[str, ...]] = (*TOPOLOGY_ROLES, "encoder")
 
     normalize_observations: bool = False
     feature_dim: int = DEFAULT_FEATURE_DIM
     encoder_sparsity: float = 0.0
+    encoder_topology: str | None = None
+    encoder_topology_kwargs: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.normalize_observations is not False:
@@ -93,9 +101,15 @@ class PixelSimBaArchitecture(SimBaArchitecture):
                 "pixel policies do not normalize observations: pixels are scaled to [-0.5, 0.5]; "
                 f"normalize_observations must be False, got {self.normalize_observations!r}"
             )
+        # Checked first: the topology checks read it.
+        object.__setattr__(self, "encoder_sparsity", check_sparsity("encoder_sparsity", self.encoder_sparsity))
         super().__post_init__()
         object.__setattr__(self, "feature_dim", check_int("feature_dim", self.feature_dim))
-        object.__setattr__(self, "encoder_sparsity", check_sparsity("encoder_sparsity", self.encoder_sparsity))
+        if self.encoder_topology not in (None, "static") and self.encoder_sparsity == 0:
+            raise ValueError(
+                f"encoder_topology={self.encoder_topology!r} changes the masks of a sparse encoder: "
+                f"encoder_sparsity must be in (0, 1), got {self.encoder_sparsity}"
+            )
 
 
 class PixelFeatures(BaseFeaturesExtractor):
@@ -136,6 +150,7 @@ class SparseSimBaPixelMixin(SparseSimBaMixin):
 
     architecture_class = PixelSimBaArchitecture
     architecture: PixelSimBaArchitecture
+    critic_encoder_path = "features_extractor.encoder"
 
     def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
         check_pixel_spaces(observation_space, action_space, type(self).__name__)

@@ -160,9 +160,9 @@ class SparseSimBaValueMixin(SparsePolicyBase):
         self.optimizer.register_load_state_dict_pre_hook(functools.partial(convert_optimizer_state, network))
         self.register_load_state_dict_pre_hook(convert_state_dict)  # type: ignore[attr-defined]
         # Gradients masked as autograd computes them: DQN clips the gradient norm before its step.
-        self._mask_enforcers = {
-            "critic": self._role_mask_enforcer("critic", network, self.optimizer, [target], mask_gradients_in_backward=True)
-        }
+        self._mask_enforcers = self._network_mask_enforcers(
+            "critic", network, self.optimizer, [target], encoder=self.critic_encoder_path, mask_gradients_in_backward=True
+        )
         self._check_dynamic_topology()
 
     @property
