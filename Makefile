@@ -21,9 +21,10 @@ train: install
 	$(PY) -m sb3_sparse.train
 
 # All tests, the learning and fault-injection tests marked slow included, one pytest-xdist worker per
-# core; the slow tests are handed out first (tests/conftest.py), the short ones fill in around them.
-# Fresh clone, 2 cores: 502 tests in 14m13s (CI=true .ci/run: 16m20s with set-up and lint); 500 tests in
-# 15m56s in a working copy (431 tests took 21m17s run serially; -n 3 --dist worksteal gained nothing: CPU-bound).
+# core; the slow tests are handed out first, one at a time (tests/conftest.py), the short ones fill in.
+# 2 cores: 509 tests in 14m11s from a fresh clone (CI=true .ci/run: 16m40s with set-up and lint);
+# 12m54s in a working copy, where 502 tests took 15m54s before --maxschedchunk 1 and one thread per
+# worker's subprocess (-n 3 took 15m26s: the suite is CPU-bound).
 test: install
 	$(PY) -m pytest -n auto --dist load --maxschedchunk 1
 
