@@ -227,7 +227,7 @@ def test_densify_grows_a_tensor_back_to_dense_on_the_mirrored_cubic_schedule():
 
 
 def encoder_and_head(policy) -> tuple[nn.Module, nn.Module, nn.Module | None]:
-    """The convolutional encoder, the network that trains it (minus nothing) and the encoder's target copy."""
+    """The convolutional encoder, a part of the critic outside it, and the encoder's target copy (None: no target)."""
     if isinstance(policy, ActorCriticPolicy):  # PPO: one NatureCNN shared by both heads, no target
         return policy.features_extractor, policy.mlp_extractor.value_net, None
     if hasattr(policy, "q_net"):  # DQN: each network its own NatureCNN
