@@ -22,7 +22,7 @@ train: install
 
 # All tests, the learning and fault-injection tests marked slow included, one pytest-xdist worker per
 # core; the slow tests are handed out first, one at a time (tests/conftest.py), the short ones fill in.
-# 2 cores: 509 tests in 14m11s from a fresh clone (CI=true .ci/run: 16m40s with set-up and lint);
+# 2 cores, fresh clones: 509 tests in 12m40s (make test) and 14m11s (CI=true .ci/run, 16m40s with set-up and lint);
 # 12m54s in a working copy, where 502 tests took 15m54s before --maxschedchunk 1 and one thread per
 # worker's subprocess (-n 3 took 15m26s: the suite is CPU-bound).
 test: install
