@@ -38,32 +38,20 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 import yaml
-from gymnasium import spaces
-from gymnasium.wrappers import RepeatAction
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
-from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
-from stable_baselines3.common.preprocessing import get_action_dim, is_image_space, is_image_space_channels_first
-from stable_baselines3.common.vec_env import (
-    DummyVecEnv,
-    VecEnv,
-    VecEnvWrapper,
-    VecFrameStack,
-    VecNormalize,
-    VecTransposeImage,
-    sync_envs_normalization,
-)
+from stable_baselines3.common.preprocessing import get_action_dim
+from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 from torch import nn
 
 import sb3_sparse  # noqa: F401  (registers the policies and the DMC ids)
 from sb3_sparse.callbacks import AdaptiveThreadsCallback, PlasticityCallback
-from sb3_sparse.checks import check_sparsity, closest_matches
+from sb3_sparse.checks import check_sparsity
 from sb3_sparse.cli import plain_help
-from sb3_sparse.envs import ATARI_EXTRA, DMC_HARD_TASKS, dmc_env_id, looks_like_atari, register_atari_envs
 from sb3_sparse.evaluations import (
     EvaluationRow,
     evaluation_rows,
@@ -78,7 +66,6 @@ from sb3_sparse.hyperparams import (
     environment_settings,
     hyperparams_entry,
     hyperparams_path,
-    load_hyperparams,
     unknown_algorithm_message,
 )
 from sb3_sparse.interrupts import Interrupted, StopRequest, stop_on_signals
@@ -110,6 +97,7 @@ from sb3_sparse.run_directory import (
     set_aside,
     write_text_atomic,
 )
+from sb3_sparse.run_envs import action_repeat_of, make_run_envs, unknown_env_message
 from sb3_sparse.sparsity import parameter_count
 from sb3_sparse.threads import settle_threads
 from sb3_sparse.topology import TOPOLOGIES
@@ -118,44 +106,9 @@ EVAL_FREQ_ENV_STEPS = 10_000
 DIAGNOSTICS_FREQ = 5_000
 
 
-def action_repeat_of(env: gym.Env | VecEnv) -> int:
-    """
-    Environment steps per agent step: the product of the ``RepeatAction`` wrappers around ``env``.
-
-    :param env: a (wrapped) environment, or a ``DummyVecEnv`` of them (under any ``VecEnvWrapper``)
-    :return: the action repeat (1 without such a wrapper)
-    """
-    while isinstance(env, VecEnvWrapper):
-        env = env.venv
-    if isinstance(env, DummyVecEnv):
-        env = env.envs[0]
-    repeat = 1
-    while isinstance(env, gym.Wrapper):
-        if isinstance(env, RepeatAction):
-            repeat *= env.num_repeats
-        env = env.env
-    return repeat
-
-
 def default_frequency(preferred: int, timesteps: int) -> int:
     """``preferred``, or a tenth of the run when the run is shorter than 10 of them."""
     return preferred if timesteps >= 10 * preferred else max(1, timesteps // 10)
-
-
-def unknown_env_message(env_id: str, algo: str) -> str:
-    """What to say about an id that gymnasium does not know: the closest known ids, in one line."""
-    if looks_like_atari(env_id) and not register_atari_envs():
-        return f"unknown environment id {env_id!r}: Atari games need the Arcade Learning Environment: {ATARI_EXTRA}"
-    entries = list(load_hyperparams(algo))
-    known = dict.fromkeys([*entries, *(dmc_env_id(task) for task in DMC_HARD_TASKS), *gym.registry])
-    matches = closest_matches(env_id, known)
-    if matches:
-        return f"unknown environment id {env_id!r}: did you mean {' or '.join(repr(match) for match in matches)}?"
-    return (
-        f"unknown environment id {env_id!r}: {algo}.yml has entries for {len(entries)} ids, e.g. "
-        f"{', '.join(entries[:3])} (python -m sb3_sparse.hyperparams {algo} prints its path); every dm_control "
-        "suite task is sb3_sparse/dmc-<domain>-<task>-v0"
-    )
 
 
 def parse_algo(text: str) -> str:
@@ -363,37 +316,6 @@ def run(config: RunConfig) -> Path:
         return _run(config)
     finally:
         th.set_num_threads(previous_threads)
-
-
-def make_run_envs(config: RunConfig, settings: EnvironmentSettings) -> tuple[VecEnv, VecEnv]:
-    """
-    The training and evaluation environments of a run, built as the zoo builds them: ``n_envs``
-    monitored copies with the entry's wrappers, ``VecNormalize`` (evaluation: frozen statistics,
-    raw rewards), frame stacking and channel-first images; one evaluation environment, seeded apart.
-
-    :param config: the run
-    :param settings: the entry's environment keys
-    :return: ``(training environment, evaluation environment)``
-    """
-
-    def build(n_envs: int, seed: int, evaluation: bool) -> VecEnv:
-        env = make_vec_env(
-            config.env, n_envs=n_envs, seed=seed, wrapper_class=settings.env_wrapper,
-            env_kwargs=settings.env_kwargs, monitor_kwargs=settings.monitor_kwargs,
-        )  # fmt: skip
-        if settings.vec_env_wrapper is not None:
-            env = settings.vec_env_wrapper(env)
-        if settings.normalize:
-            frozen = dict(training=False, norm_reward=False) if evaluation else {}  # replace the entry's
-            env = VecNormalize(env, **{**settings.normalize_kwargs, **frozen})
-        if settings.frame_stack is not None:
-            env = VecFrameStack(env, settings.frame_stack)
-        space = env.observation_space
-        if is_image_space(space) and not is_image_space_channels_first(cast(spaces.Box, space)):
-            env = VecTransposeImage(env)  # as the zoo does: SB3 would transpose the training env only
-        return env
-
-    return build(settings.n_envs, config.seed, False), build(1, config.seed + 10_000, True)
 
 
 def _run(config: RunConfig) -> Path:

@@ -70,7 +70,7 @@ def test_runner_trains_evaluates_and_saves_a_sparse_model_on_the_ale(tmp_path, a
 
 
 def test_an_atari_id_without_ale_py_names_the_extra(monkeypatch):
-    from sb3_sparse import envs
+    from sb3_sparse import envs, run_envs
 
-    monkeypatch.setattr(train, "register_atari_envs", lambda: False)
-    assert envs.ATARI_EXTRA in train.unknown_env_message("ALE/NotAGame-v5", "dqn")
+    monkeypatch.setattr(run_envs, "register_atari_envs", lambda: False)
+    assert envs.ATARI_EXTRA in run_envs.unknown_env_message("ALE/NotAGame-v5", "dqn")

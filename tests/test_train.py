@@ -6,7 +6,9 @@ import json
 
 import pytest
 from stable_baselines3 import DDPG, SAC
+from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_sparse import train
 from sb3_sparse.reference import ReferenceSAC
@@ -206,9 +208,9 @@ def test_resumed_run_gets_its_normalization_statistics_back(tmp_path, monkeypatc
         with pytest.raises(RuntimeError, match="killed"):
             train.run(config)
     checkpoint = train.RunDirectory(tmp_path / "run").checkpoint()
-    saved = train.VecNormalize.load(str(checkpoint / "vecnormalize.pkl"), train.make_vec_env("Pendulum-v1"))
+    saved = VecNormalize.load(str(checkpoint / "vecnormalize.pkl"), make_vec_env("Pendulum-v1"))
     assert 150 < saved.obs_rms.count < 300
     train.run(dataclasses.replace(config, resume=True))
-    final = train.VecNormalize.load(str(tmp_path / "run" / "vecnormalize.pkl"), train.make_vec_env("Pendulum-v1"))
+    final = VecNormalize.load(str(tmp_path / "run" / "vecnormalize.pkl"), make_vec_env("Pendulum-v1"))
     # Going on from the checkpoint's statistics: a fresh normalizer would have counted only the resumed steps.
     assert final.obs_rms.count > saved.obs_rms.count + 50

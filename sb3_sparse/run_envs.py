@@ -1,0 +1,94 @@
+"""
+The environments of a run, built as the RL Baselines3 Zoo builds them; the action repeat that
+converts agent steps into environment steps; and what to say about an environment id that
+gymnasium does not know.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import gymnasium as gym
+from gymnasium import spaces
+from gymnasium.wrappers import RepeatAction
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+from stable_baselines3.common.vec_env import (
+    DummyVecEnv,
+    VecEnv,
+    VecEnvWrapper,
+    VecFrameStack,
+    VecNormalize,
+    VecTransposeImage,
+)
+
+from sb3_sparse.checks import closest_matches
+from sb3_sparse.envs import ATARI_EXTRA, DMC_HARD_TASKS, dmc_env_id, looks_like_atari, register_atari_envs
+from sb3_sparse.hyperparams import EnvironmentSettings, load_hyperparams
+from sb3_sparse.run_config import RunConfig
+
+
+def action_repeat_of(env: gym.Env | VecEnv) -> int:
+    """
+    Environment steps per agent step: the product of the ``RepeatAction`` wrappers around ``env``.
+
+    :param env: a (wrapped) environment, or a ``DummyVecEnv`` of them (under any ``VecEnvWrapper``)
+    :return: the action repeat (1 without such a wrapper)
+    """
+    while isinstance(env, VecEnvWrapper):
+        env = env.venv
+    if isinstance(env, DummyVecEnv):
+        env = env.envs[0]
+    repeat = 1
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, RepeatAction):
+            repeat *= env.num_repeats
+        env = env.env
+    return repeat
+
+
+def unknown_env_message(env_id: str, algo: str) -> str:
+    """What to say about an id that gymnasium does not know: the closest known ids, in one line."""
+    if looks_like_atari(env_id) and not register_atari_envs():
+        return f"unknown environment id {env_id!r}: Atari games need the Arcade Learning Environment: {ATARI_EXTRA}"
+    entries = list(load_hyperparams(algo))
+    known = dict.fromkeys([*entries, *(dmc_env_id(task) for task in DMC_HARD_TASKS), *gym.registry])
+    matches = closest_matches(env_id, known)
+    if matches:
+        return f"unknown environment id {env_id!r}: did you mean {' or '.join(repr(match) for match in matches)}?"
+    return (
+        f"unknown environment id {env_id!r}: {algo}.yml has entries for {len(entries)} ids, e.g. "
+        f"{', '.join(entries[:3])} (python -m sb3_sparse.hyperparams {algo} prints its path); every dm_control "
+        "suite task is sb3_sparse/dmc-<domain>-<task>-v0"
+    )
+
+
+def make_run_envs(config: RunConfig, settings: EnvironmentSettings) -> tuple[VecEnv, VecEnv]:
+    """
+    The training and evaluation environments of a run, built as the zoo builds them: ``n_envs``
+    monitored copies with the entry's wrappers, ``VecNormalize`` (evaluation: frozen statistics,
+    raw rewards), frame stacking and channel-first images; one evaluation environment, seeded apart.
+
+    :param config: the run
+    :param settings: the entry's environment keys
+    :return: ``(training environment, evaluation environment)``
+    """
+
+    def build(n_envs: int, seed: int, evaluation: bool) -> VecEnv:
+        env = make_vec_env(
+            config.env, n_envs=n_envs, seed=seed, wrapper_class=settings.env_wrapper,
+            env_kwargs=settings.env_kwargs, monitor_kwargs=settings.monitor_kwargs,
+        )  # fmt: skip
+        if settings.vec_env_wrapper is not None:
+            env = settings.vec_env_wrapper(env)
+        if settings.normalize:
+            frozen = dict(training=False, norm_reward=False) if evaluation else {}  # replace the entry's
+            env = VecNormalize(env, **{**settings.normalize_kwargs, **frozen})
+        if settings.frame_stack is not None:
+            env = VecFrameStack(env, settings.frame_stack)
+        space = env.observation_space
+        if is_image_space(space) and not is_image_space_channels_first(cast(spaces.Box, space)):
+            env = VecTransposeImage(env)  # as the zoo does: SB3 would transpose the training env only
+        return env
+
+    return build(settings.n_envs, config.seed, False), build(1, config.seed + 10_000, True)
