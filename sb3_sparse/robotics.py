@@ -12,7 +12,10 @@ replaced by ones that compare integers; they are installed only where the compar
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
+import sys
 from typing import Any
 
 import gymnasium as gym
@@ -56,7 +59,12 @@ def register_robotics_envs() -> bool:
     """
     if importlib.util.find_spec("gymnasium_robotics") is None:
         return False
-    import gymnasium_robotics
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(printed):  # its import prints a notice on the Adroit tasks' rewards
+            import gymnasium_robotics
+    finally:  # the rest of what it printed passes through
+        sys.stderr.write("".join(line for line in printed.getvalue().splitlines(True) if not _is_adroit_notice(line)))
     from gymnasium_robotics.utils import mujoco_utils
 
     gym.register_envs(gymnasium_robotics)
@@ -64,6 +72,15 @@ def register_robotics_envs() -> bool:
         for name in ("set_joint_qpos", "set_joint_qvel", "get_joint_qpos", "get_joint_qvel"):
             setattr(mujoco_utils, name, globals()[name])
     return True
+
+
+def _is_adroit_notice(line: str) -> bool:
+    """
+    Whether ``line`` is the notice that gymnasium-robotics 1.2.1 to 1.4.2 print on import (from
+    farama-notifications: the AdroitHand*Dense-v1 rewards changed without a new version). Every
+    ``import sb3_sparse`` and every command would print it, for tasks the package does not use.
+    """
+    return line.startswith("AdroitHand") and "reward functions were updated" in line
 
 
 def _enum_equals_integers() -> bool:

@@ -128,6 +128,7 @@ def test_path_printed_by_the_module_is_the_file():
         [sys.executable, "-m", "sb3_sparse.hyperparams", "tqc"], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == str(hyperparams_path("tqc"))
+    assert result.stderr == ""  # importing the package prints nothing (gymnasium-robotics' Adroit notice is dropped)
 
 
 def test_wheel_ships_the_hyperparameter_files(tmp_path):
