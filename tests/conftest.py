@@ -19,6 +19,13 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def sb3_log_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # SB3 makes an empty /tmp/SB3-<date> folder at every learn() without a logger (hundreds per suite):
+    # SB3_LOGDIR puts them in pytest's own temporary folder, which pytest prunes.
+    os.environ.setdefault("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3_logs")))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # The long tests (marked slow) first: handed out one at a time (make test's --maxschedchunk 1;
     # xdist's default sends each worker a quarter of its share at once, all of them to the first),
