@@ -157,7 +157,8 @@ class SimBaArchitecture:
         if (
             checked["topology"] == "static"
             and checked["topology_kwargs"]
-            and all(checked[f"{role}_topology"] is not None for role in ("actor", "critic"))
+            # TOPOLOGY_ROLES, not topology_roles: an encoder without its own rule follows the critic's.
+            and all(checked[f"{role}_topology"] is not None for role in TOPOLOGY_ROLES)
         ):
             raise ValueError(f"topology_kwargs={self.topology_kwargs!r} apply to no network: every network has its own rule")
         for role, (rule, kwargs) in rules.items():
