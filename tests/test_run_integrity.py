@@ -22,6 +22,7 @@ from sb3_sparse.reference import ReferenceSAC
 from sb3_sparse.run_directory import RunDirectory, read_csv_rows
 from sb3_sparse.sparse_execution import SparseLinear
 from sb3_sparse.sparsity import pruned_weights_are_zero
+from tests.preloaded_processes import PreloadedProcess
 from tests.test_train import tiny_conf
 
 # Wide enough that sparse_backend="auto" runs the critic's residual kernels sparse on a CPU.
@@ -162,16 +163,20 @@ def check_run_integrity(run_dir: Path, algorithm: type = ReferenceSAC) -> None:
     assert pruned_weights_are_zero(model.policy)
 
 
-def runner_command(conf: Path, run_dir: Path, algo: str = "reference_sac", env: str = "Pendulum-v1") -> list[str]:
+def runner_args(conf: Path, run_dir: Path, algo: str = "reference_sac", env: str = "Pendulum-v1") -> list[str]:
     return [
-        sys.executable, "-m", "sb3_sparse.train", "--algo", algo, "--env", env, "--conf", str(conf),
+        "--algo", algo, "--env", env, "--conf", str(conf),
         "--timesteps", str(TIMESTEPS), "--eval-freq", str(EVAL_FREQ), "--eval-episodes", "1",
         "--final-eval-episodes", "1", "--diagnostics-freq", "0", "--checkpoint-freq", "30",
         "--output-dir", str(run_dir), "--resume", "--no-progress-bar",
     ]  # fmt: skip
 
 
-def kill_after(process: subprocess.Popen, delay: float, sig: int) -> bool:
+def runner_command(conf: Path, run_dir: Path, algo: str = "reference_sac", env: str = "Pendulum-v1") -> list[str]:
+    return [sys.executable, "-m", "sb3_sparse.train", *runner_args(conf, run_dir, algo, env)]
+
+
+def kill_after(process: subprocess.Popen | PreloadedProcess, delay: float, sig: int) -> bool:
     """Send ``sig`` after ``delay`` seconds unless the process ended first; whether it was killed."""
     try:
         process.wait(timeout=delay)
@@ -182,14 +187,16 @@ def kill_after(process: subprocess.Popen, delay: float, sig: int) -> bool:
         return True
 
 
-def kill_while_training(process: subprocess.Popen, run_dirs: list[Path], rng: random.Random) -> bool:
+def kill_while_training(process: subprocess.Popen | PreloadedProcess, run_dirs: list[Path], rng: random.Random) -> bool:
     """
-    Kill ``process`` at a random point: a quarter of the time while it starts, otherwise a moment
-    after one of its runs began training (its attempt's log appeared), whatever the machine's speed.
+    Kill ``process`` at a random point: a quarter of the time within its first second, while it
+    starts (a preloaded runner trains after about 0.4 s: it builds its run directory, environments
+    and model until then), otherwise a moment after one of its runs began training (its attempt's
+    log appeared), whatever the machine's speed.
     """
     sig = rng.choice([signal.SIGKILL, signal.SIGTERM])
     if rng.random() < 0.25:
-        return kill_after(process, rng.uniform(0.5, 3.0), sig)
+        return kill_after(process, rng.uniform(0.0, 1.0), sig)
     started, deadline = time.time(), time.monotonic() + 120
     logs = [run_dir / "live" / "progress.csv" for run_dir in run_dirs]
     while not any(log.is_file() and log.stat().st_mtime > started for log in logs):
@@ -205,7 +212,7 @@ def test_runner_killed_at_random_points_resumes_to_a_complete_run(tmp_path):
     conf = tiny_conf(tmp_path, "reference_sac", "Pendulum-v1", gradient_steps=2)
     run_dir, rng, kills = tmp_path / "run", random.Random(0), 0
     while kills < 12:
-        process = subprocess.Popen(runner_command(conf, run_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = PreloadedProcess("sb3_sparse.train", runner_args(conf, run_dir))
         kills += kill_while_training(process, [run_dir], rng)
         if RunDirectory(run_dir).finished and kills < 12:
             pytest.fail("the run finished before 12 kills: lengthen it")
@@ -229,13 +236,12 @@ def test_on_policy_and_value_based_runs_killed_at_random_points_resume_to_a_comp
     conf = tmp_path / f"{algo}.yml"
     conf.write_text("\n".join(lines) + "\n")
     run_dir, rng, kills = tmp_path / "run", random.Random(1), 0
-    command = runner_command(conf, run_dir, algo, "CartPole-v1")
     while kills < 6:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = PreloadedProcess("sb3_sparse.train", runner_args(conf, run_dir, algo, "CartPole-v1"))
         kills += kill_while_training(process, [run_dir], rng)
         if RunDirectory(run_dir).finished:
             pytest.fail("the run finished before 6 kills: lengthen it")
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    finished = subprocess.run(runner_command(conf, run_dir, algo, "CartPole-v1"), capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
     check_run_integrity(run_dir, train.ALGORITHMS[algo])
 
@@ -263,17 +269,7 @@ def test_sweep_killed_at_random_points_leaves_no_run_behind_and_finishes(tmp_pat
         timesteps=TIMESTEPS,
         conf=str(conf), checkpoint_freq=30, run_settings=settings, output_dir=str(tmp_path / "sweep"),
     )))  # fmt: skip
-    command = [
-        sys.executable,
-        "-m",
-        "sb3_sparse.sweep",
-        "run",
-        str(sweep_file),
-        "--workers",
-        "2",
-        "--no-report",
-        "--no-progress-bar",
-    ]
+    sweep_args = ["run", str(sweep_file), "--workers", "2", "--no-report", "--no-progress-bar"]
     rng, kills = random.Random(1), 0
     run_dirs = [
         tmp_path / "sweep" / name
@@ -281,7 +277,7 @@ def test_sweep_killed_at_random_points_leaves_no_run_behind_and_finishes(tmp_pat
     ]
     while kills < 8:
         # Only the sweep's own process is signalled: its runs must not outlive it.
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = PreloadedProcess("sb3_sparse.sweep", sweep_args)
         kills += kill_while_training(process, run_dirs, rng)
         deadline = time.monotonic() + 10
         for run_dir in run_dirs:  # every run's lock is free again: no orphan holds it
@@ -294,6 +290,7 @@ def test_sweep_killed_at_random_points_leaves_no_run_behind_and_finishes(tmp_pat
                     time.sleep(0.2)
         if all(RunDirectory(run_dir).finished for run_dir in run_dirs):
             pytest.fail("the sweep finished before 8 kills: lengthen it")
+    command = [sys.executable, "-m", "sb3_sparse.sweep", *sweep_args]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert finished.returncode == 0, finished.stderr[-3000:]
     for run_dir in run_dirs:
