@@ -9,6 +9,7 @@ process too (the one that finishes the run), so the interpreter's own start stay
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import subprocess
@@ -16,8 +17,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+#: The modules whose ``main`` a preloaded process runs.
+MAIN_MODULES = ("sb3_sparse.train", "sb3_sparse.sweep")
 #: What the server imports once; ``torch._dynamo`` is what the first optimizer step imports otherwise.
-PRELOAD = ["sb3_sparse.train", "sb3_sparse.sweep", "torch._dynamo"]
+PRELOAD = [*MAIN_MODULES, "torch._dynamo"]
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(PRELOAD)
@@ -31,13 +34,7 @@ def _main(module: str, argv: list[str], environment: dict[str, str]) -> None:
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
         os.dup2(devnull, stream.fileno())
-    if module == "sb3_sparse.train":
-        from sb3_sparse.train import main
-    elif module == "sb3_sparse.sweep":
-        from sb3_sparse.sweep import main
-    else:
-        raise ValueError(f"no preloaded main for {module!r}: sb3_sparse.train or sb3_sparse.sweep")
-    main(argv)
+    importlib.import_module(module).main(argv)
 
 
 class PreloadedProcess:
@@ -45,11 +42,13 @@ class PreloadedProcess:
     ``subprocess.Popen([sys.executable, "-m", module, *argv], stdout=DEVNULL, stderr=DEVNULL)``, forked
     from the preloading server: the part of Popen's interface the kill tests use.
 
-    :param module: ``sb3_sparse.train`` or ``sb3_sparse.sweep``
+    :param module: one of :data:`MAIN_MODULES`
     :param argv: its command-line arguments
     """
 
     def __init__(self, module: str, argv: Sequence[str]) -> None:
+        if module not in MAIN_MODULES:  # here, not in the child, whose error would be an exit code with no output
+            raise ValueError(f"module must be one of {MAIN_MODULES}, got {module!r}")
         self.args = [sys.executable, "-m", module, *argv]
         self._process: Any = _CONTEXT.Process(target=_main, args=(module, list(argv), dict(os.environ)))
         self._process.start()
