@@ -22,10 +22,15 @@ from sb3_sparse.policies import (
     SparseSimBaActorCriticPolicy,
     SparseSimBaCnnPolicy,
     SparseSimBaCnnTD3Policy,
+    SparseSimBaCrossQMultiInputPolicy,
     SparseSimBaCrossQPolicy,
     SparseSimBaDQNPolicy,
     SparseSimBaMaskablePolicy,
+    SparseSimBaMultiInputActorCriticPolicy,
+    SparseSimBaMultiInputDQNPolicy,
+    SparseSimBaMultiInputMaskablePolicy,
     SparseSimBaMultiInputPolicy,
+    SparseSimBaMultiInputQRDQNPolicy,
     SparseSimBaPolicy,
     SparseSimBaQRDQNPolicy,
     SparseSimBaTD3MultiInputPolicy,
@@ -39,7 +44,7 @@ from sb3_sparse.policies.nature_cnn import (
     SparseSimBaCnnMaskablePolicy,
     SparseSimBaCnnQRDQNPolicy,
 )
-from sb3_sparse.policies.recurrent import SparseSimBaRecurrentPolicy
+from sb3_sparse.policies.recurrent import SparseSimBaMultiInputRecurrentPolicy, SparseSimBaRecurrentPolicy
 from sb3_sparse.reference import ReferenceDDPG, ReferenceSAC
 from sb3_sparse.stream_ac import StreamAC
 
@@ -53,6 +58,7 @@ MULTI_INPUT_POLICY_NAME = "SparseSimBaMultiInputPolicy"
 ON_POLICY: dict[str, type[BasePolicy]] = {
     POLICY_NAME: SparseSimBaActorCriticPolicy,
     CNN_POLICY_NAME: SparseSimBaCnnActorCriticPolicy,
+    MULTI_INPUT_POLICY_NAME: SparseSimBaMultiInputActorCriticPolicy,
 }
 
 
@@ -138,7 +144,7 @@ ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
     AlgorithmEntry(
         "crossq",
         sb3_contrib.CrossQ,
-        {POLICY_NAME: SparseSimBaCrossQPolicy},
+        {POLICY_NAME: SparseSimBaCrossQPolicy, MULTI_INPUT_POLICY_NAME: SparseSimBaCrossQMultiInputPolicy},
         actor_heads_per_action=2,
         losses=MAXIMUM_ENTROPY,
         zoo_sampler="sac",
@@ -147,7 +153,11 @@ ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
     AlgorithmEntry(
         "reference_sac",
         ReferenceSAC,
-        {POLICY_NAME: SparseSimBaPolicy, CNN_POLICY_NAME: SparseSimBaCnnPolicy},
+        {
+            POLICY_NAME: SparseSimBaPolicy,
+            CNN_POLICY_NAME: SparseSimBaCnnPolicy,
+            MULTI_INPUT_POLICY_NAME: SparseSimBaMultiInputPolicy,
+        },
         actor_heads_per_action=2,
         losses=MAXIMUM_ENTROPY,
         zoo_sampler="sac",
@@ -155,7 +165,11 @@ ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
     AlgorithmEntry(
         "reference_ddpg",
         ReferenceDDPG,
-        {POLICY_NAME: SparseSimBaTD3Policy, CNN_POLICY_NAME: SparseSimBaCnnTD3Policy},
+        {
+            POLICY_NAME: SparseSimBaTD3Policy,
+            CNN_POLICY_NAME: SparseSimBaCnnTD3Policy,
+            MULTI_INPUT_POLICY_NAME: SparseSimBaTD3MultiInputPolicy,
+        },
         actor_heads_per_action=1,
         losses=DETERMINISTIC,
         zoo_sampler="td3",
@@ -168,7 +182,11 @@ ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
     AlgorithmEntry(
         "ppo_mask",
         sb3_contrib.MaskablePPO,
-        {POLICY_NAME: SparseSimBaMaskablePolicy, CNN_POLICY_NAME: SparseSimBaCnnMaskablePolicy},
+        {
+            POLICY_NAME: SparseSimBaMaskablePolicy,
+            CNN_POLICY_NAME: SparseSimBaCnnMaskablePolicy,
+            MULTI_INPUT_POLICY_NAME: SparseSimBaMultiInputMaskablePolicy,
+        },
         "on_policy",
         actor_heads_per_action=1,
         hyperparameters=False,
@@ -178,20 +196,33 @@ ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
     AlgorithmEntry(
         "dqn",
         stable_baselines3.DQN,
-        {POLICY_NAME: SparseSimBaDQNPolicy, CNN_POLICY_NAME: SparseSimBaCnnDQNPolicy},
+        {
+            POLICY_NAME: SparseSimBaDQNPolicy,
+            CNN_POLICY_NAME: SparseSimBaCnnDQNPolicy,
+            MULTI_INPUT_POLICY_NAME: SparseSimBaMultiInputDQNPolicy,
+        },
         "value_based",
         losses=VALUE_BASED,
     ),
     AlgorithmEntry(
         "qrdqn",
         sb3_contrib.QRDQN,
-        {POLICY_NAME: SparseSimBaQRDQNPolicy, CNN_POLICY_NAME: SparseSimBaCnnQRDQNPolicy},
+        {
+            POLICY_NAME: SparseSimBaQRDQNPolicy,
+            CNN_POLICY_NAME: SparseSimBaCnnQRDQNPolicy,
+            MULTI_INPUT_POLICY_NAME: SparseSimBaMultiInputQRDQNPolicy,
+        },
         "value_based",
         critic_outputs_kwarg="n_quantiles",
         losses=VALUE_BASED,
     ),
     # The LSTM between each SimBa encoder and its head; no size presets (they count feed-forward networks).
-    AlgorithmEntry("ppo_lstm", sb3_contrib.RecurrentPPO, {POLICY_NAME: SparseSimBaRecurrentPolicy}, "on_policy"),
+    AlgorithmEntry(
+        "ppo_lstm",
+        sb3_contrib.RecurrentPPO,
+        {POLICY_NAME: SparseSimBaRecurrentPolicy, MULTI_INPUT_POLICY_NAME: SparseSimBaMultiInputRecurrentPolicy},
+        "on_policy",
+    ),
     # Its own policy (registered by the class itself) and no SimBa presets; the zoo does not know it.
     AlgorithmEntry("stream_ac", StreamAC, family="streaming", zoo=False),
 )

@@ -222,25 +222,18 @@ def check_flat_box_actions(action_space: spaces.Space, owner: str) -> None:
         )
 
 
-def check_flat_box_dict_observations(observation_space: spaces.Space, owner: str) -> None:
+def check_box_actions(action_space: spaces.Space, owner: str) -> None:
     """
-    Raise a ValueError unless the observations are a Dict whose every key is a flat (1-D) Box.
+    Raise a ValueError unless the actions are a Box (continuous; SB3 flattens a multi-dimensional one).
 
-    :param observation_space: the environment's observation space
+    :param action_space: the environment's action space
     :param owner: the class named in the message (e.g. the policy)
     """
-    if not isinstance(observation_space, spaces.Dict):
+    if not isinstance(action_space, spaces.Box):
         raise ValueError(
-            f"{owner} needs a Dict observation space (e.g. goal-conditioned tasks), got {type(observation_space).__name__}; "
-            "for a flat Box use SparseSimBaPolicy"
+            f"{owner} needs a Box (continuous) action space, got {type(action_space).__name__} "
+            f"{action_space}; for Discrete actions use DQN, QR-DQN, PPO, A2C or TRPO"
         )
-    others = {
-        key: space
-        for key, space in observation_space.spaces.items()
-        if not isinstance(space, spaces.Box) or len(space.shape) != 1
-    }
-    if others:
-        raise ValueError(f"{owner} needs every Dict key to be a flat (1-D) Box, got {others}")
 
 
 def check_flat_box_observations(observation_space: spaces.Space, owner: str) -> None:

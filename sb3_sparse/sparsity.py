@@ -139,21 +139,35 @@ def attach_mask(module: nn.Module, parameter_name: str, mask: torch.Tensor) -> N
             f"got {mask.dtype} {tuple(mask.shape)}"
         )
     owner.register_buffer(leaf + MASK_SUFFIX, mask.to(dtype=parameter.dtype, device=parameter.device))
-    if _masks_as_bool not in owner._state_dict_hooks.values():
-        owner.register_state_dict_post_hook(_masks_as_bool)
+    if _masks_saved_compact not in owner._state_dict_hooks.values():
+        owner.register_state_dict_post_hook(_masks_saved_compact)
+        owner.register_load_state_dict_pre_hook(_masks_loaded_binary)
     with torch.no_grad():
         parameter.mul_(getattr(owner, leaf + MASK_SUFFIX))
 
 
-def _masks_as_bool(module: nn.Module, state_dict: dict[str, torch.Tensor], prefix: str, local_metadata: object) -> None:
-    """
-    State-dict hook of a module with masks: its masks go out as bool, a quarter of float32's bytes in
-    a saved file. ``load_state_dict`` copies them back into the float buffers (and still loads the
-    float masks of files saved before).
-    """
+#: The dtype of masks in a state dict (and so in a saved file): the smallest floating type, half of
+#: float32's bytes. Not bool: SB3's tools treat every state-dict entry as a float tensor (its own tests
+#: fill each with ``th.rand_like``, which torch refuses for bool and integer tensors).
+SAVED_MASK_DTYPE = torch.float16
+
+
+def _masks_saved_compact(module: nn.Module, state_dict: dict[str, torch.Tensor], prefix: str, local_metadata: object) -> None:
+    """State-dict hook of a module with masks: its masks go out as :data:`SAVED_MASK_DTYPE`."""
     for name in module._buffers:
         if name.endswith(MASK_SUFFIX) and prefix + name in state_dict:
-            state_dict[prefix + name] = state_dict[prefix + name].bool()
+            state_dict[prefix + name] = state_dict[prefix + name].to(SAVED_MASK_DTYPE)
+
+
+def _masks_loaded_binary(module: nn.Module, state_dict: dict[str, torch.Tensor], prefix: str, *_: object) -> None:
+    """
+    Load pre-hook of a module with masks: a loaded mask keeps the weights where it is nonzero, as 1.0
+    in the float buffer, whatever its dtype (bool, float16, or the float32 masks of 0.1.0 files).
+    """
+    for name in module._buffers:
+        value = state_dict.get(prefix + name)
+        if name.endswith(MASK_SUFFIX) and isinstance(value, torch.Tensor):
+            state_dict[prefix + name] = value != 0
 
 
 def prune_erdos_renyi_(

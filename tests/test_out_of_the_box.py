@@ -118,8 +118,13 @@ def test_sbx_net_arch_maps_to_simba_sizes():
         assert sizes_from_net_arch([400, 300])["critic_hidden_dim"] == 400
     with pytest.raises(ValueError, match=r"net_arch keys must be among \('pi', 'qf', 'vf'\), got \['q'\]"):
         sizes_from_net_arch(dict(pi=[8], q=[8]))
-    with pytest.raises(ValueError, match="must be a non-empty list of widths, got \\[\\]"):
-        sizes_from_net_arch([])
+    # SB3's conventions: [] is no hidden block, None the defaults, [dict(...)] the old format (with SB3's warning).
+    assert sizes_from_net_arch([]) == dict(actor_num_blocks=0, critic_num_blocks=0)
+    assert sizes_from_net_arch(None) == {}
+    with pytest.warns(UserWarning, match="you should now pass directly a dictionary"):
+        assert sizes_from_net_arch([dict(vf=[8])]) == dict(critic_hidden_dim=8, critic_num_blocks=1)
+    with pytest.raises(ValueError, match="must be a list of widths, got 8"):
+        sizes_from_net_arch(dict(pi=8))
     model = SAC("SparseSimBaPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=dict(pi=[16], qf=[32, 32])))
     architecture = model.policy.architecture
     assert (architecture.actor_hidden_dim, architecture.actor_num_blocks) == (16, 1)

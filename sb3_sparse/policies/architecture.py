@@ -41,13 +41,25 @@ def sizes_from_net_arch(net_arch: Any, roles: Sequence[str] = ("actor", "critic"
     blocks keep their input width; a later entry only sets that block's inner layer, which SimBa
     fixes at 4x the width). So ``dict(pi=[128], qf=[512, 512])`` is the paper's default (actor 128
     x 1 block, critic 512 x 2 blocks); a list sizes every network alike; an uneven list such as
-    ``[400, 300]`` (the zoo's "big") becomes width 400 with 2 blocks, with a warning.
+    ``[400, 300]`` (the zoo's "big") becomes width 400 with 2 blocks, with a warning. As in SB3,
+    ``None`` keeps the defaults, an empty list means no hidden blocks (the encoder's input layer and
+    LayerNorm at the default width), a network missing from a dict keeps its default, and SB3's old
+    format ``[dict(pi=..., vf=...)]`` is read as its dict, with SB3's warning.
 
-    :param net_arch: a list of widths, or a dict of lists under ``pi`` and ``qf`` (or ``vf``)
+    :param net_arch: ``None``, a list of widths, or a dict of lists under ``pi`` and ``qf`` (or ``vf``)
     :param roles: the networks the policy has (``("critic",)`` for a Q-network policy)
-    :return: ``{"<role>_hidden_dim": width, "<role>_num_blocks": blocks}`` for the roles given
-    :raises ValueError: a key other than pi/qf/vf, or a list that is empty or not of positive integers
+    :return: ``{"<role>_hidden_dim": width, "<role>_num_blocks": blocks}`` for the roles sized
+    :raises ValueError: a key other than pi/qf/vf, or a list that is not of positive integers
     """
+    if net_arch is None:
+        return {}
+    if isinstance(net_arch, list) and net_arch and isinstance(net_arch[0], dict):
+        warnings.warn(
+            "As shared layers in the mlp_extractor are removed since SB3 v1.8.0, you should now pass directly a "
+            "dictionary and not a list (net_arch=dict(pi=..., vf=...) instead of net_arch=[dict(pi=..., vf=...)])",
+            stacklevel=4,
+        )
+        net_arch = net_arch[0]
     if isinstance(net_arch, dict):
         unknown = [key for key in net_arch if key not in NET_ARCH_ROLES]
         if unknown:
@@ -58,8 +70,11 @@ def sizes_from_net_arch(net_arch: Any, roles: Sequence[str] = ("actor", "critic"
     sizes: dict[str, int] = {}
     uneven = []
     for role, widths in lists.items():
-        if not isinstance(widths, (list, tuple)) or not widths:
-            raise ValueError(f"net_arch for the {role} must be a non-empty list of widths, got {widths!r}")
+        if not isinstance(widths, (list, tuple)):
+            raise ValueError(f"net_arch for the {role} must be a list of widths, got {widths!r}")
+        if not widths:
+            sizes[f"{role}_num_blocks"] = 0
+            continue
         checked = [check_int(f"net_arch width of the {role}", width) for width in widths]
         if len(set(checked)) > 1:
             uneven.append(f"{checked} for the {role} is width {checked[0]} with {len(checked)} residual blocks")

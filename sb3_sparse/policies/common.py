@@ -21,14 +21,13 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
 from stable_baselines3.common.policies import BaseModel, BasePolicy
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor, FlattenExtractor
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from sb3_sparse.checks import (
-    check_flat_box_actions,
-    check_flat_box_dict_observations,
-    check_flat_box_spaces,
+    check_bool,
+    check_box_actions,
     check_fraction,
     check_int,
     unknown_names_message,
@@ -43,9 +42,8 @@ from sb3_sparse.policies.architecture import (
     prefer_fused_optimizer,
     sizes_from_net_arch,
 )
+from sb3_sparse.policies.input_stage import continuous_rows, default_extractor_class, make_input_stage, make_normalizer
 from sb3_sparse.policies.simba_modules import (
-    DictObservationNormalizerExtractor,
-    ObservationNormalizerExtractor,
     convert_optimizer_state,
     convert_state_dict,
     simba_probe,
@@ -70,7 +68,7 @@ class SparsePolicyBase:
     * ``sb3_policy_kwargs``: further arguments of the SB3 parent with their defaults (TQC: ``n_quantiles``);
     * ``unused_architecture_fields``: architecture fields that mean nothing to the family (a Q-network
       has no actor), refused as unknown policy kwargs;
-    * :meth:`_observation_extractor`, :meth:`_density_networks`.
+    * :meth:`_density_networks`.
     """
 
     sb3_arguments: ClassVar[tuple[str, ...]] = ("optimizer_class", "optimizer_kwargs")
@@ -79,6 +77,13 @@ class SparsePolicyBase:
     unused_architecture_fields: ClassVar[tuple[str, ...]] = ()
     #: SB3/SBX policy kwargs read as SimBa sizes (:meth:`_read_net_arch`), not architecture fields.
     size_aliases: ClassVar[tuple[str, ...]] = ("net_arch", "activation_fn")
+    #: SB3's input-stage arguments, which every family honours (:mod:`~sb3_sparse.policies.input_stage`).
+    input_arguments: ClassVar[tuple[str, ...]] = ("features_extractor_class", "features_extractor_kwargs", "normalize_images")
+    #: The SB3 parent's default ``share_features_extractor``; ``None`` where the parent has no such argument (DQN).
+    share_features_extractor_default: ClassVar[bool | None] = None
+    #: Whether the policy takes Dict observations: the ``SparseSimBaMultiInputPolicy`` classes do; the others
+    #: refuse them with SB3's own hint, as SB3 refuses ``MlpPolicy`` and ``CnnPolicy`` there.
+    dict_observations: ClassVar[bool] = False
 
     architecture: SimBaArchitecture
     observation_space: spaces.Space
@@ -91,6 +96,7 @@ class SparsePolicyBase:
     #: with ``encoder_topology`` the encoder gets enforcers of its own (image policies set it).
     critic_encoder_path: str | None = None
     _extra_sb3_kwargs: dict[str, Any]
+    _input_kwargs: dict[str, Any]
 
     def _init_policy(
         self,
@@ -113,12 +119,16 @@ class SparsePolicyBase:
         :param optimizer_class: the optimizer class
         :param optimizer_kwargs: the user's optimizer arguments
         :param policy_kwargs: the remaining policy kwargs (architecture fields and ``sb3_policy_kwargs``)
-        :param use_sde: must be False (gSDE is not supported)
+        :param use_sde: gSDE, where the family has it (:meth:`_check_use_sde`)
         """
-        if use_sde:
-            raise ValueError(f"{type(self).__name__} does not support gSDE: use_sde must be False, got {use_sde!r}")
+        self._check_use_sde(use_sde)
+        if isinstance(observation_space, spaces.Dict) and not self.dict_observations:
+            raise ValueError(
+                f"{type(self).__name__} got a Dict observation space (keys {list(observation_space.spaces)}): "
+                "use SparseSimBaMultiInputPolicy, as SB3's MultiInputPolicy"
+            )
+        self._read_architecture(policy_kwargs, observation_space)
         self._check_spaces(observation_space, action_space)
-        self._read_architecture(policy_kwargs)
         super().__init__(  # type: ignore[call-arg]
             observation_space,
             action_space,
@@ -126,31 +136,115 @@ class SparsePolicyBase:
             optimizer_class=optimizer_class,
             optimizer_kwargs=self._optimizer_kwargs(optimizer_class, optimizer_kwargs),
             **self._sb3_parent_kwargs(),
+            **self._input_kwargs,
             **self._extra_sb3_kwargs,
         )
 
+    def _check_use_sde(self, use_sde: bool) -> None:
+        """Raise a ValueError for gSDE where the family has none."""
+        if use_sde:
+            raise ValueError(f"{type(self).__name__} does not support gSDE: use_sde must be False, got {use_sde!r}")
+
     def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
-        """Raise a ValueError for spaces this policy cannot handle."""
+        """Raise a ValueError for spaces this policy cannot handle (called once the arguments are read)."""
         raise NotImplementedError
 
     def _sb3_parent_kwargs(self) -> dict[str, Any]:
         """Further arguments of the SB3 parent, known once the architecture is read (``n_critics``, ...)."""
         return {}
 
-    def _read_architecture(self, kwargs: dict[str, Any]) -> None:
+    def _read_architecture(self, kwargs: dict[str, Any], observation_space: spaces.Space) -> None:
         """
-        Split the policy kwargs into ``_extra_sb3_kwargs`` and :attr:`architecture` (validated now).
+        Split the policy kwargs into ``_extra_sb3_kwargs``, ``_input_kwargs`` and :attr:`architecture` (validated now).
 
         :param kwargs: the policy kwargs left after the family's named arguments
+        :param observation_space: the observation space (it decides the default features extractor)
         """
         policy_name = type(self).__name__
         self._extra_sb3_kwargs = {name: kwargs.pop(name, default) for name, default in self.sb3_policy_kwargs.items()}
+        input_kwargs = {name: kwargs.pop(name) for name in self._input_argument_names() if name in kwargs}
         self._read_net_arch(kwargs)
         unknown = sorted(set(kwargs) - set(self._architecture_fields()))
         if unknown:
             raise TypeError(unknown_names_message(f"{policy_name} got unknown policy_kwargs", unknown, self.valid_kwargs()))
+        self._adopt_extractor_size(kwargs, input_kwargs)
         self.architecture = self.architecture_class(**kwargs)
         self._check_sb3_policy_kwargs(self._extra_sb3_kwargs)
+        self._input_kwargs = self._read_input_kwargs(input_kwargs, observation_space)
+
+    @classmethod
+    def _input_argument_names(cls) -> tuple[str, ...]:
+        share = ("share_features_extractor",) if cls.share_features_extractor_default is not None else ()
+        return (*cls.input_arguments, *share)
+
+    def _adopt_extractor_size(self, kwargs: dict[str, Any], input_kwargs: dict[str, Any]) -> None:
+        """Where the architecture sizes the features extractor itself (``feature_dim`` of the image policies),
+        take SB3's ``features_extractor_kwargs=dict(features_dim=...)`` as that size."""
+        extractor_kwargs = input_kwargs.get("features_extractor_kwargs") or {}
+        if "feature_dim" not in self._architecture_fields() or "features_dim" not in extractor_kwargs:
+            return
+        if kwargs.setdefault("feature_dim", extractor_kwargs["features_dim"]) != extractor_kwargs["features_dim"]:
+            raise ValueError(
+                f"{type(self).__name__}: feature_dim={kwargs['feature_dim']!r} and features_extractor_kwargs "
+                f"features_dim={extractor_kwargs['features_dim']!r} both size the features; give one of them"
+            )
+
+    def _read_input_kwargs(self, input_kwargs: dict[str, Any], observation_space: spaces.Space) -> dict[str, Any]:
+        """
+        SB3's input-stage arguments, validated, with the family's defaults.
+
+        :param input_kwargs: the user's ``features_extractor_class``, ``features_extractor_kwargs``,
+            ``normalize_images`` and ``share_features_extractor``
+        :param observation_space: the observation space
+        :return: all of them, as the SB3 parent takes them
+        """
+        policy_name = type(self).__name__
+        extractor_class = input_kwargs.get("features_extractor_class")
+        extractor_kwargs = input_kwargs.get("features_extractor_kwargs")
+        if extractor_class is None:
+            extractor_class, default_kwargs = self._default_features_extractor(observation_space)
+            extractor_kwargs = {**default_kwargs, **(extractor_kwargs or {})}
+        elif not (isinstance(extractor_class, type) and issubclass(extractor_class, BaseFeaturesExtractor)):
+            raise TypeError(
+                f"{policy_name}: features_extractor_class must be a subclass of SB3's BaseFeaturesExtractor, "
+                f"got {extractor_class!r}"
+            )
+        if extractor_kwargs is not None and not isinstance(extractor_kwargs, dict):
+            raise TypeError(f"{policy_name}: features_extractor_kwargs must be a dict, got {extractor_kwargs!r}")
+        result = dict(
+            features_extractor_class=extractor_class,
+            features_extractor_kwargs=dict(extractor_kwargs or {}),
+            normalize_images=check_bool("normalize_images", input_kwargs.get("normalize_images", True)),
+        )
+        if self.share_features_extractor_default is not None:
+            share = input_kwargs.get("share_features_extractor", self.share_features_extractor_default)
+            result["share_features_extractor"] = check_bool("share_features_extractor", share)
+        return result
+
+    def _default_features_extractor(
+        self, observation_space: spaces.Space
+    ) -> tuple[type[BaseFeaturesExtractor], dict[str, Any]]:
+        """The features extractor when the user gives none: SB3's default for the observation space."""
+        return default_extractor_class(observation_space), {}
+
+    def make_features_extractor(self) -> BaseFeaturesExtractor:
+        """
+        One network's input stage: SB3's features extractor (``features_extractor_class``) behind the
+        running normalization that all networks of the policy share (:mod:`~sb3_sparse.policies.input_stage`).
+
+        :return: the features extractor
+        """
+        extractor = super().make_features_extractor()  # type: ignore[misc]
+        return make_input_stage(self.observation_space, extractor, self._shared_normalizer())
+
+    def _shared_normalizer(self) -> RunningObservationNormalizer | None:
+        """The running statistics every network's input stage shares, made at the first call; ``None`` when not
+        normalizing or when the observations have no continuous part."""
+        if "_normalizer" not in self.__dict__:
+            normalize = self.architecture.normalize_observations
+            # A plain attribute: the input stages register it, under their own names only.
+            object.__setattr__(self, "_normalizer", make_normalizer(self.observation_space) if normalize else None)
+        return cast(RunningObservationNormalizer | None, self.__dict__["_normalizer"])
 
     def _read_net_arch(self, kwargs: dict[str, Any]) -> None:
         """
@@ -198,7 +292,15 @@ class SparsePolicyBase:
 
         :return: sorted names
         """
-        return sorted({*cls._architecture_fields(), *cls.sb3_arguments, *cls.sb3_policy_kwargs, *cls.size_aliases})
+        return sorted(
+            {
+                *cls._architecture_fields(),
+                *cls.sb3_arguments,
+                *cls.sb3_policy_kwargs,
+                *cls.size_aliases,
+                *cls._input_argument_names(),
+            }
+        )
 
     def _default_optimizer_kwargs(
         self, optimizer_class: type[th.optim.Optimizer], optimizer_kwargs: dict[str, Any] | None
@@ -233,30 +335,9 @@ class SparsePolicyBase:
         initial_sparsity = schedule.initial_sparsity if schedule is not None and schedule.kind == "gmp" else None
         return NetworkPruner(sparsity, arch.network_seed(role), arch.exact_masks, backend, initial_sparsity)
 
-    def _flat_features(self, shared: dict[str, nn.Module]) -> tuple[BaseFeaturesExtractor, int]:
-        """
-        The features extractor of a network on flat observations: the shared observation normalizer
-        (see :meth:`_shared_modules`), or a flatten layer when not normalizing.
-
-        :param shared: the modules of :meth:`_shared_modules`
-        :return: ``(extractor, features_dim)``
-        """
-        normalizer = shared.get("normalizer")
-        if isinstance(normalizer, BaseFeaturesExtractor):
-            extractor = normalizer
-        elif isinstance(self.observation_space, spaces.Dict):
-            extractor = CombinedExtractor(self.observation_space)  # each key flattened, concatenated
-        else:
-            extractor = FlattenExtractor(self.observation_space)
-        return extractor, int(extractor.features_dim)
-
     def _shared_modules(self) -> dict[str, nn.Module]:
-        """Modules every network uses, made once per build: the observation normalizer, when normalizing."""
-        if not self.architecture.normalize_observations:
-            return {}
-        if isinstance(self.observation_space, spaces.Dict):
-            return {"normalizer": DictObservationNormalizerExtractor(self.observation_space)}
-        return {"normalizer": ObservationNormalizerExtractor(cast(spaces.Box, self.observation_space))}
+        """Modules several networks use, made once per build (the image policies' encoder)."""
+        return {}
 
     @property
     def dynamic_topology(self) -> bool:
@@ -365,32 +446,27 @@ class SparsePolicyBase:
 
     # --- what the policy says about itself ------------------------------------------------------
 
-    def _observation_extractor(self) -> nn.Module:
-        """The features extractor of the network that acts (it holds the shared observation normalizer)."""
-        raise NotImplementedError
-
     @property
     def observation_normalizer(self) -> RunningObservationNormalizer | None:
-        """The running observation statistics shared by all networks, or ``None`` when not normalizing."""
-        if not self.architecture.normalize_observations:
-            return None
-        return cast(RunningObservationNormalizer, self._observation_extractor().normalizer)
+        """The running observation statistics shared by all networks, or ``None`` when not normalizing
+        (``normalize_observations=False``, or observations with no continuous part)."""
+        return cast(RunningObservationNormalizer | None, self.__dict__.get("_normalizer"))
 
-    def update_observation_statistics(self, observations: np.ndarray | th.Tensor) -> None:
+    def update_observation_statistics(self, observations: np.ndarray | th.Tensor | dict[str, Any]) -> None:
         """
         Merge observations the policy acts on into the running statistics.
         :class:`sb3_sparse.callbacks.ObservationNormalizerCallback` calls this once per collected
         transition; call it yourself only when you collect data without ``learn()``.
 
-        :param observations: array of shape ``(n_envs, obs_dim)``
+        :param observations: raw observations of shape ``(n_envs, *shape)`` (Dict spaces: key -> such arrays)
         """
         normalizer = self.observation_normalizer
         if normalizer is None:
-            raise RuntimeError("this policy was built with normalize_observations=False: it keeps no observation statistics")
-        extractor = self._observation_extractor()
-        if isinstance(extractor, DictObservationNormalizerExtractor):
-            observations = extractor.flatten(cast(dict[str, Any], observations))
-        normalizer.update(th.as_tensor(observations))
+            raise RuntimeError(
+                "this policy keeps no observation statistics (normalize_observations=False, or an observation "
+                "space with no continuous part)"
+            )
+        normalizer.update(continuous_rows(self.observation_space, observations))
 
     def set_training_mode(self, mode: bool) -> None:
         """Put the networks in training or evaluation mode; refuses to train on never-updated observation statistics."""
@@ -441,8 +517,9 @@ class SparseSimBaMixin(SparsePolicyBase):
 
     * ``actor_class`` and ``critic_class``: the SB3 wrappers of its networks;
     * ``target_networks``: which of ``"actor"`` and ``"critic"`` have Polyak targets;
-    * ``dict_observations``: the observations are a Dict of flat Boxes (the ``MultiInput`` policies:
-      :class:`~sb3_sparse.policies.simba_modules.DictObservationNormalizerExtractor`), not a flat Box.
+    * ``critic_optimizes_shared_extractor``: with ``share_features_extractor=True``, whether the critic's
+      optimizer holds the extractor it shares with the actor (TD3's does, SAC's does not; in both, only the
+      actor's loss reaches it, as in SB3).
 
     Construction is SB3's: the parent's ``__init__`` calls :meth:`_build`, the one place where
     networks are made (:meth:`_make_network`), pruned, copied into targets and given optimizers
@@ -462,7 +539,9 @@ class SparseSimBaMixin(SparsePolicyBase):
     actor_class: ClassVar[type[BasePolicy]]
     critic_class: ClassVar[type[BaseModel]]
     target_networks: ClassVar[tuple[str, ...]] = ("critic",)
-    dict_observations: ClassVar[bool] = False
+    critic_optimizes_shared_extractor: ClassVar[bool] = False
+    share_features_extractor_default = False
+    share_features_extractor: bool
     sb3_arguments = ("n_critics", "optimizer_class", "optimizer_kwargs", "use_sde")
 
     actor: Any
@@ -486,25 +565,30 @@ class SparseSimBaMixin(SparsePolicyBase):
         return {"n_critics": self._n_critics}
 
     def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
-        """Raise a ValueError for spaces this policy cannot handle (here: anything but flat Boxes)."""
-        if self.dict_observations:
-            check_flat_box_dict_observations(observation_space, type(self).__name__)
-            check_flat_box_actions(action_space, type(self).__name__)
-        else:
-            check_flat_box_spaces(observation_space, action_space, type(self).__name__)
+        """Raise a ValueError for spaces this policy cannot handle: the observations go through SB3's input
+        stage, whatever their space; the actions must be a Box."""
+        check_box_actions(action_space, type(self).__name__)
 
     # --- construction -------------------------------------------------------------------------
 
     def _features(self, role: str, target: bool, shared: dict[str, nn.Module]) -> tuple[BaseFeaturesExtractor, int]:
         """
-        The features extractor of one network and its output size.
+        The features extractor of one network and its output size: its own input stage, or with
+        ``share_features_extractor`` SB3's sharing (the critic reads the actor's, a target critic the
+        target actor's where there is one, else its own).
 
         :param role: ``"actor"`` or ``"critic"``
         :param target: whether the network is a target
-        :param shared: the modules of :meth:`_shared_modules`
+        :param shared: the modules of :meth:`_shared_modules`; the actors' extractors are added to it
         :return: ``(extractor, features_dim)``
         """
-        return self._flat_features(shared)
+        name = f"actor{'_target' if target else ''}_features"
+        extractor = shared.get(name) if role == "critic" and self.share_features_extractor else None
+        if extractor is None:
+            extractor = self.make_features_extractor()
+        if role == "actor":
+            shared[name] = extractor
+        return cast(BaseFeaturesExtractor, extractor), int(cast(BaseFeaturesExtractor, extractor).features_dim)
 
     def _make_network(self, role: str, target: bool, shared: dict[str, nn.Module]) -> Any:
         """
@@ -517,11 +601,18 @@ class SparseSimBaMixin(SparsePolicyBase):
         """
         features_extractor, features_dim = self._features(role, target, shared)
         network_class: type[nn.Module] = self.actor_class if role == "actor" else self.critic_class
-        extra = {} if role == "actor" else dict(n_critics=self.critic_kwargs["n_critics"], **self._critic_kwargs())  # type: ignore[attr-defined]
+        extra: dict[str, Any] = {}
+        if role == "critic":
+            extra = dict(
+                n_critics=self.critic_kwargs["n_critics"],  # type: ignore[attr-defined]
+                share_features_extractor=self.share_features_extractor,
+                **self._critic_kwargs(),
+            )
         return network_class(
             observation_space=self.observation_space,
             action_space=self.action_space,
             features_extractor=features_extractor,
+            normalize_images=self.normalize_images,  # type: ignore[attr-defined]
             spec=SimBaSpec(
                 features_dim,
                 getattr(self.architecture, f"{role}_hidden_dim"),
@@ -534,6 +625,13 @@ class SparseSimBaMixin(SparsePolicyBase):
     def _critic_kwargs(self) -> dict[str, Any]:
         """Further arguments of ``critic_class`` (TQC: the number of quantiles)."""
         return {}
+
+    def _trained_parameters(self, role: str, network: nn.Module) -> list[nn.Parameter]:
+        """The parameters of one network's optimizer: all of them, but for a critic's extractor shared with the
+        actor where the family's critic does not optimize it (``critic_optimizes_shared_extractor``)."""
+        if role == "critic" and self.share_features_extractor and not self.critic_optimizes_shared_extractor:
+            return [param for name, param in network.named_parameters() if "features_extractor" not in name]
+        return list(network.parameters())
 
     def _build(self, lr_schedule: Schedule) -> None:
         shared = self._shared_modules()
@@ -548,7 +646,9 @@ class SparseSimBaMixin(SparsePolicyBase):
                 target.set_training_mode(False)
                 share_index_structures_(target, network)  # same masks: one copy of the sparse indices
                 setattr(self, f"{role}_target", target)
-            network.optimizer = self.optimizer_class(network.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+            network.optimizer = self.optimizer_class(
+                self._trained_parameters(role, network), lr=lr_schedule(1), **self.optimizer_kwargs
+            )  # type: ignore[call-arg]
             network.optimizer.register_load_state_dict_pre_hook(functools.partial(convert_optimizer_state, network))
         if self.architecture.exact_log_prob:
             self._use_exact_log_prob()
@@ -593,9 +693,6 @@ class SparseSimBaMixin(SparsePolicyBase):
             role: simba_probe(getattr(self, role), target=getattr(self, f"{role}_target", None))
             for role in ("actor", "critic")
         }
-
-    def _observation_extractor(self) -> nn.Module:
-        return cast(nn.Module, self.actor.features_extractor)
 
     def _family_arguments(self) -> dict[str, Any]:
         return {"n_critics": self.critic_kwargs["n_critics"]}  # type: ignore[attr-defined]

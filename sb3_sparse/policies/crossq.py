@@ -54,3 +54,10 @@ class SparseSimBaCrossQPolicy(SparseSimBaMixin, CrossQPolicy):
         if optimizer_kwargs is None and optimizer_class in (th.optim.Adam, th.optim.AdamW):
             return dict(betas=(0.5, 0.999))
         return optimizer_kwargs
+
+
+class SparseSimBaCrossQMultiInputPolicy(SparseSimBaCrossQPolicy):
+    """``SparseSimBaMultiInputPolicy`` of CrossQ: Dict observations through SB3's ``CombinedExtractor``; the
+    arguments are those of :class:`SparseSimBaCrossQPolicy`."""
+
+    dict_observations = True

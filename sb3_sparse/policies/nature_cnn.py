@@ -28,13 +28,12 @@ from stable_baselines3.dqn.policies import DQNPolicy
 from torch import nn
 
 from sb3_sparse.diagnostics import NetworkProbe
-from sb3_sparse.policies.on_policy import SparseSimBaOnPolicyMixin
-from sb3_sparse.policies.pixels import PixelSimBaArchitecture, check_image_observations
-from sb3_sparse.policies.value_based import SparseSimBaValueMixin, check_discrete_actions
+from sb3_sparse.policies.on_policy import GSDE_POLICY_KWARGS, SparseSimBaOnPolicyMixin
+from sb3_sparse.policies.pixels import PixelSimBaArchitecture
+from sb3_sparse.policies.value_based import SparseSimBaValueMixin
 
 #: NatureCNN's output size in SB3 (its ``features_dim`` default).
 NATURE_CNN_FEATURES = 512
-_EXAMPLE = "(4, 84, 84) stacked Atari frames"
 
 
 @dataclass(frozen=True)
@@ -59,26 +58,27 @@ class SparseSimBaCnnOnPolicyMixin(SparseSimBaOnPolicyMixin):
     architecture_class = NatureCnnArchitecture
     architecture: NatureCnnArchitecture
 
-    def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
-        check_image_observations(observation_space, type(self).__name__, _EXAMPLE)
-
-    def _features_extractor_setup(self) -> tuple[type[BaseFeaturesExtractor], dict[str, int]]:
+    def _default_features_extractor(
+        self, observation_space: spaces.Space
+    ) -> tuple[type[BaseFeaturesExtractor], dict[str, Any]]:
         return NatureCNN, {"features_dim": self.architecture.feature_dim}
 
-    def _initialize_weights(self) -> None:
-        super()._initialize_weights()
-        self.features_extractor.apply(lambda module: self.init_weights(module, gain=2**0.5))  # type: ignore[attr-defined]
+    def _encoder(self) -> nn.Module:
+        """The features extractor(s): one shared by both networks, or the policy's and the value function's."""
+        extractors = self._input_extractors()
+        return extractors[0] if len(extractors) == 1 else nn.ModuleDict(dict(policy=extractors[0], value=extractors[1]))
 
     def _pruned_networks(self) -> dict[str, nn.Module]:
-        return {"encoder": self.features_extractor, **super()._pruned_networks()}
+        return {"encoder": self._encoder(), **super()._pruned_networks()}
 
     def diagnostic_probes(self) -> dict[str, NetworkProbe]:
         probes = super().diagnostic_probes()
-        probes["critic"].encoder = cast(NatureCNN, self.features_extractor).cnn  # runs inside the value pass
+        value_extractor = self.vf_features_extractor  # type: ignore[attr-defined]
+        probes["critic"].encoder = getattr(value_extractor, "cnn", value_extractor)  # runs inside the value pass
         return probes
 
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
-        return [("encoder (NatureCNN, trained by both losses)", self.features_extractor), *super()._density_networks()]
+        return [("encoder (features extractor)", self._encoder()), *super()._density_networks()]
 
 
 class SparseSimBaCnnActorCriticPolicy(SparseSimBaCnnOnPolicyMixin, ActorCriticPolicy):
@@ -88,11 +88,14 @@ class SparseSimBaCnnActorCriticPolicy(SparseSimBaCnnOnPolicyMixin, ActorCriticPo
     settings of :class:`NatureCnnArchitecture` (``feature_dim=512``, ``encoder_sparsity=0.0``).
     """
 
-    sb3_policy_kwargs: ClassVar[dict[str, Any]] = {"log_std_init": 0.0}
+    sb3_policy_kwargs: ClassVar[dict[str, Any]] = GSDE_POLICY_KWARGS
 
 
 class SparseSimBaCnnMaskablePolicy(SparseSimBaCnnOnPolicyMixin, MaskableActorCriticPolicy):
-    """``SparseSimBaCnnPolicy`` of MaskablePPO; the arguments are those of :class:`SparseSimBaCnnActorCriticPolicy`."""
+    """``SparseSimBaCnnPolicy`` of MaskablePPO; the arguments are those of :class:`SparseSimBaCnnActorCriticPolicy`,
+    without gSDE."""
+
+    supports_sde = False
 
 
 class SparseSimBaCnnValueMixin(SparseSimBaValueMixin):
@@ -103,18 +106,20 @@ class SparseSimBaCnnValueMixin(SparseSimBaValueMixin):
     architecture: NatureCnnArchitecture
     critic_encoder_path = "features_extractor"
 
-    def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
-        check_image_observations(observation_space, type(self).__name__, _EXAMPLE)
-        check_discrete_actions(action_space, type(self).__name__)
+    def _default_features_extractor(
+        self, observation_space: spaces.Space
+    ) -> tuple[type[BaseFeaturesExtractor], dict[str, Any]]:
+        return NatureCNN, {"features_dim": self.architecture.feature_dim}
 
     def _features(self, shared: dict[str, nn.Module]) -> tuple[BaseFeaturesExtractor, int]:
-        extractor = NatureCNN(cast(spaces.Box, self.observation_space), features_dim=self.architecture.feature_dim)
+        extractor, features_dim = super()._features(shared)
         self._pruner("encoder")(extractor)
-        return extractor, self.architecture.feature_dim
+        return extractor, features_dim
 
     def diagnostic_probes(self) -> dict[str, NetworkProbe]:
         probes = super().diagnostic_probes()
-        probes["critic"].encoder = cast(NatureCNN, self.value_network.features_extractor).cnn
+        extractor = self.value_network.features_extractor
+        probes["critic"].encoder = getattr(extractor, "cnn", extractor)
         return probes
 
     def _density_networks(self) -> list[tuple[str, nn.Module]]:

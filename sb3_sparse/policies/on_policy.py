@@ -32,20 +32,21 @@ import torch as th
 from gymnasium import spaces
 from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from stable_baselines3.common.policies import ActorCriticPolicy
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from sb3_sparse.checks import check_bool, check_flat_box_observations
+from sb3_sparse.checks import check_bool
 from sb3_sparse.diagnostics import NetworkProbe
 from sb3_sparse.networks import OrthogonalLinear, SimBaActorCriticEncoders, SimBaEncoder
 from sb3_sparse.policies.common import SparsePolicyBase
 from sb3_sparse.policies.simba_modules import (
-    ObservationNormalizerExtractor,
     convert_optimizer_state,
     convert_state_dict,
     simba_probe,
 )
+
+#: The arguments of SB3's ActorCriticPolicy for Gaussian and gSDE actions, with SB3's defaults.
+GSDE_POLICY_KWARGS: dict[str, Any] = {"log_std_init": 0.0, "full_std": True, "use_expln": False, "squash_output": False}
 
 #: Orthogonal gains of SB3's ``ortho_init`` for the heads (the SimBa encoders keep their own initialization).
 HEAD_GAINS = {"action_net": 0.01, "value_net": 1.0}
@@ -56,22 +57,29 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
     The sparse SimBa behaviour of on-policy actor-critic policies, mixed in before SB3's
     ``ActorCriticPolicy`` (or sb3-contrib's ``MaskableActorCriticPolicy``).
 
-    :param observation_space: observation space (a flat Box)
+    :param observation_space: observation space (any SB3 takes: see :mod:`~sb3_sparse.policies.input_stage`)
     :param action_space: action space (Box, Discrete, MultiDiscrete or MultiBinary; Discrete for MaskablePPO)
     :param lr_schedule: learning rate schedule
-    :param ortho_init: orthogonal initialization of the action head (gain 0.01) and the value head
-        (gain 1), as SB3's ``ortho_init``; the SimBa encoders keep their own initialization
-    :param use_sde: must be False (gSDE is not supported)
+    :param ortho_init: orthogonal initialization of the action head (gain 0.01), the value head
+        (gain 1) and the features extractor (gain sqrt(2)), as SB3's ``ortho_init``; the SimBa encoders
+        keep their own initialization
+    :param use_sde: gSDE (SB3's ``StateDependentNoiseDistribution`` on the policy encoder's features),
+        for Box actions; not with MaskablePPO, whose policy has none
     :param optimizer_class: the optimizer of all the policy's parameters
     :param optimizer_kwargs: keyword arguments of the optimizer, without the learning rate (default
         for Adam: SB3's ``eps=1e-5``; Adam and AdamW get ``fused=True`` unless ``fused`` or
         ``foreach`` is given)
     :param kwargs: the fields of :class:`~sb3_sparse.policies.architecture.SimBaArchitecture` (``actor_*``:
-        the policy encoder, ``critic_*``: the value encoder) and the ``sb3_policy_kwargs``
-        (``log_std_init`` for Box actions)
+        the policy encoder, ``critic_*``: the value encoder), SB3's input arguments
+        (``features_extractor_class``, ``features_extractor_kwargs``, ``normalize_images``,
+        ``share_features_extractor``) and the ``sb3_policy_kwargs`` (``log_std_init`` for Box actions,
+        ``full_std``, ``use_expln`` and ``squash_output`` for gSDE)
     """
 
     sb3_arguments = ("ortho_init", "use_sde", "optimizer_class", "optimizer_kwargs")
+    share_features_extractor_default = True
+    #: Whether the SB3 parent has gSDE (MaskablePPO's policy has not).
+    supports_sde: ClassVar[bool] = True
 
     features_extractor: Any
     mlp_extractor: Any  # a SimBaActorCriticEncoders
@@ -93,22 +101,17 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
         self.heads_ortho_init = check_bool("ortho_init", ortho_init)
         self._init_policy(observation_space, action_space, lr_schedule, optimizer_class, optimizer_kwargs, kwargs, use_sde)
 
+    def _check_use_sde(self, use_sde: bool) -> None:
+        self._sde_argument = {"use_sde": check_bool("use_sde", use_sde)} if self.supports_sde else {}
+        if not self.supports_sde:
+            super()._check_use_sde(use_sde)
+
     def _sb3_parent_kwargs(self) -> dict[str, Any]:
-        features_extractor_class, features_extractor_kwargs = self._features_extractor_setup()
-        return dict(
-            ortho_init=False,  # SB3's would overwrite the SimBa encoders' initialization: see _initialize_weights
-            features_extractor_class=features_extractor_class,
-            features_extractor_kwargs=features_extractor_kwargs,
-        )
+        # SB3's ortho_init would overwrite the SimBa encoders' initialization: see _initialize_weights.
+        return dict(ortho_init=False, **self._sde_argument)
 
     def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
-        """Raise a ValueError for observations this policy cannot handle (here: anything but a flat Box)."""
-        check_flat_box_observations(observation_space, type(self).__name__)
-
-    def _features_extractor_setup(self) -> tuple[type[BaseFeaturesExtractor], dict[str, Any]]:
-        """The features extractor class and arguments: the observation normalizer, or a flatten layer."""
-        normalize = self.architecture.normalize_observations
-        return (ObservationNormalizerExtractor if normalize else FlattenExtractor), {}
+        """Every space SB3's ActorCriticPolicy takes (it checks the action space itself)."""
 
     def _default_optimizer_kwargs(
         self, optimizer_class: type[th.optim.Optimizer], optimizer_kwargs: dict[str, Any] | None
@@ -165,6 +168,13 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
         for head, gain in HEAD_GAINS.items():
             layer = getattr(self, head)
             setattr(self, head, OrthogonalLinear(layer.in_features, layer.out_features, gain=gain))
+        for extractor in self._input_extractors():
+            extractor.apply(lambda module: self.init_weights(module, gain=2**0.5))  # type: ignore[attr-defined]
+
+    def _input_extractors(self) -> list[nn.Module]:
+        """SB3's features extractors (one shared, or the policy's and the value function's), as ``ortho_init`` sees them."""
+        extractors = [self.pi_features_extractor, self.vf_features_extractor]  # type: ignore[attr-defined]
+        return extractors[:1] if extractors[0] is extractors[1] else extractors
 
     def _pruned_networks(self) -> dict[str, nn.Module]:
         """Role -> network pruned with that role's sparsity and seed."""
@@ -178,11 +188,11 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
         }
 
     def _adopt(self, role: str, network: nn.Module) -> None:
-        if not isinstance(network, nn.ModuleDict):  # the encoder of image policies: masked, never replaced
+        if role == "encoder":  # the features extractors of image policies: masked, never replaced
             return
         encoder, head = ("policy_net", "action_net") if role == "actor" else ("value_net", "value_net")
-        setattr(self.mlp_extractor, encoder, network["encoder"])
-        setattr(self, head, network["head"])
+        setattr(self.mlp_extractor, encoder, cast(nn.ModuleDict, network)["encoder"])
+        setattr(self, head, cast(nn.ModuleDict, network)["head"])
 
     # --- what the policy says about itself ------------------------------------------------------
 
@@ -208,15 +218,12 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
         policy = cast(ActorCriticPolicy, self)
         return policy.get_distribution(observations) if role == "actor" else policy.predict_values(observations)
 
-    def _observation_extractor(self) -> nn.Module:
-        return self.features_extractor
-
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
         networks = self._networks()
         return [("policy", networks["actor"]), ("value", networks["critic"])]
 
     def _family_arguments(self) -> dict[str, Any]:
-        return {"ortho_init": self.heads_ortho_init}
+        return {"ortho_init": self.heads_ortho_init, **self._sde_argument}
 
 
 class SparseSimBaActorCriticPolicy(SparseSimBaOnPolicyMixin, ActorCriticPolicy):
@@ -226,11 +233,27 @@ class SparseSimBaActorCriticPolicy(SparseSimBaOnPolicyMixin, ActorCriticPolicy):
     The arguments are those of :class:`SparseSimBaOnPolicyMixin`, plus ``log_std_init`` (Box actions).
     """
 
-    sb3_policy_kwargs: ClassVar[dict[str, Any]] = {"log_std_init": 0.0}
+    sb3_policy_kwargs: ClassVar[dict[str, Any]] = GSDE_POLICY_KWARGS
 
 
 class SparseSimBaMaskablePolicy(SparseSimBaOnPolicyMixin, MaskableActorCriticPolicy):
     """
     ``SparseSimBaPolicy`` of sb3-contrib's MaskablePPO (invalid-action masking, Discrete and
-    MultiDiscrete actions). The arguments are those of :class:`SparseSimBaOnPolicyMixin`.
+    MultiDiscrete actions). The arguments are those of :class:`SparseSimBaOnPolicyMixin`, without gSDE.
     """
+
+    supports_sde = False
+
+
+class SparseSimBaMultiInputActorCriticPolicy(SparseSimBaActorCriticPolicy):
+    """``SparseSimBaMultiInputPolicy`` of PPO, A2C and TRPO (SB3's ``MultiInputActorCriticPolicy``): Dict
+    observations through SB3's ``CombinedExtractor``; the arguments are those of :class:`SparseSimBaActorCriticPolicy`."""
+
+    dict_observations = True
+
+
+class SparseSimBaMultiInputMaskablePolicy(SparseSimBaMaskablePolicy):
+    """``SparseSimBaMultiInputPolicy`` of MaskablePPO: Dict observations; the arguments are those of
+    :class:`SparseSimBaMaskablePolicy`."""
+
+    dict_observations = True

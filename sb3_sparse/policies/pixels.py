@@ -31,7 +31,7 @@ from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
-from sb3_sparse.checks import check_int, check_sparsity
+from sb3_sparse.checks import check_box_actions, check_int, check_sparsity
 from sb3_sparse.diagnostics import NetworkProbe
 from sb3_sparse.networks import DrQConvEncoder, PixelTrunk
 from sb3_sparse.policies.architecture import TOPOLOGY_ROLES, SimBaArchitecture
@@ -42,34 +42,24 @@ from sb3_sparse.policies.td3 import SimBaTD3Actor
 DEFAULT_FEATURE_DIM = 50
 
 
-def check_pixel_spaces(observation_space: spaces.Space, action_space: spaces.Space, policy_name: str) -> None:
+def check_image_observations(observation_space: spaces.Space, policy_name: str, normalize_images: bool = True) -> None:
     """
-    Raise a ValueError unless the observations are channel-first uint8 images and the actions a Box.
-
-    :param observation_space: the environment's observation space
-    :param action_space: the environment's action space
-    :param policy_name: the policy named in the message
-    """
-    check_image_observations(observation_space, policy_name, example="(9, 84, 84) from sb3_sparse/dmc-pixels-* ids")
-    if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
-        raise ValueError(f"{policy_name} needs a 1-D Box (continuous) action space, got {action_space}")
-
-
-def check_image_observations(observation_space: spaces.Space, policy_name: str, example: str) -> None:
-    """
-    Raise a ValueError unless the observations are channel-first uint8 images (SB3 transposes
-    channel-last images with ``VecTransposeImage`` before the policy sees them).
+    Raise a ValueError unless the observations are images as SB3's ``is_image_space`` sees them
+    (channel-first after SB3's ``VecTransposeImage``; uint8 in [0, 255], or any Box of rank 3 with
+    ``normalize_images=False``).
 
     :param observation_space: the observation space the policy gets
     :param policy_name: the policy named in the message
-    :param example: an example shape and where it comes from, for the message
+    :param normalize_images: whether SB3 scales the images (then they must be uint8 in [0, 255])
     """
-    image = isinstance(observation_space, spaces.Box) and is_image_space(observation_space, check_channels=False)
-    shape = cast(tuple[int, ...], observation_space.shape)
-    if not image or shape[0] > min(shape[1:]):
+    if not (
+        isinstance(observation_space, spaces.Box)
+        and is_image_space(observation_space, check_channels=False, normalized_image=not normalize_images)
+    ):
+        kind = "uint8 images in [0, 255]" if normalize_images else "image-like Boxes of rank 3"
         raise ValueError(
-            f"{policy_name} needs channel-first uint8 images in [0, 255] (e.g. {example}), got {observation_space}; "
-            "for flat observations use SparseSimBaPolicy"
+            f"{policy_name} needs {kind} (e.g. (9, 84, 84) from sb3_sparse/dmc-pixels-* ids), got {observation_space}; "
+            "for other observations use SparseSimBaPolicy (with a features_extractor_class of your own if you like)"
         )
 
 
@@ -153,7 +143,28 @@ class SparseSimBaPixelMixin(SparseSimBaMixin):
     critic_encoder_path = "features_extractor.encoder"
 
     def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
-        check_pixel_spaces(observation_space, action_space, type(self).__name__)
+        check_image_observations(observation_space, type(self).__name__, self._input_kwargs["normalize_images"])
+        check_box_actions(action_space, type(self).__name__)
+
+    def _read_input_kwargs(self, input_kwargs: dict[str, Any], observation_space: spaces.Space) -> dict[str, Any]:
+        """SB3's input arguments, but for the two that DrQ-v2's layout fixes, refused with the reason."""
+        name = type(self).__name__
+        if input_kwargs.get("features_extractor_class") is not None:
+            raise ValueError(
+                f"{name} builds DrQ-v2's encoder and a trunk per network: features_extractor_class must be None, got "
+                f"{input_kwargs['features_extractor_class']!r}; for an extractor of your own use SparseSimBaPolicy"
+            )
+        if input_kwargs.get("share_features_extractor"):
+            raise ValueError(
+                f"{name} shares DrQ-v2's convolutional encoder, trained by the critic alone, and gives each network "
+                "its own trunk: share_features_extractor=True (SB3's sharing, trained by the actor) must be False"
+            )
+        extra = {
+            key: value for key, value in (input_kwargs.get("features_extractor_kwargs") or {}).items() if key != "features_dim"
+        }
+        if extra:
+            raise ValueError(f"{name}: features_extractor_kwargs may only give features_dim (the trunk's size), got {extra}")
+        return super()._read_input_kwargs({**input_kwargs, "features_extractor_kwargs": None}, observation_space)
 
     def _new_encoder(self) -> DrQConvEncoder:
         shape = cast(tuple[int, ...], self.observation_space.shape)

@@ -23,37 +23,33 @@ from typing import Any, ClassVar, cast
 import torch as th
 from gymnasium import spaces
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+from stable_baselines3.common.policies import BaseModel
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, MlpExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from sb3_sparse.checks import check_int
-from sb3_sparse.networks import RunningObservationNormalizer, SimBaEncoder
-from sb3_sparse.policies.on_policy import SparseSimBaOnPolicyMixin
+from sb3_sparse.networks import SimBaEncoder
+from sb3_sparse.policies.on_policy import GSDE_POLICY_KWARGS, SparseSimBaOnPolicyMixin
 
 
 class EncodedFeatures(BaseFeaturesExtractor):
     """
-    The features one LSTM reads: flat observations, normalized with the policy's shared running
-    statistics (when normalizing), through one network's SimBa encoder.
+    The features one LSTM reads: the policy's input stage (:mod:`~sb3_sparse.policies.input_stage`:
+    SB3's features extractor behind the shared running statistics), through one network's SimBa encoder.
 
-    :param observation_space: a flat Box
+    :param observation_space: the policy's observation space
+    :param input_stage: the network's input stage
     :param encoder: the network's SimBa encoder
-    :param normalizer: the shared normalizer, or ``None``
     """
 
-    def __init__(
-        self, observation_space: spaces.Box, encoder: SimBaEncoder, normalizer: RunningObservationNormalizer | None
-    ) -> None:
+    def __init__(self, observation_space: spaces.Space, input_stage: BaseFeaturesExtractor, encoder: SimBaEncoder) -> None:
         super().__init__(observation_space, features_dim=encoder.hidden_dim)
-        self.normalizer = normalizer
+        self.input_stage = input_stage
         self.encoder = encoder
 
     def forward(self, observations: th.Tensor) -> th.Tensor:
-        features = observations.flatten(start_dim=1)
-        if self.normalizer is not None:
-            features = self.normalizer(features)
-        return cast(th.Tensor, self.encoder(features))
+        return cast(th.Tensor, self.encoder(self.input_stage(observations)))
 
 
 class SparseSimBaRecurrentPolicy(SparseSimBaOnPolicyMixin, RecurrentActorCriticPolicy):
@@ -64,8 +60,9 @@ class SparseSimBaRecurrentPolicy(SparseSimBaOnPolicyMixin, RecurrentActorCriticP
     ``lstm_kwargs``.
     """
 
+    share_features_extractor_default = False
     sb3_policy_kwargs: ClassVar[dict[str, Any]] = {
-        "log_std_init": 0.0,
+        **GSDE_POLICY_KWARGS,
         "lstm_hidden_size": 256,
         "n_lstm_layers": 1,
         "lstm_kwargs": None,
@@ -95,21 +92,32 @@ class SparseSimBaRecurrentPolicy(SparseSimBaOnPolicyMixin, RecurrentActorCriticP
         for name in ("lstm_hidden_size", "n_lstm_layers"):
             extra_kwargs[name] = check_int(name, extra_kwargs[name])
 
+    def _read_input_kwargs(self, input_kwargs: dict[str, Any], observation_space: spaces.Space) -> dict[str, Any]:
+        if input_kwargs.get("share_features_extractor"):
+            raise ValueError(
+                f"{type(self).__name__} gives the policy and the value function each its own sparse SimBa encoder "
+                "before its own LSTM: share_features_extractor must be False, got True"
+            )
+        return super()._read_input_kwargs(input_kwargs, observation_space)
+
     def _sb3_parent_kwargs(self) -> dict[str, Any]:
-        # Separate features extractors: each network's own encoder before its own LSTM.
-        return dict(super()._sb3_parent_kwargs(), share_features_extractor=False, shared_lstm=False, enable_critic_lstm=True)
+        # Each network's own encoder before its own LSTM.
+        return dict(super()._sb3_parent_kwargs(), shared_lstm=False, enable_critic_lstm=True)
 
     def make_features_extractor(self) -> BaseFeaturesExtractor:
-        """SB3 makes the policy's extractor first, then the value function's: their encoders, one normalizer."""
-        arch, space = self.architecture, cast(spaces.Box, self.observation_space)
-        size = int(space.shape[0])
-        role = "critic" if "_shared_normalizer" in self.__dict__ else "actor"
-        if role == "actor":  # a plain attribute: the extractors register it, under their own names only
-            object.__setattr__(
-                self, "_shared_normalizer", RunningObservationNormalizer(size) if arch.normalize_observations else None
-            )
-        encoder = SimBaEncoder(size, getattr(arch, f"{role}_hidden_dim"), getattr(arch, f"{role}_num_blocks"))
-        return EncodedFeatures(space, encoder, self.__dict__["_shared_normalizer"])
+        """SB3 makes the policy's extractor first, then the value function's: their input stages (one shared
+        normalizer) and SimBa encoders."""
+        role = "critic" if self.__dict__.get("_made_policy_features") else "actor"
+        object.__setattr__(self, "_made_policy_features", True)
+        input_stage = super().make_features_extractor()
+        arch = self.architecture
+        encoder = SimBaEncoder(
+            int(input_stage.features_dim), getattr(arch, f"{role}_hidden_dim"), getattr(arch, f"{role}_num_blocks")
+        )
+        return EncodedFeatures(self.observation_space, input_stage, encoder)
+
+    def _input_extractors(self) -> list[nn.Module]:
+        return [self.pi_features_extractor.input_stage, self.vf_features_extractor.input_stage]
 
     def _build_mlp_extractor(self) -> None:
         # The heads read the LSTMs' outputs directly: the SimBa encoders sit before the LSTMs.
@@ -128,9 +136,6 @@ class SparseSimBaRecurrentPolicy(SparseSimBaOnPolicyMixin, RecurrentActorCriticP
         getattr(self, extractor).encoder = cast(nn.ModuleDict, network)["encoder"]
         setattr(self, head, cast(nn.ModuleDict, network)["head"])
 
-    def _observation_extractor(self) -> nn.Module:
-        return self.pi_features_extractor
-
     def _evaluate_network(self, role: str, observations: th.Tensor, _: th.Tensor | None = None) -> Any:
         """The diagnostics' view of a batch (no sequence): one step of the network from zero LSTM states."""
         extractor, lstm = (
@@ -138,7 +143,7 @@ class SparseSimBaRecurrentPolicy(SparseSimBaOnPolicyMixin, RecurrentActorCriticP
             if role == "actor"
             else (self.vf_features_extractor, self.lstm_critic)
         )
-        latent = lstm(extractor(observations.float()).unsqueeze(0))[0][0]
+        latent = lstm(BaseModel.extract_features(self, observations, extractor).unsqueeze(0))[0][0]
         return self._get_action_dist_from_latent(latent) if role == "actor" else self.value_net(latent)
 
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
@@ -149,3 +154,10 @@ class SparseSimBaRecurrentPolicy(SparseSimBaOnPolicyMixin, RecurrentActorCriticP
             ("value", networks["critic"]),
             ("value LSTM (dense)", self.lstm_critic),
         ]
+
+
+class SparseSimBaMultiInputRecurrentPolicy(SparseSimBaRecurrentPolicy):
+    """``SparseSimBaMultiInputPolicy`` of RecurrentPPO (sb3-contrib's ``MultiInputLstmPolicy``): Dict
+    observations through SB3's ``CombinedExtractor``; the arguments are those of :class:`SparseSimBaRecurrentPolicy`."""
+
+    dict_observations = True

@@ -13,14 +13,15 @@ class SparseSimBaPolicy(SparseSimBaMixin, SACPolicy):
     SAC policy with SimBa actor and critic networks pruned once at initialization with
     Erdős–Rényi layer-wise densities; the masks never change (Ma et al., ICML 2025).
 
-    Observations are normalized inside the policy with running statistics shared by the
-    actor, the critics and the target critics; ``import sb3_sparse`` makes ``learn()`` update
-    them once per collected transition (see :class:`sb3_sparse.callbacks.ObservationNormalizerCallback`).
+    Observations go through SB3's input stage (``preprocess_obs``, ``features_extractor_class``),
+    their continuous parts normalized inside the policy with running statistics shared by the
+    actor, the critics and the target critics (:mod:`~sb3_sparse.policies.input_stage`);
+    ``import sb3_sparse`` makes ``learn()`` update them once per collected transition (see :class:`sb3_sparse.callbacks.ObservationNormalizerCallback`).
     Pruned weights are exactly 0 after every optimizer step: optimizer hooks mask the gradients
     before each step of the actor and of the critic, and the weights after it unless the optimizer
     (Adam, AdamW, SGD, ...) provably leaves them 0 (:class:`sb3_sparse.sparsity.MaskEnforcer`).
 
-    :param observation_space: observation space (a flat Box)
+    :param observation_space: observation space (any SB3 takes: see :mod:`~sb3_sparse.policies.input_stage`)
     :param action_space: action space (a Box)
     :param lr_schedule: learning rate schedule
     :param n_critics: number of critics (the paper's DMC runs use 1; SB3's default is 2)
@@ -44,10 +45,11 @@ class SparseSimBaPolicy(SparseSimBaMixin, SACPolicy):
 
 class SparseSimBaMultiInputPolicy(SparseSimBaPolicy):
     """
-    ``SparseSimBaMultiInputPolicy`` of SAC (SB3's ``MultiInputPolicy``): Dict observations of flat
-    Boxes, e.g. goal-conditioned tasks with ``HerReplayBuffer``, each key flattened and concatenated
-    in the space's key order, normalized with running statistics per key; then
-    :class:`SparseSimBaPolicy`, whose arguments it takes.
+    ``SparseSimBaMultiInputPolicy`` of SAC (SB3's ``MultiInputPolicy``): Dict observations, e.g.
+    goal-conditioned tasks with ``HerReplayBuffer``, through SB3's ``CombinedExtractor`` (each key
+    flattened, images through a NatureCNN, concatenated in the space's key order) with the
+    continuous keys normalized with running statistics (:mod:`~sb3_sparse.policies.input_stage`).
+    The arguments are those of :class:`SparseSimBaPolicy`.
     """
 
     dict_observations = True

@@ -1,6 +1,6 @@
-"""The SB3 modules around :mod:`sb3_sparse.networks`: the shared observation normalizer as a
-features extractor, the actor and critic wrappers that build and prune their SimBa networks, the
-load hooks that convert saved layer layouts, and the diagnostics probe of SimBa networks."""
+"""The SB3 modules around :mod:`sb3_sparse.networks`: the actor and critic wrappers that build and
+prune their SimBa networks, the load hooks that convert saved layer layouts, and the diagnostics
+probe of SimBa networks."""
 
 from __future__ import annotations
 
@@ -11,66 +11,15 @@ from gymnasium import spaces
 from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
 from stable_baselines3.common.policies import BaseModel, BasePolicy
 from stable_baselines3.common.preprocessing import get_action_dim
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 
 from sb3_sparse.checks import check_int
 from sb3_sparse.diagnostics import NetworkProbe
-from sb3_sparse.networks import CriticNetwork, GaussianActorNetwork, RunningObservationNormalizer, SimBaEncoder
+from sb3_sparse.networks import CriticNetwork, GaussianActorNetwork, SimBaEncoder
 from sb3_sparse.policies.architecture import SimBaSpec
 from sb3_sparse.sparse_execution import convert_optimizer_state_layouts_, convert_state_dict_layouts_
-
-
-class ObservationNormalizerExtractor(BaseFeaturesExtractor):
-    """
-    Features extractor that normalizes flat observations with running statistics
-    (:class:`sb3_sparse.networks.RunningObservationNormalizer`). One instance is shared by
-    the actor, the critic and the target networks of a policy, so they all see the
-    same statistics, as in the reference where the batch is normalized before the networks.
-
-    :param observation_space: a flat Box observation space
-    """
-
-    def __init__(self, observation_space: spaces.Box) -> None:
-        super().__init__(observation_space, features_dim=int(observation_space.shape[0]))
-        self.normalizer = RunningObservationNormalizer(self.features_dim)
-
-    def forward(self, observations: th.Tensor) -> th.Tensor:
-        return self.normalizer(observations)
-
-
-class DictObservationNormalizerExtractor(BaseFeaturesExtractor):
-    """
-    Features extractor of Dict observations of flat Boxes (goal-conditioned tasks: ``observation``,
-    ``achieved_goal``, ``desired_goal``): each key flattened and concatenated in the space's key
-    order, as SB3's ``CombinedExtractor`` does, then normalized with running statistics. The
-    statistics are per element, so per key: the same as one normalizer per key (every
-    transition carries every key, so the counts agree). Shared by all networks of a policy.
-
-    :param observation_space: a Dict of flat Boxes
-    """
-
-    def __init__(self, observation_space: spaces.Dict) -> None:
-        combined = CombinedExtractor(observation_space)
-        super().__init__(observation_space, features_dim=combined.features_dim)
-        self.combined = combined
-        self.normalizer = RunningObservationNormalizer(self.features_dim)
-
-    def flatten(self, observations: dict[str, Any]) -> th.Tensor:
-        """
-        Raw observations (as the environment returns them, e.g. for the statistics) as the rows the
-        normalizer sees.
-
-        :param observations: key -> array of shape ``(n_envs, *shape)``
-        :return: tensor of shape ``(n_envs, features_dim)``
-        """
-        keys = cast(spaces.Dict, self._observation_space).spaces
-        parts = [th.as_tensor(observations[key]) for key in keys]
-        return th.cat([part.reshape(part.shape[0], -1).to(th.float64) for part in parts], dim=1)
-
-    def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
-        return self.normalizer(self.combined(observations))
 
 
 class SimBaActorBase(BasePolicy):
@@ -79,8 +28,9 @@ class SimBaActorBase(BasePolicy):
 
     :param observation_space: observation space
     :param action_space: action space
-    :param features_extractor: the (shared) observation normalizer, a flatten layer or pixel features
+    :param features_extractor: the network's input stage (:mod:`~sb3_sparse.policies.input_stage`) or pixel features
     :param spec: sizes of the SimBa network and its pruner (a target actor's has the same seed: the same masks)
+    :param normalize_images: whether SB3's preprocessing scales images to [0, 1]
     """
 
     network_class: ClassVar[type[nn.Module]]
@@ -91,9 +41,27 @@ class SimBaActorBase(BasePolicy):
         action_space: spaces.Box,
         features_extractor: BaseFeaturesExtractor,
         spec: SimBaSpec,
+        normalize_images: bool = True,
     ) -> None:
-        super().__init__(observation_space, action_space, features_extractor=features_extractor, squash_output=True)
+        super().__init__(
+            observation_space,
+            action_space,
+            features_extractor=features_extractor,
+            normalize_images=normalize_images,
+            squash_output=True,
+        )
+        self.spec = spec
         self.network, self.densities = spec.build(self.network_class, get_action_dim(action_space))
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        # What SB3's ``save``/``load`` of the actor alone rebuild it from: the same pruner seed, the same masks.
+        return dict(
+            observation_space=self.observation_space,
+            action_space=self.action_space,
+            features_extractor=self.features_extractor,
+            spec=self.spec,
+            normalize_images=self.normalize_images,
+        )
 
     def simba_encoders(self) -> list[SimBaEncoder]:
         """The SimBa encoder of the actor network (for diagnostics)."""
@@ -145,9 +113,12 @@ class SimBaContinuousCritic(BaseModel):
     :param observation_space: observation space
     :param action_space: action space
     :param spec: sizes of each SimBa critic network and the pruner, which prunes them in turn
-    :param features_extractor: the (shared) observation normalizer, a flatten layer or pixel features
+    :param features_extractor: the network's input stage (:mod:`~sb3_sparse.policies.input_stage`) or pixel features
     :param n_critics: number of critics (1 = the paper's DMC setup, 2 = clipped double Q)
     :param num_outputs: outputs of each critic's head (1 Q-value, or several quantiles)
+    :param normalize_images: whether SB3's preprocessing scales images to [0, 1]
+    :param share_features_extractor: whether the features extractor is the actor's; as in SB3, the
+        critic's loss then does not reach it
     """
 
     def __init__(
@@ -158,9 +129,15 @@ class SimBaContinuousCritic(BaseModel):
         features_extractor: BaseFeaturesExtractor,
         n_critics: int = 2,
         num_outputs: int = 1,
+        normalize_images: bool = True,
+        share_features_extractor: bool = False,
     ) -> None:
-        super().__init__(observation_space, action_space, features_extractor=features_extractor)
+        super().__init__(
+            observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
+        )
         action_dim = get_action_dim(self.action_space)
+        self.spec, self.num_outputs = spec, num_outputs
+        self.share_features_extractor = share_features_extractor
         self.n_critics = check_int("n_critics", n_critics)
         # Each critic is pruned (and converted) before the next is built: one dense network at a time.
         self.q_networks, self.densities = nn.ModuleList(), []
@@ -169,13 +146,28 @@ class SimBaContinuousCritic(BaseModel):
             self.densities.append(densities)
             self.q_networks.append(q_net)
 
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return dict(
+            observation_space=self.observation_space,
+            action_space=self.action_space,
+            spec=self.spec,
+            features_extractor=self.features_extractor,
+            n_critics=self.n_critics,
+            num_outputs=self.num_outputs,
+            normalize_images=self.normalize_images,
+            share_features_extractor=self.share_features_extractor,
+        )
+
     def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
-        features = self.extract_features(obs, self.features_extractor)  # type: ignore[arg-type]
+        with th.set_grad_enabled(not self.share_features_extractor):  # SB3's: only the actor trains a shared extractor
+            features = self.extract_features(obs, self.features_extractor)  # type: ignore[arg-type]
         return tuple(q_net(features, actions) for q_net in self.q_networks)
 
     def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
-        """Q-value of the first critic only (TD3's actor loss)."""
-        return self.q_networks[0](self.extract_features(obs, self.features_extractor), actions)  # type: ignore[arg-type]
+        """Q-value of the first critic only (TD3's actor loss; as in SB3, no gradient reaches the extractor)."""
+        with th.no_grad():
+            features = self.extract_features(obs, self.features_extractor)  # type: ignore[arg-type]
+        return self.q_networks[0](features, actions)
 
     def simba_encoders(self) -> list[SimBaEncoder]:
         """The SimBa encoders of the critic networks, in order (for diagnostics)."""

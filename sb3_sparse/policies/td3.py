@@ -35,7 +35,7 @@ class SparseSimBaTD3Policy(SparseSimBaMixin, TD3Policy):
     (DDPG passes ``n_critics=1``). The arguments are those of
     :class:`~sb3_sparse.policies.sac.SparseSimBaPolicy` (without gSDE).
 
-    :param observation_space: observation space (a flat Box)
+    :param observation_space: observation space (any SB3 takes)
     :param action_space: action space (a Box)
     :param lr_schedule: learning rate schedule
     :param n_critics: number of critics (TD3: 2, DDPG: 1)
@@ -47,6 +47,7 @@ class SparseSimBaTD3Policy(SparseSimBaMixin, TD3Policy):
     actor_class = SimBaTD3Actor
     critic_class = SimBaContinuousCritic
     target_networks = ("actor", "critic")
+    critic_optimizes_shared_extractor = True
     actor: SimBaTD3Actor  # type: ignore[assignment]
     actor_target: SimBaTD3Actor  # type: ignore[assignment]
     critic: SimBaContinuousCritic  # type: ignore[assignment]
@@ -54,7 +55,7 @@ class SparseSimBaTD3Policy(SparseSimBaMixin, TD3Policy):
 
 
 class SparseSimBaTD3MultiInputPolicy(SparseSimBaTD3Policy):
-    """``SparseSimBaMultiInputPolicy`` of TD3 and DDPG: Dict observations of flat Boxes (HER's goal-conditioned
+    """``SparseSimBaMultiInputPolicy`` of TD3 and DDPG: Dict observations (HER's goal-conditioned
     tasks), as :class:`~sb3_sparse.policies.sac.SparseSimBaMultiInputPolicy`; the arguments are those of
     :class:`SparseSimBaTD3Policy`."""
 

@@ -27,6 +27,11 @@ class SimBaQuantileCritic(SimBaContinuousCritic):
         self.n_quantiles = n_quantiles
         self.quantiles_total = n_quantiles * self.n_critics
 
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        parameters = super()._get_constructor_parameters()
+        parameters["n_quantiles"] = parameters.pop("num_outputs")
+        return parameters
+
     def forward(self, obs: th.Tensor, action: th.Tensor) -> th.Tensor:  # type: ignore[override]
         return th.stack(super().forward(obs, action), dim=1)
 
@@ -52,7 +57,7 @@ class SparseSimBaTQCPolicy(SparseSimBaMixin, TQCPolicy):
 
 
 class SparseSimBaTQCMultiInputPolicy(SparseSimBaTQCPolicy):
-    """``SparseSimBaMultiInputPolicy`` of TQC: Dict observations of flat Boxes (HER's goal-conditioned
+    """``SparseSimBaMultiInputPolicy`` of TQC: Dict observations (HER's goal-conditioned
     tasks), as :class:`~sb3_sparse.policies.sac.SparseSimBaMultiInputPolicy`; the arguments are those of
     :class:`SparseSimBaTQCPolicy`."""
 

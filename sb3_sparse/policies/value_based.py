@@ -22,7 +22,6 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.dqn.policies import DQNPolicy
 from torch import nn
 
-from sb3_sparse.checks import check_flat_box_observations
 from sb3_sparse.diagnostics import NetworkProbe
 from sb3_sparse.networks import DiscreteQNetwork, SimBaEncoder
 from sb3_sparse.policies.architecture import SimBaSpec
@@ -51,9 +50,10 @@ class SimBaQNetwork(BasePolicy):
 
     :param observation_space: observation space
     :param action_space: a Discrete action space
-    :param features_extractor: the (shared) observation normalizer, a flatten layer or image features
+    :param features_extractor: the network's input stage (:mod:`~sb3_sparse.policies.input_stage`)
     :param spec: sizes of the SimBa network and its pruner (the target's has the same seed: the same masks)
     :param n_quantiles: quantiles per action (QR-DQN), ``None`` for one Q-value per action
+    :param normalize_images: whether SB3's preprocessing scales images to [0, 1]
     """
 
     def __init__(
@@ -63,11 +63,26 @@ class SimBaQNetwork(BasePolicy):
         features_extractor: BaseFeaturesExtractor,
         spec: SimBaSpec,
         n_quantiles: int | None = None,
+        normalize_images: bool = True,
     ) -> None:
-        super().__init__(observation_space, action_space, features_extractor=features_extractor)
+        super().__init__(
+            observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
+        )
+        self.spec = spec
         self.n_actions = int(action_space.n)
         self.n_quantiles = n_quantiles
         self.network, self.densities = spec.build(DiscreteQNetwork, self.n_actions * (n_quantiles or 1))
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        # What SB3's ``save``/``load`` of the network alone rebuild it from: the same pruner seed, the same masks.
+        return dict(
+            observation_space=self.observation_space,
+            action_space=self.action_space,
+            features_extractor=self.features_extractor,
+            spec=self.spec,
+            n_quantiles=self.n_quantiles,
+            normalize_images=self.normalize_images,
+        )
 
     def forward(self, obs: PyTorchObs) -> th.Tensor:
         """
@@ -94,7 +109,7 @@ class SparseSimBaValueMixin(SparsePolicyBase):
     sb3-contrib's ``QRDQNPolicy``; ``network_attribute`` names the online network as the algorithm
     reads it (``q_net``, ``quantile_net``), its target is ``<network_attribute>_target``.
 
-    :param observation_space: observation space (a flat Box)
+    :param observation_space: observation space (any SB3 takes: see :mod:`~sb3_sparse.policies.input_stage`)
     :param action_space: action space (Discrete)
     :param lr_schedule: learning rate schedule
     :param optimizer_class: the Q-network's optimizer
@@ -129,13 +144,13 @@ class SparseSimBaValueMixin(SparsePolicyBase):
         self._init_policy(observation_space, action_space, lr_schedule, optimizer_class, optimizer_kwargs, kwargs)
 
     def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
-        """Raise a ValueError for spaces this policy cannot handle (here: anything but a flat Box and Discrete actions)."""
-        check_flat_box_observations(observation_space, type(self).__name__)
+        """Raise a ValueError unless the actions are Discrete (the observations go through SB3's input stage)."""
         check_discrete_actions(action_space, type(self).__name__)
 
     def _features(self, shared: dict[str, nn.Module]) -> tuple[BaseFeaturesExtractor, int]:
-        """The features extractor of one network (the shared normalizer, or a flatten layer) and its output size."""
-        return self._flat_features(shared)
+        """The input stage of one network (each has its own, as SB3's) and its output size."""
+        extractor = self.make_features_extractor()
+        return extractor, int(extractor.features_dim)
 
     def _make_network(self, shared: dict[str, nn.Module]) -> SimBaQNetwork:
         features_extractor, features_dim = self._features(shared)
@@ -146,6 +161,7 @@ class SparseSimBaValueMixin(SparsePolicyBase):
             features_extractor,
             SimBaSpec(features_dim, arch.critic_hidden_dim, arch.critic_num_blocks, self._pruner("critic")),
             n_quantiles=self._extra_sb3_kwargs.get("n_quantiles"),
+            normalize_images=self.normalize_images,  # type: ignore[attr-defined]
         ).to(self.device)
 
     def _build(self, lr_schedule: Schedule) -> None:
@@ -189,9 +205,6 @@ class SparseSimBaValueMixin(SparsePolicyBase):
             )
         }
 
-    def _observation_extractor(self) -> nn.Module:
-        return cast(nn.Module, self.value_network.features_extractor)
-
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
         return [("Q-network", self.value_network.network)]
 
@@ -206,3 +219,17 @@ class SparseSimBaQRDQNPolicy(SparseSimBaValueMixin, QRDQNPolicy):
 
     network_attribute = "quantile_net"
     sb3_policy_kwargs: ClassVar[dict[str, Any]] = {"n_quantiles": 200}
+
+
+class SparseSimBaMultiInputDQNPolicy(SparseSimBaDQNPolicy):
+    """``SparseSimBaMultiInputPolicy`` of DQN (SB3's ``MultiInputPolicy``): Dict observations through SB3's
+    ``CombinedExtractor``; the arguments are those of :class:`SparseSimBaValueMixin`."""
+
+    dict_observations = True
+
+
+class SparseSimBaMultiInputQRDQNPolicy(SparseSimBaQRDQNPolicy):
+    """``SparseSimBaMultiInputPolicy`` of QR-DQN: Dict observations; the arguments are those of
+    :class:`SparseSimBaQRDQNPolicy`."""
+
+    dict_observations = True
