@@ -16,7 +16,8 @@ class SparseSimBaPolicy(SparseSimBaMixin, SACPolicy):
     Observations go through SB3's input stage (``preprocess_obs``, ``features_extractor_class``),
     their continuous parts normalized inside the policy with running statistics shared by the
     actor, the critics and the target critics (:mod:`~sb3_sparse.policies.input_stage`);
-    ``import sb3_sparse`` makes ``learn()`` update them once per collected transition (see :class:`sb3_sparse.callbacks.ObservationNormalizerCallback`).
+    ``import sb3_sparse`` makes ``learn()`` update them once per collected transition (see
+    :class:`sb3_sparse.callbacks.ObservationNormalizerCallback`).
     Pruned weights are exactly 0 after every optimizer step: optimizer hooks mask the gradients
     before each step of the actor and of the critic, and the weights after it unless the optimizer
     (Adam, AdamW, SGD, ...) provably leaves them 0 (:class:`sb3_sparse.sparsity.MaskEnforcer`).
