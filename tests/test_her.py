@@ -14,7 +14,7 @@ from stable_baselines3.common.noise import NormalActionNoise
 
 from sb3_sparse import PlasticityCallback
 from sb3_sparse.hyperparams import ALGORITHMS, algorithm_kwargs
-from sb3_sparse.policies.simba_modules import DictObservationNormalizerExtractor
+from sb3_sparse.policies.input_stage import NormalizedInput
 from sb3_sparse.robotics import register_robotics_envs, success_rate
 from sb3_sparse.run_directory import read_csv_rows
 from sb3_sparse.sparsity import pruned_weights_are_zero
@@ -40,8 +40,9 @@ def her_model(algorithm, learning_starts=100, batch_size=64, **kwargs):
 def test_every_off_policy_algorithm_trains_with_her_on_dict_observations(algorithm, tmp_path):
     model = her_model(algorithm, policy_kwargs=dict(TINY_SIMBA))
     extractor = model.policy.actor.features_extractor
-    assert isinstance(extractor, DictObservationNormalizerExtractor) and extractor.features_dim == 10 + 3 + 3
-    assert extractor is model.policy.critic.features_extractor  # one normalizer for every network
+    assert isinstance(extractor, NormalizedInput) and extractor.features_dim == 10 + 3 + 3
+    for name in ("critic", "critic_target"):  # one normalizer for every network
+        assert getattr(model.policy, name).features_extractor.normalizer is extractor.normalizer
     model.learn(250)
     for name in ("actor", "critic", "critic_target"):
         assert pruned_weights_are_zero(getattr(model.policy, name)), name
@@ -61,14 +62,15 @@ def test_every_off_policy_algorithm_trains_with_her_on_dict_observations(algorit
 
 
 def test_dict_observations_need_the_multi_input_policy():
-    with pytest.raises(ValueError, match=r"got a Dict space with keys .* use SparseSimBaMultiInputPolicy"):
+    with pytest.raises(ValueError, match=r"got a Dict observation space \(keys .*\): use SparseSimBaMultiInputPolicy"):
         SAC("SparseSimBaPolicy", gym.make("FetchReach-v4"), **HER)
-    with pytest.raises(ValueError, match="SparseSimBaMultiInputPolicy needs a Dict observation space"):
-        SAC("SparseSimBaMultiInputPolicy", "Pendulum-v1")
-    with pytest.raises(ValueError, match="SparseSimBaMultiInputPolicy does not support DQN"):
-        from stable_baselines3 import DQN
-
-        DQN("SparseSimBaMultiInputPolicy", "CartPole-v1")
+    # The MultiInput policy takes a flat Box too (SB3's default extractor for it: FlattenExtractor).
+    assert (
+        SAC(
+            "SparseSimBaMultiInputPolicy", "Pendulum-v1", policy_kwargs=dict(TINY_SIMBA)
+        ).policy.actor.features_extractor.features_dim
+        == 3
+    )
 
 
 @pytest.mark.slow

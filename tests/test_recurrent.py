@@ -35,7 +35,7 @@ def test_each_network_is_encoder_then_lstm_then_head_and_keeps_its_masks(tmp_pat
     policy = model.policy
     assert isinstance(policy, SparseSimBaRecurrentPolicy)
     assert (policy.lstm_actor.input_size, policy.lstm_critic.input_size) == (16, 32)  # each reads its own encoder
-    assert policy.pi_features_extractor.normalizer is policy.vf_features_extractor.normalizer
+    assert policy.pi_features_extractor.input_stage.normalizer is policy.vf_features_extractor.input_stage.normalizer
     # Encoders (features_extractor is the policy's) and heads are masked; the LSTMs stay dense.
     masked = {name.split(".")[0] for name, _, _ in named_masks(policy)}
     assert (

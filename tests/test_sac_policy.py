@@ -12,7 +12,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
 import sb3_sparse
-from sb3_sparse import ObservationNormalizerCallback, SparseSimBaPolicy
+from sb3_sparse import ObservationNormalizerCallback, SparseSimBaPolicy, SparseSimBaTD3Policy
 from sb3_sparse.sparsity import density_report, named_masks, pruned_weights_are_zero
 from tests.conftest import TINY_SIMBA
 
@@ -120,9 +120,10 @@ def test_observation_statistics_follow_collected_transitions_only():
     for key, value in model.policy.state_dict().items():
         if ".normalizer." in key:
             assert torch.equal(value, snapshot[key]), f"{key} changed outside data collection"
-    # Actor, critics and target read one shared normalizer.
+    # Actor, critics and target read one shared normalizer (each has its own input stage, as SB3's extractors).
     policy = model.policy
-    assert policy.actor.features_extractor is policy.critic.features_extractor is policy.critic_target.features_extractor
+    normalizer = policy.actor.features_extractor.normalizer
+    assert policy.critic.features_extractor.normalizer is normalizer is policy.critic_target.features_extractor.normalizer
 
 
 def test_normalization_is_applied_to_inputs():
@@ -209,17 +210,23 @@ def test_unknown_policy_kwarg_is_not_ignored():
         SAC("SparseSimBaPolicy", "Pendulum-v1", policy_kwargs=dict(hidden_dims=[64, 64]))
 
 
-def test_gsde_is_rejected():
-    with pytest.raises(ValueError, match="use_sde must be False"):
-        SAC("SparseSimBaPolicy", "Pendulum-v1", use_sde=True)
+def test_gsde_trains_with_the_sparse_mean_head_and_is_refused_where_sb3_has_none():
+    model = SAC(
+        "SparseSimBaPolicy", "Pendulum-v1", use_sde=True, learning_starts=20, batch_size=16, policy_kwargs=dict(TINY_SIMBA)
+    )
+    model.learn(60)
+    assert model.policy.actor.use_sde and model.policy.actor.get_std().shape == (16, 1)
+    assert pruned_weights_are_zero(model.policy)
+    with pytest.raises(ValueError, match="with use_sde=True, exact_log_prob must be False"):
+        SAC("SparseSimBaPolicy", "Pendulum-v1", use_sde=True, policy_kwargs=dict(TINY_SIMBA, exact_log_prob=True))
+    with pytest.raises(ValueError, match="does not support gSDE: use_sde must be False"):
+        SparseSimBaTD3Policy(spaces.Box(-1, 1, (3,)), spaces.Box(-1, 1, (1,)), lambda _: 1e-3, use_sde=True)
 
 
 @pytest.mark.parametrize(
     ("observation_space", "action_space", "message"),
     [
-        (spaces.Dict({"a": spaces.Box(-1, 1, (3,))}), spaces.Box(-1, 1, (2,)), "Dict space.*FlattenObservation"),
-        (spaces.Box(0, 255, (3, 84, 84), dtype=np.uint8), spaces.Box(-1, 1, (2,)), r"shape \(3, 84, 84\).*FlattenObservation"),
-        (spaces.Discrete(4), spaces.Box(-1, 1, (2,)), "flat .*Box observation space, got Discrete"),
+        (spaces.Dict({"a": spaces.Box(-1, 1, (3,))}), spaces.Box(-1, 1, (2,)), "Dict observation space.*MultiInputPolicy"),
         (spaces.Box(-1, 1, (3,)), spaces.Discrete(2), "Box \\(continuous\\) action space, got Discrete"),
     ],
 )

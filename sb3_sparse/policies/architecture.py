@@ -21,6 +21,9 @@ from sb3_sparse.topology import TOPOLOGIES, TopologySchedule, prune_gradually_
 #: and critic (Ma et al., ICML 2025), that of every entry of the package's hyperparameter files.
 DEFAULT_SPARSITY = 0.8
 
+#: SB3's arguments of squashed-Gaussian actor policies (SACPolicy, TQCPolicy, CrossQPolicy) for gSDE, with SB3's defaults.
+SQUASHED_GAUSSIAN_KWARGS: dict[str, Any] = {"log_std_init": -3.0, "use_expln": False, "clip_mean": 2.0}
+
 #: The networks with their own topology rule (``<role>_topology``) in every policy; image policies add
 #: their convolutional encoder's (``encoder_topology``).
 TOPOLOGY_ROLES = ("actor", "critic")

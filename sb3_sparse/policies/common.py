@@ -97,6 +97,7 @@ class SparsePolicyBase:
     critic_encoder_path: str | None = None
     _extra_sb3_kwargs: dict[str, Any]
     _input_kwargs: dict[str, Any]
+    _use_sde: bool
 
     def _init_policy(
         self,
@@ -532,14 +533,18 @@ class SparseSimBaMixin(SparsePolicyBase):
     :param optimizer_class: optimizer of actor and critic
     :param optimizer_kwargs: keyword arguments of the optimizer, without the learning rate (Adam
         and AdamW get ``fused=True`` unless ``fused`` or ``foreach`` is given, see ``prefer_fused_optimizer``)
-    :param use_sde: must be False (gSDE is not supported)
-    :param kwargs: the fields of ``architecture_class`` and the ``sb3_policy_kwargs``
+    :param use_sde: gSDE for the squashed-Gaussian actors (``supports_sde``: SAC, TQC, CrossQ), else must be False
+    :param kwargs: the fields of ``architecture_class``, SB3's input arguments (``features_extractor_class``,
+        ``features_extractor_kwargs``, ``normalize_images``, ``share_features_extractor``) and the ``sb3_policy_kwargs``
     """
 
     actor_class: ClassVar[type[BasePolicy]]
     critic_class: ClassVar[type[BaseModel]]
     target_networks: ClassVar[tuple[str, ...]] = ("critic",)
     critic_optimizes_shared_extractor: ClassVar[bool] = False
+    #: Whether the actor is a squashed Gaussian with SB3's gSDE option (SAC, TQC, CrossQ; the
+    #: ``sb3_policy_kwargs`` then hold SB3's ``log_std_init``, ``use_expln`` and ``clip_mean``).
+    supports_sde: ClassVar[bool] = False
     share_features_extractor_default = False
     share_features_extractor: bool
     sb3_arguments = ("n_critics", "optimizer_class", "optimizer_kwargs", "use_sde")
@@ -561,8 +566,21 @@ class SparseSimBaMixin(SparsePolicyBase):
         self._n_critics = check_int("n_critics", n_critics)
         self._init_policy(observation_space, action_space, lr_schedule, optimizer_class, optimizer_kwargs, kwargs, use_sde)
 
+    def _check_use_sde(self, use_sde: bool) -> None:
+        if not self.supports_sde:
+            super()._check_use_sde(use_sde)
+        self._use_sde = check_bool("use_sde", use_sde)
+
     def _sb3_parent_kwargs(self) -> dict[str, Any]:
-        return {"n_critics": self._n_critics}
+        sde = {"use_sde": self._use_sde} if self.supports_sde else {}
+        return {"n_critics": self._n_critics, **sde}
+
+    def _actor_kwargs(self) -> dict[str, Any]:
+        """Further arguments of ``actor_class``: SB3's gSDE settings where the family has them."""
+        if not self.supports_sde:
+            return {}
+        names = ("log_std_init", "use_expln", "clip_mean")
+        return dict(use_sde=self._use_sde, **{name: self._extra_sb3_kwargs[name] for name in names})
 
     def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
         """Raise a ValueError for spaces this policy cannot handle: the observations go through SB3's input
@@ -601,7 +619,7 @@ class SparseSimBaMixin(SparsePolicyBase):
         """
         features_extractor, features_dim = self._features(role, target, shared)
         network_class: type[nn.Module] = self.actor_class if role == "actor" else self.critic_class
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = self._actor_kwargs() if role == "actor" else {}
         if role == "critic":
             extra = dict(
                 n_critics=self.critic_kwargs["n_critics"],  # type: ignore[attr-defined]
@@ -672,6 +690,11 @@ class SparseSimBaMixin(SparsePolicyBase):
         self._check_dynamic_topology()
 
     def _use_exact_log_prob(self) -> None:
+        if getattr(self, "_use_sde", False):
+            raise ValueError(
+                "exact_log_prob=True replaces the squashed Gaussian's log-density, which gSDE computes its own way: "
+                "with use_sde=True, exact_log_prob must be False"
+            )
         action_dist = getattr(self.actor, "action_dist", None)
         if not isinstance(action_dist, SquashedDiagGaussianDistribution):
             raise ValueError(
@@ -695,7 +718,8 @@ class SparseSimBaMixin(SparsePolicyBase):
         }
 
     def _family_arguments(self) -> dict[str, Any]:
-        return {"n_critics": self.critic_kwargs["n_critics"]}  # type: ignore[attr-defined]
+        sde = {"use_sde": self._use_sde} if self.supports_sde else {}
+        return {"n_critics": self.critic_kwargs["n_critics"], **sde}  # type: ignore[attr-defined]
 
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
         """The networks of the density report, with their titles."""

@@ -12,11 +12,12 @@ statistics to switch.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch as th
 from sb3_contrib.crossq.policies import CrossQPolicy
 
+from sb3_sparse.policies.architecture import SQUASHED_GAUSSIAN_KWARGS
 from sb3_sparse.policies.common import SparseSimBaMixin
 from sb3_sparse.policies.simba_modules import SimBaActor, SimBaContinuousCritic
 
@@ -45,6 +46,8 @@ class SparseSimBaCrossQPolicy(SparseSimBaMixin, CrossQPolicy):
     actor_class = SimBaCrossQActor
     critic_class = SimBaCrossQCritic
     target_networks = ()
+    supports_sde = True
+    sb3_policy_kwargs: ClassVar[dict[str, Any]] = SQUASHED_GAUSSIAN_KWARGS
     actor: SimBaCrossQActor  # type: ignore[assignment]
     critic: SimBaCrossQCritic  # type: ignore[assignment]
 

@@ -78,7 +78,10 @@ class SparseSimBaCnnOnPolicyMixin(SparseSimBaOnPolicyMixin):
         return probes
 
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
-        return [("encoder (features extractor)", self._encoder()), *super()._density_networks()]
+        extractors = self._input_extractors()
+        name = type(extractors[0]).__name__
+        title = f"encoder ({name}, trained by both losses)" if len(extractors) == 1 else f"encoders ({name}, one per network)"
+        return [(title, self._encoder()), *super()._density_networks()]
 
 
 class SparseSimBaCnnActorCriticPolicy(SparseSimBaCnnOnPolicyMixin, ActorCriticPolicy):

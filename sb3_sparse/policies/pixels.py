@@ -34,7 +34,7 @@ from torch import nn
 from sb3_sparse.checks import check_box_actions, check_int, check_sparsity
 from sb3_sparse.diagnostics import NetworkProbe
 from sb3_sparse.networks import DrQConvEncoder, PixelTrunk
-from sb3_sparse.policies.architecture import TOPOLOGY_ROLES, SimBaArchitecture
+from sb3_sparse.policies.architecture import SQUASHED_GAUSSIAN_KWARGS, TOPOLOGY_ROLES, SimBaArchitecture
 from sb3_sparse.policies.common import SparseSimBaMixin
 from sb3_sparse.policies.simba_modules import SimBaActor, SimBaContinuousCritic
 from sb3_sparse.policies.td3 import SimBaTD3Actor
@@ -217,13 +217,15 @@ class SparseSimBaCnnPolicy(SparseSimBaPixelMixin, SACPolicy):
     :param n_critics: number of critics (DrQ-v2: 2)
     :param optimizer_class: optimizer of actor and critic
     :param optimizer_kwargs: keyword arguments of the optimizer (Adam/AdamW get ``fused=True`` unless set)
-    :param use_sde: must be False
+    :param use_sde: gSDE, as :class:`~sb3_sparse.policies.sac.SparseSimBaPolicy`
     :param kwargs: the settings of :class:`PixelSimBaArchitecture` (``feature_dim=50``,
         ``encoder_sparsity=0.0`` and the SimBa and sparsity settings)
     """
 
     actor_class = SimBaActor
     critic_class = SimBaContinuousCritic
+    supports_sde = True
+    sb3_policy_kwargs: ClassVar[dict[str, Any]] = SQUASHED_GAUSSIAN_KWARGS
 
 
 class SparseSimBaCnnTD3Policy(SparseSimBaPixelMixin, TD3Policy):

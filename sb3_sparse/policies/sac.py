@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from stable_baselines3.sac.policies import SACPolicy
 
+from sb3_sparse.policies.architecture import SQUASHED_GAUSSIAN_KWARGS
 from sb3_sparse.policies.common import SparseSimBaMixin
 from sb3_sparse.policies.simba_modules import SimBaActor, SimBaContinuousCritic
 
@@ -29,7 +32,8 @@ class SparseSimBaPolicy(SparseSimBaMixin, SACPolicy):
     :param optimizer_class: optimizer of actor and critic (e.g. ``th.optim.AdamW``)
     :param optimizer_kwargs: keyword arguments of the optimizer, without the learning rate; Adam and
         AdamW get ``fused=True`` unless ``fused`` or ``foreach`` is given (see ``prefer_fused_optimizer``)
-    :param use_sde: must be False (gSDE is not supported)
+    :param use_sde: gSDE (SB3's state-dependent exploration; ``log_std_init=-3``, ``use_expln=False`` and
+        ``clip_mean=2.0`` as in SB3): see :class:`~sb3_sparse.policies.simba_modules.SimBaActor`
     :param kwargs: the SimBa and sparsity settings, see
         :class:`~sb3_sparse.policies.architecture.SimBaArchitecture`: ``actor_hidden_dim=128``,
         ``actor_num_blocks=1``, ``critic_hidden_dim=512``, ``critic_num_blocks=2``,
@@ -39,6 +43,8 @@ class SparseSimBaPolicy(SparseSimBaMixin, SACPolicy):
 
     actor_class = SimBaActor
     critic_class = SimBaContinuousCritic
+    supports_sde = True
+    sb3_policy_kwargs: ClassVar[dict[str, Any]] = SQUASHED_GAUSSIAN_KWARGS
     actor: SimBaActor  # type: ignore[assignment]
     critic: SimBaContinuousCritic  # type: ignore[assignment]
     critic_target: SimBaContinuousCritic  # type: ignore[assignment]

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, cast
 
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
+from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution, StateDependentNoiseDistribution
 from stable_baselines3.common.policies import BaseModel, BasePolicy
 from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
@@ -71,35 +71,93 @@ class SimBaActorBase(BasePolicy):
 class SimBaActor(SimBaActorBase):
     """
     SB3's SAC ``Actor`` (for SAC, TQC and CrossQ) around :class:`sb3_sparse.networks.GaussianActorNetwork`,
-    pruned at construction; the arguments are those of :class:`SimBaActorBase`.
+    pruned at construction; the arguments are those of :class:`SimBaActorBase`, and SB3's gSDE ones:
+
+    :param use_sde: gSDE (SB3's ``StateDependentNoiseDistribution``): the SimBa mean head gives the mean, a
+        dense log-std matrix over the encoder's features the exploration noise (the network's own log-std
+        head is then unused)
+    :param log_std_init: initial value of the gSDE log-std matrix
+    :param full_std: one log-std per feature and action (``False``: per feature)
+    :param use_expln: gSDE's ``expln`` instead of ``exp`` for the standard deviation
+    :param clip_mean: with gSDE, the mean is clipped to [-clip_mean, clip_mean] (0: no clipping)
     """
 
     network_class = GaussianActorNetwork
     action_space: spaces.Box
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        use_sde: bool = False,
+        log_std_init: float = -3.0,
+        full_std: bool = True,
+        use_expln: bool = False,
+        clip_mean: float = 2.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.action_dist = SquashedDiagGaussianDistribution(get_action_dim(self.action_space))
+        self.use_sde, self.log_std_init, self.full_std = use_sde, log_std_init, full_std
+        self.use_expln, self.clip_mean = use_expln, clip_mean
+        action_dim = get_action_dim(self.action_space)
+        self.action_dist: SquashedDiagGaussianDistribution | StateDependentNoiseDistribution
+        if use_sde:
+            self.action_dist = StateDependentNoiseDistribution(
+                action_dim, full_std=full_std, use_expln=use_expln, learn_features=True, squash_output=True
+            )
+            hidden_dim = self.spec.hidden_dim
+            _, self.log_std = self.action_dist.proba_distribution_net(hidden_dim, log_std_init, latent_sde_dim=hidden_dim)
+        else:
+            self.action_dist = SquashedDiagGaussianDistribution(action_dim)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return dict(
+            super()._get_constructor_parameters(),
+            use_sde=self.use_sde,
+            log_std_init=self.log_std_init,
+            full_std=self.full_std,
+            use_expln=self.use_expln,
+            clip_mean=self.clip_mean,
+        )
+
+    def get_std(self) -> th.Tensor:
+        """The standard deviation of gSDE's exploration noise (SB3's ``Actor.get_std``)."""
+        if not isinstance(self.action_dist, StateDependentNoiseDistribution):
+            raise RuntimeError("get_std() is only available when using gSDE (use_sde=True)")
+        return self.action_dist.get_std(self.log_std)
+
+    def reset_noise(self, batch_size: int = 1) -> None:
+        """Sample new gSDE exploration weights (SB3's ``Actor.reset_noise``)."""
+        if not isinstance(self.action_dist, StateDependentNoiseDistribution):
+            raise RuntimeError("reset_noise() is only available when using gSDE (use_sde=True)")
+        self.action_dist.sample_weights(self.log_std, batch_size=batch_size)
 
     def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
         """
         :param obs: raw observations
-        :return: Gaussian mean, log standard deviation (in [-10, 2]) and no extra arguments
+        :return: Gaussian mean, log standard deviation (in [-10, 2]; gSDE: its log-std matrix) and, with gSDE,
+            the encoder's features as ``latent_sde``
         """
-        mean_actions, log_std = self.network(self.extract_features(obs, self.features_extractor))
-        return mean_actions, log_std, {}
+        features = self.extract_features(obs, self.features_extractor)
+        if not self.use_sde:
+            mean_actions, log_std = self.network(features)
+            return mean_actions, log_std, {}
+        latent = self.network.encoder(features)
+        mean_actions = self.network.mean(latent)
+        if self.clip_mean > 0:
+            mean_actions = nn.functional.hardtanh(mean_actions, -self.clip_mean, self.clip_mean)
+        return mean_actions, self.log_std, {"latent_sde": latent}
 
     def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
-        mean_actions, log_std, _ = self.get_action_dist_params(obs)
-        return self.action_dist.actions_from_params(mean_actions, log_std, deterministic=deterministic)
+        mean_actions, log_std, kwargs = self.get_action_dist_params(obs)
+        return self.action_dist.actions_from_params(mean_actions, log_std, deterministic=deterministic, **kwargs)
 
     def action_log_prob(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
         """
         :param obs: raw observations
         :return: squashed sampled actions and their log-probability (with the tanh correction)
         """
-        mean_actions, log_std, _ = self.get_action_dist_params(obs)
-        return self.action_dist.log_prob_from_params(mean_actions, log_std)
+        mean_actions, log_std, kwargs = self.get_action_dist_params(obs)
+        return self.action_dist.log_prob_from_params(mean_actions, log_std, **kwargs)
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         return self(observation, deterministic)

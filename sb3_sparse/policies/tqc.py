@@ -9,6 +9,7 @@ import torch as th
 from sb3_contrib.tqc.policies import TQCPolicy
 
 from sb3_sparse.checks import check_int
+from sb3_sparse.policies.architecture import SQUASHED_GAUSSIAN_KWARGS
 from sb3_sparse.policies.common import SparseSimBaMixin
 from sb3_sparse.policies.simba_modules import SimBaActor, SimBaContinuousCritic
 
@@ -47,7 +48,8 @@ class SparseSimBaTQCPolicy(SparseSimBaMixin, TQCPolicy):
 
     actor_class = SimBaActor
     critic_class = SimBaQuantileCritic
-    sb3_policy_kwargs: ClassVar[dict[str, Any]] = {"n_quantiles": 25}
+    supports_sde = True
+    sb3_policy_kwargs: ClassVar[dict[str, Any]] = {"n_quantiles": 25, **SQUASHED_GAUSSIAN_KWARGS}
     actor: SimBaActor  # type: ignore[assignment]
     critic: SimBaQuantileCritic  # type: ignore[assignment]
     critic_target: SimBaQuantileCritic  # type: ignore[assignment]
