@@ -224,3 +224,12 @@ def test_maskable_ppo_with_discrete_observations_and_recurrent_ppo_with_dicts():
         batch_size=16, policy_kwargs=dict(TINY_SIMBA, lstm_hidden_size=8), seed=0,
     ).learn(32)  # fmt: skip
     assert masks_hold(recurrent) and recurrent.policy.observation_normalizer.size == 5
+
+
+def test_recurrent_ppo_takes_the_zoos_enable_critic_lstm_and_refuses_shared_lstm():
+    kwargs = dict(TINY_SIMBA, lstm_hidden_size=8, enable_critic_lstm=False)
+    model = RecurrentPPO("SparseSimBaPolicy", "CartPole-v1", n_steps=32, batch_size=16, policy_kwargs=kwargs).learn(32)
+    assert model.policy.lstm_critic is None and model.policy.critic.in_features == TINY_SIMBA["critic_hidden_dim"]
+    assert masks_hold(model)
+    with pytest.raises(ValueError, match="shared_lstm must be False, got True"):
+        RecurrentPPO("SparseSimBaPolicy", "CartPole-v1", policy_kwargs=dict(TINY_SIMBA, shared_lstm=True))

@@ -88,7 +88,7 @@ def test_plasticity_diagnostics_read_the_recurrent_networks(tmp_path):
 def test_lstm_arguments_are_checked_at_construction():
     with pytest.raises(ValueError, match="lstm_hidden_size must be"):
         make_model(lstm_hidden_size=0)
-    with pytest.raises(TypeError, match="unknown policy_kwargs 'shared_lstm'"):
+    with pytest.raises(ValueError, match="shared_lstm must be False, got True"):
         make_model(shared_lstm=True)
 
 

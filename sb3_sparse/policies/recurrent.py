@@ -2,7 +2,7 @@
 normalizer, a sparse SimBa encoder, then an LSTM, then SB3's head, so the recurrence reads the
 encoder's features (as an IMPALA or R2D2 agent's LSTM reads its torso's):
 
-    observation -> normalizer (shared) -> SimBa encoder (sparse) -> LSTM (dense) -> head (sparse)
+    observation -> input stage (SB3's, normalizer shared) -> SimBa encoder (sparse) -> LSTM (dense) -> head (sparse)
 
 The masks are those of the feed-forward on-policy policy: ``actor_sparsity`` prunes the policy
 encoder with the action head as one Erdős–Rényi budget, ``critic_sparsity`` the value encoder with
@@ -12,8 +12,9 @@ The LSTMs stay dense: the paper prunes SimBa's feed-forward layers and says noth
 ones; a random mask on the hidden-to-hidden weights changes the recurrence's dynamics (its
 spectrum, hence how long it remembers) from the first step, a different question from the
 capacity one the paper answers; and they are small (``4 h (h + encoder width)`` weights for
-``lstm_hidden_size`` ``h``). Each network has its own LSTM (sb3-contrib's default; ``shared_lstm``
-and a critic without LSTM do not fit separate encoders).
+``lstm_hidden_size`` ``h``). Each network has its own LSTM (sb3-contrib's default), or with
+``enable_critic_lstm=False`` the value function a dense linear layer instead; ``shared_lstm`` is refused
+(the value function would read the policy's LSTM and leave its own encoder unused).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, MlpExtr
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from sb3_sparse.checks import check_int
+from sb3_sparse.checks import check_bool, check_int
 from sb3_sparse.networks import SimBaEncoder
 from sb3_sparse.policies.on_policy import GSDE_POLICY_KWARGS, SparseSimBaOnPolicyMixin
 
@@ -56,8 +57,9 @@ class SparseSimBaRecurrentPolicy(SparseSimBaOnPolicyMixin, RecurrentActorCriticP
     """
     ``SparseSimBaPolicy`` of RecurrentPPO. The arguments are those of
     :class:`~sb3_sparse.policies.on_policy.SparseSimBaOnPolicyMixin`, plus sb3-contrib's
-    ``log_std_init`` (Box actions), ``lstm_hidden_size`` (256), ``n_lstm_layers`` (1) and
-    ``lstm_kwargs``.
+    ``log_std_init``, ``full_std``, ``use_expln``, ``squash_output`` (Box actions, gSDE),
+    ``lstm_hidden_size`` (256), ``n_lstm_layers`` (1), ``lstm_kwargs``, ``enable_critic_lstm`` (True) and
+    ``shared_lstm`` (must be False).
     """
 
     share_features_extractor_default = False
@@ -66,10 +68,13 @@ class SparseSimBaRecurrentPolicy(SparseSimBaOnPolicyMixin, RecurrentActorCriticP
         "lstm_hidden_size": 256,
         "n_lstm_layers": 1,
         "lstm_kwargs": None,
+        "enable_critic_lstm": True,
+        "shared_lstm": False,
     }
 
     lstm_actor: nn.LSTM
-    lstm_critic: nn.LSTM
+    lstm_critic: nn.LSTM | None
+    critic: nn.Linear | None
     pi_features_extractor: EncodedFeatures
     vf_features_extractor: EncodedFeatures
 
@@ -77,20 +82,31 @@ class SparseSimBaRecurrentPolicy(SparseSimBaOnPolicyMixin, RecurrentActorCriticP
         self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule, **kwargs: Any
     ) -> None:
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
-        # sb3-contrib built both LSTMs on the actor encoder's width, then a new optimizer: the critic's
-        # LSTM reads the value encoder, and the masks are kept by hooks on the optimizer that trains.
+        # sb3-contrib built the critic's LSTM (or, with enable_critic_lstm=False, its linear layer) on the actor
+        # encoder's width, then a new optimizer: the critic's reads the value encoder, and the masks are kept by
+        # hooks on the optimizer that trains.
         arch = self.architecture
         if arch.critic_hidden_dim != arch.actor_hidden_dim:
-            lstm = self.lstm_critic
-            self.lstm_critic = nn.LSTM(
-                arch.critic_hidden_dim, lstm.hidden_size, num_layers=lstm.num_layers, **self.lstm_kwargs
-            ).to(self.device)
+            if self.lstm_critic is not None:
+                lstm = self.lstm_critic
+                self.lstm_critic = nn.LSTM(
+                    arch.critic_hidden_dim, lstm.hidden_size, num_layers=lstm.num_layers, **self.lstm_kwargs
+                ).to(self.device)
+            elif self.critic is not None:
+                self.critic = nn.Linear(arch.critic_hidden_dim, self.critic.out_features).to(self.device)
         self._make_optimizer(lr_schedule)
 
     def _check_sb3_policy_kwargs(self, extra_kwargs: dict[str, Any]) -> None:
         super()._check_sb3_policy_kwargs(extra_kwargs)
         for name in ("lstm_hidden_size", "n_lstm_layers"):
             extra_kwargs[name] = check_int(name, extra_kwargs[name])
+        extra_kwargs["enable_critic_lstm"] = check_bool("enable_critic_lstm", extra_kwargs["enable_critic_lstm"])
+        if check_bool("shared_lstm", extra_kwargs["shared_lstm"]):
+            raise ValueError(
+                f"{type(self).__name__} gives the value function its own sparse SimBa encoder, which a shared LSTM "
+                "(the value read from the policy's LSTM) would leave unused: shared_lstm must be False, got True; "
+                "enable_critic_lstm=False gives the value function a linear layer instead of its own LSTM"
+            )
 
     def _read_input_kwargs(self, input_kwargs: dict[str, Any], observation_space: spaces.Space) -> dict[str, Any]:
         if input_kwargs.get("share_features_extractor"):
@@ -99,10 +115,6 @@ class SparseSimBaRecurrentPolicy(SparseSimBaOnPolicyMixin, RecurrentActorCriticP
                 "before its own LSTM: share_features_extractor must be False, got True"
             )
         return super()._read_input_kwargs(input_kwargs, observation_space)
-
-    def _sb3_parent_kwargs(self) -> dict[str, Any]:
-        # Each network's own encoder before its own LSTM.
-        return dict(super()._sb3_parent_kwargs(), shared_lstm=False, enable_critic_lstm=True)
 
     def make_features_extractor(self) -> BaseFeaturesExtractor:
         """SB3 makes the policy's extractor first, then the value function's: their input stages (one shared
@@ -138,12 +150,10 @@ class SparseSimBaRecurrentPolicy(SparseSimBaOnPolicyMixin, RecurrentActorCriticP
 
     def _evaluate_network(self, role: str, observations: th.Tensor, _: th.Tensor | None = None) -> Any:
         """The diagnostics' view of a batch (no sequence): one step of the network from zero LSTM states."""
-        extractor, lstm = (
-            (self.pi_features_extractor, self.lstm_actor)
-            if role == "actor"
-            else (self.vf_features_extractor, self.lstm_critic)
-        )
-        latent = lstm(BaseModel.extract_features(self, observations, extractor).unsqueeze(0))[0][0]
+        extractor = self.pi_features_extractor if role == "actor" else self.vf_features_extractor
+        features = BaseModel.extract_features(self, observations, extractor)
+        lstm = self.lstm_actor if role == "actor" else self.lstm_critic
+        latent = lstm(features.unsqueeze(0))[0][0] if lstm is not None else cast(nn.Linear, self.critic)(features)
         return self._get_action_dist_from_latent(latent) if role == "actor" else self.value_net(latent)
 
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
@@ -152,7 +162,9 @@ class SparseSimBaRecurrentPolicy(SparseSimBaOnPolicyMixin, RecurrentActorCriticP
             ("policy", networks["actor"]),
             ("policy LSTM (dense)", self.lstm_actor),
             ("value", networks["critic"]),
-            ("value LSTM (dense)", self.lstm_critic),
+            ("value LSTM (dense)", self.lstm_critic)
+            if self.lstm_critic is not None
+            else ("value linear (dense)", self.critic),
         ]
 
 
