@@ -158,13 +158,16 @@ class SparseSimBaRecurrentPolicy(SparseSimBaOnPolicyMixin, RecurrentActorCriticP
 
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
         networks = self._networks()
+        value_recurrence: tuple[str, nn.Module] = (
+            ("value LSTM (dense)", self.lstm_critic)
+            if self.lstm_critic is not None
+            else ("value linear layer (dense)", cast(nn.Linear, self.critic))
+        )
         return [
             ("policy", networks["actor"]),
             ("policy LSTM (dense)", self.lstm_actor),
             ("value", networks["critic"]),
-            ("value LSTM (dense)", self.lstm_critic)
-            if self.lstm_critic is not None
-            else ("value linear (dense)", self.critic),
+            value_recurrence,
         ]
 
 
