@@ -212,8 +212,9 @@ def kill_while_training(process: subprocess.Popen | PreloadedProcess, run_dirs: 
 
 @pytest.mark.slow
 def test_runner_killed_at_random_points_resumes_to_a_complete_run(tmp_path):
-    # Two updates per step: long enough to outlive its kills (the last may land after the result).
-    conf = tiny_conf(tmp_path, "reference_sac", "Pendulum-v1", gradient_steps=2)
+    # Four updates per step: long enough to outlive its kills (the last may land after the result). With two,
+    # about one run in four finished before its twelfth kill on 2 cores (before the forked runners too).
+    conf = tiny_conf(tmp_path, "reference_sac", "Pendulum-v1", gradient_steps=4)
     run_dir, rng, kills = tmp_path / "run", random.Random(0), 0
     while kills < 12:
         process = PreloadedProcess("sb3_sparse.train", runner_args(conf, run_dir))
