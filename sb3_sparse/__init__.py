@@ -1,8 +1,8 @@
 """sb3-sparse: network sparsity (Erdős–Rényi masks on SimBa networks, static or dynamic) for Stable-Baselines3.
 
 ``import sb3_sparse`` registers ``"SparseSimBaPolicy"`` with SAC, TD3, DDPG, TQC, CrossQ, PPO, A2C,
-TRPO, MaskablePPO, DQN and QR-DQN (and ``"SparseSimBaCnnPolicy"``, for images, with all of them but
-TQC and CrossQ), makes ``learn()`` update the
+TRPO, MaskablePPO, RecurrentPPO, DQN and QR-DQN (``"SparseSimBaCnnPolicy"``, for images, with all of
+them but CrossQ, and ``"SparseSimBaMultiInputPolicy"``, for Dict observations, with all of them), makes ``learn()`` update the
 policy's observation statistics, and registers the DeepMind Control suite tasks as
 ``sb3_sparse/dmc-<domain>-<task>-v0`` gymnasium ids (``sb3_sparse/dmc-pixels-<domain>-<task>-v0``
 from pixels). ``ReferenceSAC`` and ``ReferenceDDPG`` perform the paper's reference code's own

@@ -22,6 +22,7 @@ from sb3_sparse.policies import (
     SparseSimBaActorCriticPolicy,
     SparseSimBaCnnPolicy,
     SparseSimBaCnnTD3Policy,
+    SparseSimBaCnnTQCPolicy,
     SparseSimBaCrossQMultiInputPolicy,
     SparseSimBaCrossQPolicy,
     SparseSimBaDQNPolicy,
@@ -43,6 +44,7 @@ from sb3_sparse.policies.nature_cnn import (
     SparseSimBaCnnDQNPolicy,
     SparseSimBaCnnMaskablePolicy,
     SparseSimBaCnnQRDQNPolicy,
+    SparseSimBaCnnRecurrentPolicy,
 )
 from sb3_sparse.policies.recurrent import SparseSimBaMultiInputRecurrentPolicy, SparseSimBaRecurrentPolicy
 from sb3_sparse.reference import ReferenceDDPG, ReferenceSAC
@@ -136,7 +138,11 @@ ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
     AlgorithmEntry(
         "tqc",
         sb3_contrib.TQC,
-        {POLICY_NAME: SparseSimBaTQCPolicy, MULTI_INPUT_POLICY_NAME: SparseSimBaTQCMultiInputPolicy},
+        {
+            POLICY_NAME: SparseSimBaTQCPolicy,
+            CNN_POLICY_NAME: SparseSimBaCnnTQCPolicy,
+            MULTI_INPUT_POLICY_NAME: SparseSimBaTQCMultiInputPolicy,
+        },
         actor_heads_per_action=2,
         critic_outputs_kwarg="n_quantiles",
         losses=MAXIMUM_ENTROPY,
@@ -220,7 +226,11 @@ ALGORITHM_TABLE: tuple[AlgorithmEntry, ...] = (
     AlgorithmEntry(
         "ppo_lstm",
         sb3_contrib.RecurrentPPO,
-        {POLICY_NAME: SparseSimBaRecurrentPolicy, MULTI_INPUT_POLICY_NAME: SparseSimBaMultiInputRecurrentPolicy},
+        {
+            POLICY_NAME: SparseSimBaRecurrentPolicy,
+            CNN_POLICY_NAME: SparseSimBaCnnRecurrentPolicy,
+            MULTI_INPUT_POLICY_NAME: SparseSimBaMultiInputRecurrentPolicy,
+        },
         "on_policy",
     ),
     # Its own policy (registered by the class itself) and no SimBa presets; the zoo does not know it.

@@ -4,7 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from sb3_contrib import ARS, TQC, CrossQ, RecurrentPPO
+from sb3_contrib import ARS, TQC, CrossQ
 from stable_baselines3 import DDPG, SAC, TD3
 from stable_baselines3.common.callbacks import EvalCallback, StopTrainingOnRewardThreshold
 from stable_baselines3.common.monitor import Monitor
@@ -100,8 +100,8 @@ def test_unsupported_algorithms_name_the_supported_ones():
     supported = "SAC, TD3, DDPG, PPO, A2C, DQN, TQC, CrossQ, TRPO, MaskablePPO, QRDQN and RecurrentPPO"
     with pytest.raises(ValueError, match=f"does not support ARS: .* is for {supported}"):
         ARS("SparseSimBaPolicy", "Pendulum-v1")
-    with pytest.raises(ValueError, match="SparseSimBaCnnPolicy does not support RecurrentPPO"):
-        RecurrentPPO("SparseSimBaCnnPolicy", "Pendulum-v1")
+    with pytest.raises(ValueError, match="SparseSimBaCnnPolicy does not support CrossQ"):
+        CrossQ("SparseSimBaCnnPolicy", "Pendulum-v1")
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

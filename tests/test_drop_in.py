@@ -233,3 +233,21 @@ def test_recurrent_ppo_takes_the_zoos_enable_critic_lstm_and_refuses_shared_lstm
     assert masks_hold(model)
     with pytest.raises(ValueError, match="shared_lstm must be False, got True"):
         RecurrentPPO("SparseSimBaPolicy", "CartPole-v1", policy_kwargs=dict(TINY_SIMBA, shared_lstm=True))
+
+
+def test_tqc_and_recurrent_ppo_have_image_policies():
+    from stable_baselines3.common.envs import FakeImageEnv
+
+    frames = FakeImageEnv(screen_height=36, screen_width=36, n_channels=1, discrete=False, channel_first=True)
+    tqc = TQC(
+        "SparseSimBaCnnPolicy", frames, learning_starts=20, buffer_size=100, batch_size=8, seed=0,
+        policy_kwargs=dict(TINY_SIMBA, n_quantiles=5, feature_dim=16, encoder_sparsity=0.5),
+    ).learn(30)  # fmt: skip
+    assert masks_hold(tqc) and pruned_weights_are_zero(tqc.policy.critic_target)
+    frames = FakeImageEnv(screen_height=36, screen_width=36, n_channels=1, discrete=True, channel_first=True)
+    recurrent = RecurrentPPO(
+        "SparseSimBaCnnPolicy", frames, n_steps=16, batch_size=8, seed=0,
+        policy_kwargs=dict(TINY_SIMBA, lstm_hidden_size=8, feature_dim=16, encoder_sparsity=0.5),
+    ).learn(16)  # fmt: skip
+    assert masks_hold(recurrent)
+    assert "NatureCNN" in recurrent.policy.format_density_report()

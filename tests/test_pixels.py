@@ -5,7 +5,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from sb3_contrib import TQC
+from sb3_contrib import CrossQ
 from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.logger import configure
 
@@ -149,8 +149,8 @@ def test_short_run_on_a_pixel_task_keeps_masks_through_training_and_save_load(tm
 def test_cnn_policy_refuses_flat_observations_and_unsupported_algorithms():
     with pytest.raises(ValueError, match=r"SparseSimBaCnnPolicy needs uint8 images in \[0, 255\]"):
         SAC("SparseSimBaCnnPolicy", "Pendulum-v1")
-    with pytest.raises(ValueError, match=r"SparseSimBaCnnPolicy does not support TQC: .* is for SAC, TD3, DDPG, PPO, A2C"):
-        TQC("SparseSimBaCnnPolicy", gym.make(PIXEL_ENV), buffer_size=10)
+    with pytest.raises(ValueError, match=r"does not support CrossQ: .* is for SAC, TD3, DDPG, PPO, A2C, DQN, TQC"):
+        CrossQ("SparseSimBaCnnPolicy", gym.make(PIXEL_ENV), buffer_size=10)
     with pytest.raises(ValueError, match="normalize_observations must be False"):
         SAC("SparseSimBaCnnPolicy", gym.make(PIXEL_ENV), buffer_size=10, policy_kwargs=dict(normalize_observations=True))
 

@@ -10,7 +10,7 @@ from sb3_sparse.policies.on_policy import (
     SparseSimBaMultiInputActorCriticPolicy,
     SparseSimBaMultiInputMaskablePolicy,
 )
-from sb3_sparse.policies.pixels import SparseSimBaCnnPolicy, SparseSimBaCnnTD3Policy
+from sb3_sparse.policies.pixels import SparseSimBaCnnPolicy, SparseSimBaCnnTD3Policy, SparseSimBaCnnTQCPolicy
 from sb3_sparse.policies.sac import SparseSimBaMultiInputPolicy, SparseSimBaPolicy
 from sb3_sparse.policies.td3 import SparseSimBaTD3MultiInputPolicy, SparseSimBaTD3Policy
 from sb3_sparse.policies.tqc import SparseSimBaTQCMultiInputPolicy, SparseSimBaTQCPolicy
@@ -26,6 +26,7 @@ __all__ = [
     "SparseSimBaActorCriticPolicy",
     "SparseSimBaCnnPolicy",
     "SparseSimBaCnnTD3Policy",
+    "SparseSimBaCnnTQCPolicy",
     "SparseSimBaCrossQMultiInputPolicy",
     "SparseSimBaCrossQPolicy",
     "SparseSimBaDQNPolicy",

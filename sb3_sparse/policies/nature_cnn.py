@@ -30,6 +30,7 @@ from torch import nn
 from sb3_sparse.diagnostics import NetworkProbe
 from sb3_sparse.policies.on_policy import GSDE_POLICY_KWARGS, SparseSimBaOnPolicyMixin
 from sb3_sparse.policies.pixels import PixelSimBaArchitecture
+from sb3_sparse.policies.recurrent import SparseSimBaRecurrentPolicy
 from sb3_sparse.policies.value_based import SparseSimBaValueMixin
 
 #: NatureCNN's output size in SB3 (its ``features_dim`` default).
@@ -73,7 +74,7 @@ class SparseSimBaCnnOnPolicyMixin(SparseSimBaOnPolicyMixin):
 
     def diagnostic_probes(self) -> dict[str, NetworkProbe]:
         probes = super().diagnostic_probes()
-        value_extractor = self.vf_features_extractor  # type: ignore[attr-defined]
+        value_extractor = self._input_extractors()[-1]
         probes["critic"].encoder = getattr(value_extractor, "cnn", value_extractor)  # runs inside the value pass
         return probes
 
@@ -139,3 +140,12 @@ class SparseSimBaCnnQRDQNPolicy(SparseSimBaCnnValueMixin, QRDQNPolicy):
 
     network_attribute = "quantile_net"
     sb3_policy_kwargs: ClassVar[dict[str, Any]] = {"n_quantiles": 200}
+
+
+class SparseSimBaCnnRecurrentPolicy(SparseSimBaCnnOnPolicyMixin, SparseSimBaRecurrentPolicy):
+    """
+    ``SparseSimBaCnnPolicy`` of RecurrentPPO (sb3-contrib's ``CnnLstmPolicy``): per network a NatureCNN
+    (pruned with ``encoder_sparsity``), a sparse SimBa encoder, a dense LSTM and the head. The
+    arguments are those of :class:`~sb3_sparse.policies.recurrent.SparseSimBaRecurrentPolicy` with the
+    settings of :class:`NatureCnnArchitecture`.
+    """

@@ -38,6 +38,7 @@ from sb3_sparse.policies.architecture import SQUASHED_GAUSSIAN_KWARGS, TOPOLOGY_
 from sb3_sparse.policies.common import SparseSimBaMixin
 from sb3_sparse.policies.simba_modules import SimBaActor, SimBaContinuousCritic
 from sb3_sparse.policies.td3 import SimBaTD3Actor
+from sb3_sparse.policies.tqc import SparseSimBaTQCPolicy
 
 DEFAULT_FEATURE_DIM = 50
 
@@ -246,3 +247,12 @@ class SparseSimBaCnnTD3Policy(SparseSimBaPixelMixin, TD3Policy):
     actor_class = SimBaTD3Actor
     critic_class = SimBaContinuousCritic
     target_networks = ("actor", "critic")
+
+
+class SparseSimBaCnnTQCPolicy(SparseSimBaPixelMixin, SparseSimBaTQCPolicy):
+    """
+    TQC policy for image observations: as :class:`SparseSimBaCnnPolicy` (DrQ-v2's encoder, owned and
+    trained by the critics, a trunk per network) with SimBa quantile critics. Registered as
+    ``"SparseSimBaCnnPolicy"`` for TQC; the arguments are those of :class:`SparseSimBaCnnPolicy` and
+    ``n_quantiles`` (default 25).
+    """

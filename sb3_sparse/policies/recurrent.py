@@ -142,6 +142,8 @@ class SparseSimBaRecurrentPolicy(SparseSimBaOnPolicyMixin, RecurrentActorCriticP
         }
 
     def _adopt(self, role: str, network: nn.Module) -> None:
+        if role == "encoder":  # the image policy's NatureCNNs: masked, never replaced
+            return
         extractor, head = (
             ("pi_features_extractor", "action_net") if role == "actor" else ("vf_features_extractor", "value_net")
         )
