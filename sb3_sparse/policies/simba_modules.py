@@ -54,14 +54,7 @@ class SimBaActorBase(BasePolicy):
         self.network, self.densities = spec.build(self.network_class, get_action_dim(action_space))
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        # What SB3's ``save``/``load`` of the actor alone rebuild it from: the same pruner seed, the same masks.
-        return dict(
-            observation_space=self.observation_space,
-            action_space=self.action_space,
-            features_extractor=self.features_extractor,
-            spec=self.spec,
-            normalize_images=self.normalize_images,
-        )
+        return part_constructor_parameters(self)
 
     def simba_encoders(self) -> list[SimBaEncoder]:
         """The SimBa encoder of the actor network (for diagnostics)."""
@@ -205,14 +198,10 @@ class SimBaContinuousCritic(BaseModel):
             self.q_networks.append(q_net)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return dict(
-            observation_space=self.observation_space,
-            action_space=self.action_space,
-            spec=self.spec,
-            features_extractor=self.features_extractor,
+        return part_constructor_parameters(
+            self,
             n_critics=self.n_critics,
             num_outputs=self.num_outputs,
-            normalize_images=self.normalize_images,
             share_features_extractor=self.share_features_extractor,
         )
 
@@ -230,6 +219,26 @@ class SimBaContinuousCritic(BaseModel):
     def simba_encoders(self) -> list[SimBaEncoder]:
         """The SimBa encoders of the critic networks, in order (for diagnostics)."""
         return [cast(SimBaEncoder, q_net.encoder) for q_net in self.q_networks]
+
+
+def part_constructor_parameters(part: BaseModel, **family_arguments: Any) -> dict[str, Any]:
+    """
+    What SB3's ``save`` and ``load`` of one network alone (an actor, a critic, a Q-network) rebuild it
+    from: its spaces, its input stage, its :class:`~sb3_sparse.policies.architecture.SimBaSpec` (the
+    same pruner seed, so the same masks) and the family's own arguments.
+
+    :param part: the network wrapper (it has a ``spec``)
+    :param family_arguments: the wrapper's further constructor arguments
+    :return: the keyword arguments of its constructor
+    """
+    return dict(
+        observation_space=part.observation_space,
+        action_space=part.action_space,
+        features_extractor=part.features_extractor,
+        spec=part.spec,
+        normalize_images=part.normalize_images,
+        **family_arguments,
+    )
 
 
 def convert_state_dict(module: nn.Module, state_dict: dict[str, th.Tensor], prefix: str, *_: Any) -> None:

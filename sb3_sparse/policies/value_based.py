@@ -26,7 +26,12 @@ from sb3_sparse.diagnostics import NetworkProbe
 from sb3_sparse.networks import DiscreteQNetwork, SimBaEncoder
 from sb3_sparse.policies.architecture import SimBaSpec
 from sb3_sparse.policies.common import SparsePolicyBase
-from sb3_sparse.policies.simba_modules import convert_optimizer_state, convert_state_dict, simba_probe
+from sb3_sparse.policies.simba_modules import (
+    convert_optimizer_state,
+    convert_state_dict,
+    part_constructor_parameters,
+    simba_probe,
+)
 from sb3_sparse.sparse_execution import share_index_structures_
 
 
@@ -74,15 +79,7 @@ class SimBaQNetwork(BasePolicy):
         self.network, self.densities = spec.build(DiscreteQNetwork, self.n_actions * (n_quantiles or 1))
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        # What SB3's ``save``/``load`` of the network alone rebuild it from: the same pruner seed, the same masks.
-        return dict(
-            observation_space=self.observation_space,
-            action_space=self.action_space,
-            features_extractor=self.features_extractor,
-            spec=self.spec,
-            n_quantiles=self.n_quantiles,
-            normalize_images=self.normalize_images,
-        )
+        return part_constructor_parameters(self, n_quantiles=self.n_quantiles)
 
     def forward(self, obs: PyTorchObs) -> th.Tensor:
         """
