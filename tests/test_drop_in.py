@@ -251,3 +251,10 @@ def test_tqc_and_recurrent_ppo_have_image_policies():
     ).learn(16)  # fmt: skip
     assert masks_hold(recurrent)
     assert "NatureCNN" in recurrent.policy.format_density_report()
+
+
+def test_crossq_refuses_its_batch_renorm_settings_with_the_reason():
+    from sb3_contrib import CrossQ
+
+    with pytest.raises(ValueError, match="does not take batch_norm_momentum: the SimBa critics keep SimBa's LayerNorm"):
+        CrossQ("SparseSimBaPolicy", "Pendulum-v1", policy_kwargs=dict(batch_norm_momentum=0.02))

@@ -81,6 +81,8 @@ class SparsePolicyBase:
     input_arguments: ClassVar[tuple[str, ...]] = ("features_extractor_class", "features_extractor_kwargs", "normalize_images")
     #: The SB3 parent's default ``share_features_extractor``; ``None`` where the parent has no such argument (DQN).
     share_features_extractor_default: ClassVar[bool | None] = None
+    #: Arguments of the SB3 parent that mean nothing to a SimBa network, with the reason they are refused.
+    refused_sb3_arguments: ClassVar[dict[str, str]] = {}
     #: Whether the policy takes Dict observations: the ``SparseSimBaMultiInputPolicy`` classes do; the others
     #: refuse them with SB3's own hint, as SB3 refuses ``MlpPolicy`` and ``CnnPolicy`` there.
     dict_observations: ClassVar[bool] = False
@@ -165,6 +167,9 @@ class SparsePolicyBase:
         self._extra_sb3_kwargs = {name: kwargs.pop(name, default) for name, default in self.sb3_policy_kwargs.items()}
         input_kwargs = {name: kwargs.pop(name) for name in self._input_argument_names() if name in kwargs}
         self._read_net_arch(kwargs)
+        refused = [name for name in kwargs if name in self.refused_sb3_arguments]
+        if refused:
+            raise ValueError(f"{policy_name} does not take {refused[0]}: {self.refused_sb3_arguments[refused[0]]}")
         unknown = sorted(set(kwargs) - set(self._architecture_fields()))
         if unknown:
             raise TypeError(unknown_names_message(f"{policy_name} got unknown policy_kwargs", unknown, self.valid_kwargs()))

@@ -48,6 +48,10 @@ class SparseSimBaCrossQPolicy(SparseSimBaMixin, CrossQPolicy):
     target_networks = ()
     supports_sde = True
     sb3_policy_kwargs: ClassVar[dict[str, Any]] = SQUASHED_GAUSSIAN_KWARGS
+    refused_sb3_arguments: ClassVar[dict[str, str]] = dict.fromkeys(
+        ("batch_norm", "batch_norm_momentum", "batch_norm_eps", "renorm_warmup_steps"),
+        "the SimBa critics keep SimBa's LayerNorm (the paper's networks), so CrossQ's BatchRenorm has nothing to set",
+    )
     actor: SimBaCrossQActor  # type: ignore[assignment]
     critic: SimBaCrossQCritic  # type: ignore[assignment]
 
