@@ -71,6 +71,9 @@ def test_actions_are_rescaled_from_the_unit_box():
 
 
 def test_every_suite_task_is_registered():
+    # dm_control picks its OpenGL backend at its first import: load a task through the package first, which
+    # sets the headless default, or a pixel test that runs later in this worker cannot render (it aborted).
+    make_dmc_env("cartpole-swingup").close()
     from dm_control import suite
 
     assert sorted(DMC_SUITE_TASKS) == sorted(f"{domain}-{task}" for domain, task in suite.ALL_TASKS)
