@@ -161,13 +161,19 @@ def _masks_saved_compact(module: nn.Module, state_dict: dict[str, torch.Tensor],
 
 def _masks_loaded_binary(module: nn.Module, state_dict: dict[str, torch.Tensor], prefix: str, *_: object) -> None:
     """
-    Load pre-hook of a module with masks: a loaded mask keeps the weights where it is nonzero, as 1.0
-    in the float buffer, whatever its dtype (bool, float16, or the float32 masks of 0.1.0 files).
+    Load pre-hook of a module with masks: a loaded mask is rounded to the nearest of 0 and 1, whatever its
+    dtype (bool, float16, or the float32 masks of 0.1.0 files), and the loaded weights it prunes are set to 0,
+    so that a state dict from elsewhere (SB3's tools fill every entry with ``th.rand_like``) leaves no
+    pruned weight nonzero. A saved model's masks and weights load unchanged.
     """
     for name in module._buffers:
         value = state_dict.get(prefix + name)
         if name.endswith(MASK_SUFFIX) and isinstance(value, torch.Tensor):
-            state_dict[prefix + name] = value != 0
+            mask = value.float() >= 0.5
+            state_dict[prefix + name] = mask
+            weight = state_dict.get(prefix + name.removesuffix(MASK_SUFFIX))
+            if isinstance(weight, torch.Tensor) and weight.shape == mask.shape:
+                state_dict[prefix + name.removesuffix(MASK_SUFFIX)] = weight * mask
 
 
 def prune_erdos_renyi_(

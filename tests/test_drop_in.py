@@ -131,6 +131,21 @@ def test_a_custom_features_extractor_sits_in_front_of_the_sparse_encoder(algorit
     assert any(not torch.equal(b, e.linear.weight) for b, e in zip(before, extractors, strict=True))  # trained
 
 
+@pytest.mark.parametrize("algorithm", [SAC, PPO, DQN])
+def test_a_policy_saved_alone_keeps_its_input_arguments(algorithm, tmp_path):
+    env = "CartPole-v1" if algorithm in (DQN, PPO) else "Pendulum-v1"
+    kwargs = algorithm_kwargs(algorithm)
+    kwargs["policy_kwargs"].update(
+        features_extractor_class=SmallExtractor, features_extractor_kwargs=dict(features_dim=5), normalize_images=False
+    )
+    policy = algorithm("SparseSimBaPolicy", env, seed=0, **kwargs).policy
+    policy.save(tmp_path / "policy.pth")
+    loaded = type(policy).load(tmp_path / "policy.pth")
+    assert any(isinstance(module, SmallExtractor) for module in loaded.modules()) and not loaded.normalize_images
+    for (key, value), (loaded_key, loaded_value) in zip(policy.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert key == loaded_key and torch.equal(value, loaded_value), key
+
+
 @pytest.mark.parametrize("algorithm", [SAC, TD3])
 def test_share_features_extractor_follows_sb3(algorithm):
     kwargs = algorithm_kwargs(algorithm)

@@ -61,7 +61,7 @@ def test_auto_layout_converts_on_load_with_identical_predictions(saved_with_gpu,
     assert pruned_weights_are_zero(loaded.policy)
 
 
-def test_masks_are_saved_as_float16_and_any_nonzero_value_loads_as_kept(tmp_path):
+def test_masks_are_saved_as_float16_and_load_rounded_to_0_or_1(tmp_path):
     model = SAC("SparseSimBaPolicy", "Pendulum-v1", policy_kwargs=dict(WIDE, sparse_backend="masked"), seed=0)
     model.save(tmp_path / "model.zip")
     with zipfile.ZipFile(tmp_path / "model.zip") as archive, archive.open("policy.pth") as file:
@@ -70,10 +70,12 @@ def test_masks_are_saved_as_float16_and_any_nonzero_value_loads_as_kept(tmp_path
     assert masks and all(value.dtype == torch.float16 for value in masks.values())
     in_memory = [value for name, value in model.policy.named_buffers() if name.endswith("_mask")]
     assert in_memory and all(value.dtype == torch.float32 for value in in_memory)  # float: fast to multiply
-    # What SB3's own save/load tests do: every entry replaced by th.rand_like; a nonzero mask value means "kept".
+    # What SB3's own save/load tests do: every entry replaced by th.rand_like. A loaded mask is rounded to 0 or 1,
+    # and the weights it prunes are zeroed.
     model.policy.load_state_dict({key: torch.rand_like(value) for key, value in model.policy.state_dict().items()})
     loaded = [value for name, value in model.policy.named_buffers() if name.endswith("_mask")]
     assert all(bool(((value == 0) | (value == 1)).all()) for value in loaded)
+    assert any(bool((value == 0).any()) for value in loaded) and pruned_weights_are_zero(model.policy)
     # tests/data holds zips of 0.1.0, with float masks: tests/test_saved_models.py loads them bit-identically.
 
 

@@ -99,6 +99,7 @@ class SparsePolicyBase:
     critic_encoder_path: str | None = None
     _extra_sb3_kwargs: dict[str, Any]
     _input_kwargs: dict[str, Any]
+    _given_input_kwargs: dict[str, Any]
     _use_sde: bool
 
     def _init_policy(
@@ -176,6 +177,7 @@ class SparsePolicyBase:
         self._adopt_extractor_size(kwargs, input_kwargs)
         self.architecture = self.architecture_class(**kwargs)
         self._check_sb3_policy_kwargs(self._extra_sb3_kwargs)
+        self._given_input_kwargs = dict(input_kwargs)  # saved as given: the family resolves its defaults again on load
         self._input_kwargs = self._read_input_kwargs(input_kwargs, observation_space)
 
     @classmethod
@@ -507,6 +509,7 @@ class SparsePolicyBase:
             optimizer_kwargs=self.optimizer_kwargs,
             **self._family_arguments(),
             **self._extra_sb3_kwargs,
+            **self._given_input_kwargs,
             **self._architecture_kwargs(),
         )
 
