@@ -162,18 +162,22 @@ def _masks_saved_compact(module: nn.Module, state_dict: dict[str, torch.Tensor],
 def _masks_loaded_binary(module: nn.Module, state_dict: dict[str, torch.Tensor], prefix: str, *_: object) -> None:
     """
     Load pre-hook of a module with masks: a loaded mask is rounded to the nearest of 0 and 1, whatever its
-    dtype (bool, float16, or the float32 masks of 0.1.0 files), and the loaded weights it prunes are set to 0,
+    dtype (bool, float16, or the float32 masks of 0.1.0 files), and the loaded weights it prunes (or, when
+    only the weights are loaded, those the mask held prunes) are set to 0,
     so that a state dict from elsewhere (SB3's tools fill every entry with ``th.rand_like``) leaves no
     pruned weight nonzero. A saved model's masks and weights load unchanged.
     """
-    for name in module._buffers:
+    for name, buffer in module._buffers.items():
+        if not name.endswith(MASK_SUFFIX) or buffer is None:
+            continue
         value = state_dict.get(prefix + name)
-        if name.endswith(MASK_SUFFIX) and isinstance(value, torch.Tensor):
-            mask = value.float() >= 0.5
+        mask = value.float() >= 0.5 if isinstance(value, torch.Tensor) else buffer != 0  # no mask loaded: the one held
+        if isinstance(value, torch.Tensor):
             state_dict[prefix + name] = mask
-            weight = state_dict.get(prefix + name.removesuffix(MASK_SUFFIX))
-            if isinstance(weight, torch.Tensor) and weight.shape == mask.shape:
-                state_dict[prefix + name.removesuffix(MASK_SUFFIX)] = weight * mask
+        weight_key = prefix + name.removesuffix(MASK_SUFFIX)
+        weight = state_dict.get(weight_key)
+        if isinstance(weight, torch.Tensor) and weight.shape == mask.shape:
+            state_dict[weight_key] = weight * mask.to(weight.device)
 
 
 def prune_erdos_renyi_(
