@@ -246,8 +246,8 @@ def check_flat_box_observations(observation_space: spaces.Space, owner: str) -> 
     if isinstance(observation_space, spaces.Dict):
         raise ValueError(
             f"{owner} needs a flat Box observation space, got a Dict space with keys {list(observation_space.spaces)}; "
-            "use SparseSimBaMultiInputPolicy (SAC, TD3, DDPG, TQC; HER too) or flatten it with "
-            "gymnasium.wrappers.FlattenObservation"
+            "flatten it with gymnasium.wrappers.FlattenObservation, or use SparseSimBaMultiInputPolicy with an SB3 or "
+            "sb3-contrib algorithm"
         )
     if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
         shape = getattr(observation_space, "shape", None)
