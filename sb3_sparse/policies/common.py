@@ -81,6 +81,9 @@ class SparsePolicyBase:
     input_arguments: ClassVar[tuple[str, ...]] = ("features_extractor_class", "features_extractor_kwargs", "normalize_images")
     #: The SB3 parent's default ``share_features_extractor``; ``None`` where the parent has no such argument (DQN).
     share_features_extractor_default: ClassVar[bool | None] = None
+    #: Whether the SB3 parent has gSDE (``use_sde``): SAC's, TQC's and CrossQ's squashed-Gaussian actors, the
+    #: on-policy ActorCriticPolicy; not TD3's deterministic actor, DQN or MaskablePPO.
+    supports_sde: ClassVar[bool] = False
     #: Arguments of the SB3 parent that mean nothing to a SimBa network, with the reason they are refused.
     refused_sb3_arguments: ClassVar[dict[str, str]] = {}
     #: Whether the policy takes Dict observations: the ``SparseSimBaMultiInputPolicy`` classes do; the others
@@ -145,9 +148,14 @@ class SparsePolicyBase:
         )
 
     def _check_use_sde(self, use_sde: bool) -> None:
-        """Raise a ValueError for gSDE where the family has none."""
-        if use_sde:
+        """Keep ``use_sde``; raise a ValueError for gSDE where the SB3 parent has none (``supports_sde``)."""
+        self._use_sde = check_bool("use_sde", use_sde)
+        if self._use_sde and not self.supports_sde:
             raise ValueError(f"{type(self).__name__} does not support gSDE: use_sde must be False, got {use_sde!r}")
+
+    def _sde_arguments(self) -> dict[str, bool]:
+        """``use_sde`` as the SB3 parent takes it (and ``_get_constructor_parameters`` saves it), where it has one."""
+        return {"use_sde": self._use_sde} if self.supports_sde else {}
 
     def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
         """Raise a ValueError for spaces this policy cannot handle (called once the arguments are read)."""
@@ -550,9 +558,6 @@ class SparseSimBaMixin(SparsePolicyBase):
     critic_class: ClassVar[type[BaseModel]]
     target_networks: ClassVar[tuple[str, ...]] = ("critic",)
     critic_optimizes_shared_extractor: ClassVar[bool] = False
-    #: Whether the actor is a squashed Gaussian with SB3's gSDE option (SAC, TQC, CrossQ; the
-    #: ``sb3_policy_kwargs`` then hold SB3's ``log_std_init``, ``use_expln`` and ``clip_mean``).
-    supports_sde: ClassVar[bool] = False
     share_features_extractor_default = False
     share_features_extractor: bool
     sb3_arguments = ("n_critics", "optimizer_class", "optimizer_kwargs", "use_sde")
@@ -574,17 +579,12 @@ class SparseSimBaMixin(SparsePolicyBase):
         self._n_critics = check_int("n_critics", n_critics)
         self._init_policy(observation_space, action_space, lr_schedule, optimizer_class, optimizer_kwargs, kwargs, use_sde)
 
-    def _check_use_sde(self, use_sde: bool) -> None:
-        if not self.supports_sde:
-            super()._check_use_sde(use_sde)
-        self._use_sde = check_bool("use_sde", use_sde)
-
     def _sb3_parent_kwargs(self) -> dict[str, Any]:
-        sde = {"use_sde": self._use_sde} if self.supports_sde else {}
-        return {"n_critics": self._n_critics, **sde}
+        return {"n_critics": self._n_critics, **self._sde_arguments()}
 
     def _actor_kwargs(self) -> dict[str, Any]:
-        """Further arguments of ``actor_class``: SB3's gSDE settings where the family has them."""
+        """Further arguments of ``actor_class``: SB3's gSDE settings where the family has them (the
+        squashed-Gaussian actors, whose ``sb3_policy_kwargs`` hold ``log_std_init``, ``use_expln``, ``clip_mean``)."""
         if not self.supports_sde:
             return {}
         names = ("log_std_init", "use_expln", "clip_mean")
@@ -698,7 +698,7 @@ class SparseSimBaMixin(SparsePolicyBase):
         self._check_dynamic_topology()
 
     def _use_exact_log_prob(self) -> None:
-        if getattr(self, "_use_sde", False):
+        if self._use_sde:
             raise ValueError(
                 "exact_log_prob=True replaces the squashed Gaussian's log-density, which gSDE computes its own way: "
                 "with use_sde=True, exact_log_prob must be False"
@@ -726,8 +726,7 @@ class SparseSimBaMixin(SparsePolicyBase):
         }
 
     def _family_arguments(self) -> dict[str, Any]:
-        sde = {"use_sde": self._use_sde} if self.supports_sde else {}
-        return {"n_critics": self.critic_kwargs["n_critics"], **sde}  # type: ignore[attr-defined]
+        return {"n_critics": self.critic_kwargs["n_critics"], **self._sde_arguments()}  # type: ignore[attr-defined]
 
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
         """The networks of the density report, with their titles."""

@@ -78,8 +78,7 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
 
     sb3_arguments = ("ortho_init", "use_sde", "optimizer_class", "optimizer_kwargs")
     share_features_extractor_default = True
-    #: Whether the SB3 parent has gSDE (MaskablePPO's policy has not).
-    supports_sde: ClassVar[bool] = True
+    supports_sde = True
 
     features_extractor: Any
     mlp_extractor: Any  # a SimBaActorCriticEncoders
@@ -101,14 +100,9 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
         self.heads_ortho_init = check_bool("ortho_init", ortho_init)
         self._init_policy(observation_space, action_space, lr_schedule, optimizer_class, optimizer_kwargs, kwargs, use_sde)
 
-    def _check_use_sde(self, use_sde: bool) -> None:
-        self._sde_argument = {"use_sde": check_bool("use_sde", use_sde)} if self.supports_sde else {}
-        if not self.supports_sde:
-            super()._check_use_sde(use_sde)
-
     def _sb3_parent_kwargs(self) -> dict[str, Any]:
         # SB3's ortho_init would overwrite the SimBa encoders' initialization: see _initialize_weights.
-        return dict(ortho_init=False, **self._sde_argument)
+        return dict(ortho_init=False, **self._sde_arguments())
 
     def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
         """Every space SB3's ActorCriticPolicy takes (it checks the action space itself)."""
@@ -223,7 +217,7 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
         return [("policy", networks["actor"]), ("value", networks["critic"])]
 
     def _family_arguments(self) -> dict[str, Any]:
-        return {"ortho_init": self.heads_ortho_init, **self._sde_argument}
+        return {"ortho_init": self.heads_ortho_init, **self._sde_arguments()}
 
 
 class SparseSimBaActorCriticPolicy(SparseSimBaOnPolicyMixin, ActorCriticPolicy):
