@@ -11,7 +11,13 @@ updates. ``topology="set" | "rigl" | "gmp"`` in the policy_kwargs trains with ma
 """
 
 from sb3_sparse.buffers import DrQReplayBuffer
-from sb3_sparse.callbacks import ObservationNormalizerCallback, PlasticityCallback, ResetCallback, TopologyScheduleCallback
+from sb3_sparse.callbacks import (
+    ObservationNormalizerCallback,
+    PlasticityCallback,
+    ResetCallback,
+    SeededEvalCallback,
+    TopologyScheduleCallback,
+)
 from sb3_sparse.distributions import ExactSquashedDiagGaussianDistribution
 from sb3_sparse.envs import (
     dmc_env_id,
@@ -57,6 +63,7 @@ from sb3_sparse.sparsity import (
 )
 from sb3_sparse.stream_ac import StreamAC, StreamACPolicy
 from sb3_sparse.topology import DynamicMaskEnforcer, TopologySchedule
+from sb3_sparse.training_state import load_training_state, save_training_state
 
 __version__ = "0.2.0"
 
@@ -78,6 +85,7 @@ __all__ = [
     "ReferenceDDPG",
     "ReferenceSAC",
     "ResetCallback",
+    "SeededEvalCallback",
     "SimBaArchitecture",
     "SparseSimBaActorCriticPolicy",
     "SparseSimBaCnnPolicy",
@@ -100,6 +108,7 @@ __all__ = [
     "dmc_pixel_env_id",
     "erdos_renyi_densities",
     "format_density_report",
+    "load_training_state",
     "make_dmc_env",
     "make_dmc_pixel_env",
     "named_masks",
@@ -110,5 +119,6 @@ __all__ = [
     "register_dmc_envs",
     "register_robotics_envs",
     "sample_mask",
+    "save_training_state",
     "sparse_init_",
 ]

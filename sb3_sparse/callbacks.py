@@ -14,7 +14,7 @@ import numpy as np
 import torch as th
 from sb3_contrib import TRPO
 from stable_baselines3.common.buffers import ReplayBuffer
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import obs_as_tensor
@@ -34,6 +34,7 @@ from sb3_sparse.diagnostics import (
     stable_rank,
     total_gradient_norm,
 )
+from sb3_sparse.evaluations import evaluation_seed
 from sb3_sparse.networks import reset_parameters_
 from sb3_sparse.probes import network_probes
 from sb3_sparse.sparse_execution import SparseLinear
@@ -488,3 +489,25 @@ class ResetCallback(BaseCallback):
         self.logger.record("reset/count", self.num_resets)
         if self.verbose:
             print(f"ResetCallback: reset {', '.join(self.networks)} at step {self.num_timesteps}")
+
+
+class SeededEvalCallback(EvalCallback):
+    """
+    SB3's ``EvalCallback`` whose every evaluation seeds the evaluation environments from the run's
+    seed and the evaluation's step (:func:`~sb3_sparse.evaluations.evaluation_seed`): the
+    episodes an evaluation plays do not depend on the evaluations before it, so a run stopped and
+    resumed evaluates exactly as the run never stopped.
+
+    :param eval_env: the evaluation environment
+    :param run_seed: the run's seed
+    :param kwargs: ``EvalCallback``'s arguments
+    """
+
+    def __init__(self, eval_env: Any, run_seed: int, **kwargs: Any) -> None:
+        super().__init__(eval_env, **kwargs)
+        self.run_seed = run_seed
+
+    def _on_step(self) -> bool:
+        if self.eval_freq > 0 and self.n_calls % self.eval_freq == 0:
+            self.eval_env.seed(evaluation_seed(self.run_seed, self.num_timesteps))
+        return super()._on_step()

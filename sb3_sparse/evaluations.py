@@ -13,6 +13,20 @@ from sb3_sparse.plots import step_axis
 from sb3_sparse.run_directory import read_csv, write_csv_atomic
 
 
+def evaluation_seed(run_seed: int, agent_steps: int, final: bool = False) -> int:
+    """
+    The seed of the evaluation environments for the evaluation at ``agent_steps`` of the run
+    seeded ``run_seed``: from these two numbers only, so that a resumed run evaluates exactly as
+    the uninterrupted one, whatever the evaluation environments did before.
+
+    :param run_seed: the run's seed
+    :param agent_steps: the step the evaluation happens at
+    :param final: the final evaluation (a stream of its own: it may fall on a periodic one's step)
+    :return: a seed in [0, 2**32)
+    """
+    return int(np.random.SeedSequence([run_seed, agent_steps, int(final)]).generate_state(1)[0])
+
+
 @dataclass
 class EvaluationRow:
     """

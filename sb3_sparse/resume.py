@@ -6,6 +6,7 @@ in this order; the files themselves belong to :mod:`sb3_sparse.run_directory`.""
 
 from __future__ import annotations
 
+import copy
 import enum
 import inspect
 import json
@@ -31,10 +32,19 @@ from sb3_sparse.run_directory import (
     MODEL,
     REPLAY_BUFFER,
     RESULT,
+    TRAINING_STATE,
     VEC_NORMALIZE,
     DamagedFileError,
     RunDirectory,
     read_json,
+)
+from sb3_sparse.training_state import (
+    TrainingState,
+    apply_training_state,
+    capture_training_state,
+    load_replay_buffer,
+    read_training_state,
+    save_training_state,
 )
 
 #: Constructor arguments that say where and how loudly a model trains, not what it is.
@@ -176,20 +186,23 @@ class RunCheckpointCallback(BaseCallback):
     """
     Every ``freq`` agent steps, and when a stop signal came, save what a killed run needs to go on
     into a new checkpoint of its :class:`~sb3_sparse.run_directory.RunDirectory`: the model, its
-    replay buffer, its normalizer, the evaluations so far, the log history and the configuration.
-    SB3's algorithms save between two collect/train cycles (rollouts), at the first one ``freq``
-    or more steps after the last checkpoint.
+    replay buffer, its training state (generators, environments, counters:
+    :mod:`sb3_sparse.training_state`), its normalizer, the evaluations so far, the log history and
+    the configuration. SB3's algorithms save between two collect/train cycles (rollouts), at the
+    first one ``freq`` or more steps after the last checkpoint.
 
     On a stop signal an off-policy algorithm saves at the next rollout start (its next step) and
-    stops; an on-policy one stops at once, and :meth:`save_on_stop` saves the weights it had at
-    the rollout's start (collecting does not change them), so that the resumed run collects that
-    rollout again; StreamAC saves at the step.
+    stops; an on-policy one stops at once, and :meth:`save_on_stop` saves the policy as it was at
+    the rollout's start (collecting moves only its running observation statistics) with the
+    training state captured there, so that the resumed run collects that rollout again, as the
+    uninterrupted one did; StreamAC saves at the step.
 
     :param directory: the run's directory
     :param freq: agent steps between checkpoints (0: only on a stop signal)
     :param eval_callback: the run's evaluation callback, whose results are saved too
     :param history: log rows up to the checkpoint this attempt started from
     :param stop: the run's stop request (:func:`sb3_sparse.interrupts.stop_on_signals`)
+    :param verbose: 1: say each checkpoint's step, size and folder
     """
 
     def __init__(
@@ -199,12 +212,16 @@ class RunCheckpointCallback(BaseCallback):
         eval_callback: EvalCallback,
         history: list[dict[str, str]],
         stop: StopRequest | None = None,
+        verbose: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(verbose)
         self.directory, self.freq, self.eval_callback, self.history = directory, freq, eval_callback, history
         self.stop = stop or StopRequest()
         self._last_saved = self._rollout_start = 0
         self._saved_on_stop = self._stopped_mid_rollout = False
+        self._rollout_state: TrainingState | None = None
+        self._rollout_parameters: dict[str, Any] | None = None
+        self._environment_problem_said = False
 
     @property
     def _between_rollouts(self) -> bool:
@@ -234,6 +251,10 @@ class RunCheckpointCallback(BaseCallback):
         self._rollout_start = self.model.num_timesteps
         if not self._between_rollouts:
             return
+        if isinstance(self.model, OnPolicyAlgorithm):  # a signal mid-rollout saves the state of now
+            self._rollout_state = capture_training_state(self.model, at_rollout_start=True)
+            # Collecting moves the policy's running observation statistics, not its weights.
+            self._rollout_parameters = copy.deepcopy(self.model.policy.state_dict())
         if self.stop.signal is not None:
             self.save_on_stop()
         elif self.freq and self.model.num_timesteps - self._last_saved >= self.freq:
@@ -243,7 +264,9 @@ class RunCheckpointCallback(BaseCallback):
         """After training stopped on a signal (or ended while one came): the checkpoint of where it stopped."""
         if self._saved_on_stop:
             return
-        if self._stopped_mid_rollout:  # the weights are those of the rollout's start: save them as that step
+        if self._stopped_mid_rollout:  # the policy as it was at the rollout's start, saved as that step
+            if self._rollout_parameters is not None:  # training ends here: the policy may go back
+                self.model.policy.load_state_dict(self._rollout_parameters)
             steps, self.model.num_timesteps = self.model.num_timesteps, self._rollout_start
             try:
                 self.save()
@@ -260,9 +283,12 @@ class RunCheckpointCallback(BaseCallback):
         if current is not None and current.name == self.directory.checkpoint_name(step):
             return
         staging = self.directory.new_checkpoint(step)
-        self.model.save(staging / MODEL)
-        if isinstance(self.model, OffPolicyAlgorithm):  # streaming algorithms keep no replay buffer
-            self.model.save_replay_buffer(staging / REPLAY_BUFFER)
+        if isinstance(self.model, OnPolicyAlgorithm) and self._rollout_start == step and self._rollout_state is not None:
+            state = self._rollout_state
+        else:
+            state = capture_training_state(self.model, at_rollout_start=self._between_rollouts and self._rollout_start == step)
+        self._say_environment_problem(state)
+        save_training_state(self.model, staging, state)
         normalizer = self.model.get_vec_normalize_env()
         if normalizer is not None:
             normalizer.save(str(staging / VEC_NORMALIZE))
@@ -277,8 +303,20 @@ class RunCheckpointCallback(BaseCallback):
         shutil.copyfile(self.directory / CONFIG, staging / CONFIG)  # config.json can be restored from here
         rows = self.directory.progress_rows(self.history, up_to_step=step)
         self.directory.write_progress(rows, staging)
-        self.directory.commit_checkpoint(staging, step, interrupted_by=self.stop.name or None)
+        size = self.directory.commit_checkpoint(staging, step, interrupted_by=self.stop.name or None)
         self.directory.write_progress(rows)  # the run's progress.csv follows its checkpoints
+        if self.verbose:
+            print(f"checkpoint at {step:,} agent steps: {size / 2**20:,.1f} MiB in {staging}", flush=True)
+
+    def _say_environment_problem(self, state: TrainingState) -> None:
+        """Once per attempt: the environments' state is not in the checkpoints, and what a resume then does."""
+        if state.environment_problem and not self._environment_problem_said:
+            print(
+                f"checkpoints do not hold the environments' state ({state.environment_problem}): "
+                "a resumed run starts new episodes there",
+                flush=True,
+            )
+            self._environment_problem_said = True
 
 
 def restore_checkpoint(
@@ -339,11 +377,14 @@ def restore_normalizer_statistics(env: VecEnv, path: Path) -> None:
 def _load_checkpoint(
     model: BaseAlgorithm, checkpoint: Path, env: VecEnv, eval_callback: EvalCallback, device: str
 ) -> BaseAlgorithm:
+    state = read_training_state(checkpoint / TRAINING_STATE) if (checkpoint / TRAINING_STATE).is_file() else None
     loaded = type(model).load(checkpoint / MODEL, env=env, device=device)
     if isinstance(loaded, OffPolicyAlgorithm):
-        loaded.load_replay_buffer(checkpoint / REPLAY_BUFFER)
+        load_replay_buffer(loaded, checkpoint / REPLAY_BUFFER)
     saved = read_json(checkpoint / CHECKPOINT_EVALUATIONS)
     restore_normalizer_statistics(env, checkpoint / VEC_NORMALIZE)  # the statistics the checkpointed model trained with
+    if state is not None:  # checkpoints of 0.2 and before hold none: SB3's resume (new episodes)
+        apply_training_state(loaded, state)
     eval_callback.evaluations_timesteps = saved["timesteps"]
     eval_callback.evaluations_results = saved["results"]
     eval_callback.evaluations_length = saved["ep_lengths"]

@@ -50,8 +50,10 @@ DIAGNOSTICS_PNG = "diagnostics.png"
 PROGRESS_CSV = "progress.csv"
 #: VecNormalize statistics beside a model (the zoo's name), in the run and in each checkpoint.
 VEC_NORMALIZE = "vecnormalize.pkl"
-#: A checkpoint's replay buffer (off-policy algorithms).
+#: A checkpoint's replay buffer (off-policy algorithms): its filled part, compressed.
 REPLAY_BUFFER = "replay_buffer.pkl"
+#: A checkpoint's generators, environments' state and counters (:mod:`sb3_sparse.training_state`).
+TRAINING_STATE = "training_state.pkl"
 #: A checkpoint's evaluations so far (``EvalCallback``'s lists).
 CHECKPOINT_EVALUATIONS = "evaluations.json"
 #: The current attempt's SB3 log (``progress.csv`` inside), rewritten by each attempt.
@@ -512,7 +514,7 @@ class RunDirectory:
         directory.mkdir(parents=True)
         return directory
 
-    def commit_checkpoint(self, directory: Path, num_timesteps: int, interrupted_by: str | None = None) -> None:
+    def commit_checkpoint(self, directory: Path, num_timesteps: int, interrupted_by: str | None = None) -> int:
         """
         Make a filled checkpoint directory the current one: verify its model, write its manifest,
         flush it to disk, point ``checkpoint.json`` at it (and at :attr:`intact_checkpoint`, the one
@@ -521,12 +523,13 @@ class RunDirectory:
         :param directory: from :meth:`new_checkpoint`
         :param num_timesteps: its agent steps
         :param interrupted_by: the signal that made this checkpoint (``"SIGTERM"``), if one did
+        :return: the checkpoint's size in bytes
         :raises DamagedFileError: the model just written is not a whole zip (the current checkpoint stays)
         """
         problem = _zip_problem(directory / MODEL)
         if problem:
             raise DamagedFileError(directory / MODEL, problem, "the previous checkpoint stays the current one")
-        files = {
+        files: dict[str, dict[str, Any]] = {
             path.relative_to(directory).as_posix(): {"bytes": path.stat().st_size, "sha256": _sha256(path)}
             for path in sorted(directory.rglob("*"))
             if path.is_file()
@@ -543,6 +546,7 @@ class RunDirectory:
         write_json_atomic(self.path / CHECKPOINT_POINTER, pointer)
         self.intact_checkpoint = directory
         self.remove_stale_checkpoints()
+        return sum(int(entry["bytes"]) for entry in files.values())
 
     def interrupted_by(self) -> str | None:
         """The signal that interrupted the run at its current checkpoint (``"SIGINT"``), or ``None``."""

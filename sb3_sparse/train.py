@@ -49,12 +49,13 @@ from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 from torch import nn
 
 import sb3_sparse  # noqa: F401  (registers the policies and the DMC ids)
-from sb3_sparse.callbacks import AdaptiveThreadsCallback, PlasticityCallback
+from sb3_sparse.callbacks import AdaptiveThreadsCallback, PlasticityCallback, SeededEvalCallback
 from sb3_sparse.checks import check_sparsity
 from sb3_sparse.cli import plain_help
 from sb3_sparse.evaluations import (
     EvaluationRow,
     evaluation_rows,
+    evaluation_seed,
     plot_evaluations,
     read_evaluations_csv,
     write_evaluations_csv,
@@ -382,10 +383,10 @@ def _run_locked(
     with stop_on_signals() as stop:
         model, checkpoint = restore_checkpoint(model, directory, env, eval_callback, callbacks, config.device)
         history = directory.history(checkpoint)
-        checkpointing = RunCheckpointCallback(directory, config.checkpoint_freq, eval_callback, history, stop)
+        checkpointing = RunCheckpointCallback(directory, config.checkpoint_freq, eval_callback, history, stop, config.verbose)
         callbacks.append(checkpointing)
         directory.remove_stale_checkpoints()  # half-written ones of a killed attempt
-        _learn(config, directory, model, schedule, callbacks)
+        _learn(config, directory, model, schedule, callbacks, resumed=checkpoint is not None)
         final = None if stop.signal else _final_evaluation(config, model, env, eval_env, schedule.action_repeat, stop)
         if final is None:
             checkpointing.save_on_stop()
@@ -483,9 +484,9 @@ def _callbacks(
     """The evaluation callback, then the entry's callbacks and the diagnostics."""
     # EvalCallback records its results only with a log_path (it also writes SB3's evaluations.npz there).
     # Callbacks count calls, n_envs agent steps each (the zoo divides its frequencies the same way).
-    eval_callback = EvalCallback(
-        eval_env, eval_freq=max(1, schedule.eval_freq // schedule.n_envs), n_eval_episodes=config.eval_episodes,
-        log_path=str(directory.live_log_dir), verbose=config.verbose,
+    eval_callback = SeededEvalCallback(
+        eval_env, config.seed, eval_freq=max(1, schedule.eval_freq // schedule.n_envs),
+        n_eval_episodes=config.eval_episodes, log_path=str(directory.live_log_dir), verbose=config.verbose,
     )  # fmt: skip
     callbacks: list[BaseCallback] = [eval_callback, *settings.callbacks]
     if config.num_threads is None:
@@ -496,9 +497,17 @@ def _callbacks(
 
 
 def _learn(
-    config: RunConfig, directory: RunDirectory, model: BaseAlgorithm, schedule: RunSchedule, callbacks: list[BaseCallback]
+    config: RunConfig,
+    directory: RunDirectory,
+    model: BaseAlgorithm,
+    schedule: RunSchedule,
+    callbacks: list[BaseCallback],
+    resumed: bool,
 ) -> None:
-    """Train to the budget, logging as the zoo does: SB3's CSV log of this attempt, stdout, TensorBoard."""
+    """
+    Train to the budget, logging as the zoo does: SB3's CSV log of this attempt, stdout, TensorBoard.
+    A resumed model goes on from its checkpoint (a checkpoint at step 0, in a first rollout, too).
+    """
     # The run's progress.csv is the history plus this attempt's rows (sb3_sparse.run_directory).
     formats = [make_output_format("csv", str(directory.live_log_dir))]
     if config.verbose:
@@ -510,7 +519,7 @@ def _learn(
         max(0, schedule.timesteps - model.num_timesteps),
         callback=callbacks,
         progress_bar=config.progress_bar,
-        reset_num_timesteps=model.num_timesteps == 0,
+        reset_num_timesteps=not resumed,
     )
     model.logger.close()
 
@@ -529,6 +538,7 @@ def _final_evaluation(
             raise _EvaluationStopped
 
     sync_envs_normalization(env, eval_env)  # the final statistics, as EvalCallback does before each evaluation
+    eval_env.seed(evaluation_seed(config.seed, model.num_timesteps, final=True))
     try:
         returns = cast(
             list[float],

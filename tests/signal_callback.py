@@ -25,3 +25,28 @@ class SignalAtStep(BaseCallback):
             open(self.marker, "w").close()
             os.kill(os.getpid(), self.signal_number)
         return True
+
+
+class SignalAtSteps(BaseCallback):
+    """
+    Send this process a signal at each of ``steps`` agent steps, once each (a marker file per
+    step keeps a resumed run going past it): ``signals`` names them in turn, cycling.
+
+    :param steps: agent steps to stop at
+    :param marker_dir: where the markers go
+    :param signals: signal names (``"SIGTERM"``, ``"SIGINT"``, ``"SIGKILL"``), used in turn
+    """
+
+    def __init__(self, steps: list[int], marker_dir: str, signals: list[str] | None = None) -> None:
+        super().__init__()
+        self.steps, self.marker_dir = list(steps), marker_dir
+        self.signals = [signal.Signals[name] for name in (signals or ["SIGTERM"])]
+
+    def _on_step(self) -> bool:
+        for index, step in enumerate(self.steps):
+            marker = os.path.join(self.marker_dir, f"stopped-at-{step}")
+            if self.num_timesteps >= step and not os.path.exists(marker):
+                open(marker, "w").close()
+                os.kill(os.getpid(), self.signals[index % len(self.signals)])
+                break
+        return True
