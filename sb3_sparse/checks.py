@@ -18,6 +18,23 @@ MAX_SEED = 2**63 - 2
 T = TypeVar("T")
 
 
+class ConfigurationError(SystemExit):
+    """
+    A flag, file key or value that a command refuses before it writes anything: the command
+    prints the message as one line on stderr and exits with code 2 (argparse's code for usage
+    errors); Python callers catch it as the ``SystemExit`` it is and read the message in ``str()``.
+
+    :param message: names the flag or file, the key, the value and what is valid
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def _is_int(value: Any) -> bool:
     # numbers.Integral covers Python and numpy integers; bool is an int but never a size.
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and type(value).__name__ != "bool_"

@@ -10,15 +10,24 @@ The ``sb3-sparse`` command: one entry point for the package's tools.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import re
 import sys
+from typing import NoReturn
 
 COMMANDS = {
     "train": ("sb3_sparse.train", "train one agent on the reference protocol"),
     "sweep": ("sb3_sparse.sweep", "size x sparsity x seed sweeps, locally or on Ray, and their report"),
     "plot": ("sb3_sparse.plots", "plot the evaluations and diagnostics of runs"),
 }
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line on stderr (no usage block above it), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the flags)\n")
 
 
 def installed_version() -> str:

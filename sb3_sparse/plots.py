@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sb3_sparse.cli import plain_help
+from sb3_sparse.cli import OneLineErrorParser, plain_help
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> Path:
     :param argv: arguments (``None``: ``sys.argv``)
     :return: the written PNG
     """
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="sb3-sparse plot", description=plain_help(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)

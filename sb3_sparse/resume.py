@@ -23,7 +23,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, unwrap_vec_normalize
 
-from sb3_sparse.checks import plain_numbers
+from sb3_sparse.checks import ConfigurationError, plain_numbers
 from sb3_sparse.interrupts import StopRequest
 from sb3_sparse.run_config import RESUMABLE_FIELDS, RunConfig
 from sb3_sparse.run_directory import (
@@ -78,7 +78,7 @@ def configuration_differences(stored: dict[str, Any], current: dict[str, Any], p
 
 def _refuse_other_configuration(directory: RunDirectory, differences: list[str]) -> None:
     if differences:
-        raise SystemExit(
+        raise ConfigurationError(
             f"--resume: the configuration differs from the run in {directory.path}: {'; '.join(differences)}. "
             f"Only {', '.join(RESUMABLE_FIELDS)} may change; use another --output-dir, or --restart to discard it"
         )
@@ -94,12 +94,22 @@ def prepare_run_directory(config: RunConfig, directory: RunDirectory, identity: 
     :param directory: its directory (locked by the caller)
     :param identity: what a resumed run must share with its checkpoint (:meth:`RunConfig.identity`)
     :return: what to do
-    :raises SystemExit: the directory holds a run this configuration may not continue, or a file
-        that cannot be read nor rebuilt
+    :raises SystemExit: the directory holds a run this configuration may not continue (a
+        :class:`~sb3_sparse.checks.ConfigurationError`), files that are not a run's, or a file that
+        cannot be read nor rebuilt
     """
     if config.restart:
         directory.clear()
+        foreign = directory.foreign_entries()
+        if foreign:
+            print(f"--restart removed the run's files from {directory.path} and left the others: {', '.join(foreign)}")
         return RunState.TRAIN
+    foreign = directory.foreign_entries(runner_files_too=not directory.started)
+    if foreign and not directory.started:  # never write over files that are not this run's
+        raise ConfigurationError(
+            f"--output-dir {directory.path} holds no run but files ({', '.join(foreign[:5])}"
+            f"{', ...' if len(foreign) > 5 else ''}): choose a new or empty folder, or move them"
+        )
     try:
         stored = directory.read_config()
         result_problem = ""
@@ -326,11 +336,14 @@ def restore_checkpoint(
     eval_callback: EvalCallback,
     callbacks: Sequence[BaseCallback],
     device: str,
+    identity: dict[str, Any] | None = None,
 ) -> tuple[BaseAlgorithm, Path | None]:
     """
     The model of the run's newest intact checkpoint, with the normalizer statistics, replay buffer
     and evaluations it trained with, and the callbacks counting on from its step. A checkpoint
-    that fails to load is passed over for the previous one, with a warning naming it.
+    that fails to load is passed over for the previous one, with a warning naming it; one of
+    another run (its copy of ``config.json`` has another identity: a checkpoint copied in) is
+    refused.
 
     :param model: the freshly built model (its class loads the checkpoint; returned when there is none)
     :param directory: the run
@@ -338,8 +351,9 @@ def restore_checkpoint(
     :param eval_callback: takes the saved evaluations
     :param callbacks: every callback of the run
     :param device: torch device
+    :param identity: the run's identity (:meth:`RunConfig.identity`; ``None``: not checked)
     :return: the loaded model and its checkpoint (``None``: no checkpoint, the model as built)
-    :raises SystemExit: the run has checkpoints but none is intact
+    :raises SystemExit: the run has checkpoints but none is intact, or the checkpoint is another run's
     """
     refused: list[Path] = []
     while True:
@@ -349,6 +363,8 @@ def restore_checkpoint(
             raise SystemExit(str(error)) from error
         if checkpoint is None:
             return model, None
+        if identity is not None:
+            _refuse_other_run(checkpoint, identity)
         try:
             loaded = _load_checkpoint(model, checkpoint, env, eval_callback, device)
         except Exception as error:
@@ -359,6 +375,42 @@ def restore_checkpoint(
             callback.n_calls = loaded.num_timesteps // env.num_envs
         print(f"resuming from the checkpoint at {loaded.num_timesteps:,} agent steps")
         return loaded, checkpoint
+
+
+def check_checkpoint_fits(directory: RunDirectory, identity: dict[str, Any], timesteps: int) -> None:
+    """
+    Before anything is written, refuse to resume from the current checkpoint when it is another
+    run's, or when it is past the budget (the run could never be extended again).
+
+    :param directory: the run
+    :param identity: the run's identity (:meth:`RunConfig.identity`)
+    :param timesteps: the budget
+    :raises ConfigurationError: naming the checkpoint and what differs
+    """
+    try:
+        checkpoint = directory.checkpoint()
+        if checkpoint is None or not (checkpoint / CONFIG).is_file():
+            return
+        _refuse_other_run(checkpoint, identity)
+    except DamagedFileError:  # restore_checkpoint names it, or falls back to the previous checkpoint
+        return
+    step = directory.checkpoint_step()
+    if step is not None and step > timesteps:
+        raise ConfigurationError(
+            f"--timesteps {timesteps:,}: the checkpoint in {directory.path} is at {step:,} agent steps, past that budget; "
+            f"pass --timesteps {step:,} or more to go on (or --restart to train anew)"
+        )
+
+
+def _refuse_other_run(checkpoint: Path, identity: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose copy of ``config.json`` names another run (a seed, a sparsity, an entry)."""
+    stored = read_json(checkpoint / CONFIG)
+    differences = configuration_differences(stored.get("identity", {}), identity) if isinstance(stored, dict) else []
+    if differences:
+        raise ConfigurationError(
+            f"{checkpoint} is a checkpoint of another run: {'; '.join(differences[:4])}"
+            f"{'; ...' if len(differences) > 4 else ''}. Move it out of the run directory, or --restart"
+        )
 
 
 def restore_normalizer_statistics(env: VecEnv, path: Path) -> None:

@@ -9,10 +9,35 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from sb3_sparse.checks import check_bool, check_choice, check_int, check_seed, check_sparsity, plain_numbers
 from sb3_sparse.hyperparams import ALGORITHMS
 from sb3_sparse.presets import SIZE_PRESETS
 from sb3_sparse.topology import TOPOLOGIES, TopologySchedule
+
+#: The evaluation environment's seed is the run's plus this (:func:`sb3_sparse.run_envs.make_run_envs`).
+EVAL_SEED_OFFSET = 10_000
+#: numpy's seeds are below 2**32, and the evaluation environment's seed is the run's plus EVAL_SEED_OFFSET.
+MAX_RUN_SEED = 2**32 - 1 - EVAL_SEED_OFFSET
+
+
+def check_device(device: Any) -> str:
+    """
+    A torch device name: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``, ...
+
+    :param device: the name
+    :return: the name
+    :raises ValueError: naming the value and the valid forms
+    """
+    if device == "auto":
+        return device
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:<index> or another torch device, got {device!r}") from error
+    return str(device)
+
 
 #: Configuration fields a resumed run may change; any other difference from the stored run is refused.
 RESUMABLE_FIELDS = (
@@ -100,6 +125,12 @@ class RunConfig:
             object.__setattr__(self, each.name, plain_numbers(getattr(self, each.name)))
         check_choice("algo", self.algo, list(ALGORITHMS))
         checked: dict[str, Any] = dict(seed=check_seed("seed", self.seed))
+        if checked["seed"] > MAX_RUN_SEED:
+            raise ValueError(
+                f"seed must be an integer in [0, {MAX_RUN_SEED}] (SB3 seeds numpy with it, the evaluation environment "
+                f"with seed + {EVAL_SEED_OFFSET:,}), got {self.seed!r}"
+            )
+        check_device(self.device)
         for name in ("timesteps", "eval_freq"):
             value = getattr(self, name)
             checked[name] = None if value is None else check_int(name, value)

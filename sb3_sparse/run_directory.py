@@ -25,6 +25,7 @@ repairs what it can rebuild and stops with that message otherwise (docs: "Run di
 from __future__ import annotations
 
 import csv
+import errno
 import fcntl
 import hashlib
 import io
@@ -63,6 +64,14 @@ CHECKPOINT_PREFIX = "checkpoint-"
 #: A checkpoint's list of its files (name -> bytes and SHA-256), written when the rest is complete.
 MANIFEST = "manifest.json"
 LOCK = "run.lock"
+#: A sweep's files beside its run's (:mod:`sb3_sparse.sweep`): its place in the grid, its status, the runner's output.
+RUN_FILE, STATUS_FILE, TRAIN_LOG = "run.json", "status.json", "train.log"
+#: Every file and folder the runner writes in a run directory (with their ``.partial`` and ``.damaged`` forms,
+#: and the checkpoints): all ``--restart`` removes.
+RUNNER_FILES = (
+    MODEL, CONFIG, RESULT, DENSITY, EVALUATIONS_CSV, EVALUATIONS_PNG, DIAGNOSTICS_PNG, PROGRESS_CSV,
+    VEC_NORMALIZE, CHECKPOINT_POINTER, LIVE_LOG_DIR, LOCK,
+)  # fmt: skip
 STEP_KEY = "time/total_timesteps"
 #: The suffix a damaged file is renamed with before the runner rebuilds it: nothing is deleted.
 DAMAGED_SUFFIX = ".damaged"
@@ -118,6 +127,27 @@ def set_aside(path: Path) -> Path:
 
 def _short(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:200]
+
+
+def os_error_message(error: OSError) -> str:
+    """
+    An operating system's refusal as one line: the path, what happened and what to do.
+
+    :param error: the error (a full disk, a read-only folder, a file where a folder should be, ...)
+    :return: the line
+    """
+    remedies = {
+        errno.ENOSPC: "free some space, or choose another --output-dir; the last checkpoint stays",
+        errno.EDQUOT: "free some space, or choose another --output-dir; the last checkpoint stays",
+        errno.EROFS: "choose a writable --output-dir",
+        errno.EACCES: "make it writable, or choose another --output-dir",
+        errno.EPERM: "make it writable, or choose another --output-dir",
+        errno.EEXIST: "it is a file where a folder must go: choose another --output-dir",
+        errno.ENOTDIR: "a file stands where a folder must go: choose another --output-dir",
+    }
+    path = error.filename if error.filename is not None else "a file"
+    what = error.strerror or type(error).__name__
+    return f"{path}: {what}: {remedies.get(error.errno or 0, 'check the path and the disk, then run the command again')}"
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -309,12 +339,39 @@ class RunDirectory:
         """Store the result: written last, it marks the run finished."""
         write_json_atomic(self.path / RESULT, result)
 
+    def runner_owns(self, name: str) -> bool:
+        """Whether the runner wrote the entry ``name`` of the run directory (a file, a checkpoint, the live log)."""
+        base = name.split(DAMAGED_SUFFIX)[0].replace(".partial", "")
+        return base in RUNNER_FILES or (name.startswith(CHECKPOINT_PREFIX) and (self.path / name).is_dir())
+
+    def foreign_entries(self, runner_files_too: bool = False) -> list[str]:
+        """
+        The entries of the directory that neither the runner nor a sweep wrote: the user's.
+
+        :param runner_files_too: count files with the runner's names as the user's too (a directory
+            that holds no run: its ``evaluations.csv`` is not this run's), all but the lock
+        """
+        if not self.path.is_dir():
+            return []
+        sweep_files = (RUN_FILE, STATUS_FILE, TRAIN_LOG)
+        return sorted(
+            entry.name
+            for entry in self.path.iterdir()
+            if entry.name.split(DAMAGED_SUFFIX)[0] not in sweep_files
+            and entry.name != LOCK
+            and (runner_files_too or not self.runner_owns(entry.name))
+        )
+
     def clear(self) -> None:
-        """Delete every file of the run (``--restart``); the directory and its lock stay."""
+        """
+        Delete the files the runner wrote (``--restart``): :data:`RUNNER_FILES`, their ``.partial``
+        and ``.damaged`` forms and the checkpoints. The directory, its lock, a sweep's files and
+        anything else stay.
+        """
         if not self.path.is_dir():
             return
         for entry in self.path.iterdir():
-            if entry.name == LOCK:
+            if entry.name == LOCK or not self.runner_owns(entry.name):
                 continue
             if entry.is_dir():
                 shutil.rmtree(entry)

@@ -6,9 +6,10 @@ gymnasium does not know.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import gymnasium as gym
+import numpy as np
 from gymnasium import spaces
 from gymnasium.wrappers import RepeatAction
 from stable_baselines3.common.env_util import make_vec_env
@@ -25,7 +26,50 @@ from stable_baselines3.common.vec_env import (
 from sb3_sparse.checks import closest_matches
 from sb3_sparse.envs import ATARI_EXTRA, DMC_HARD_TASKS, dmc_env_id, looks_like_atari, register_atari_envs
 from sb3_sparse.hyperparams import EnvironmentSettings, load_hyperparams
-from sb3_sparse.run_config import RunConfig
+from sb3_sparse.run_config import EVAL_SEED_OFFSET, RunConfig
+
+
+class EnvironmentValueError(ValueError):
+    """An environment returned a value training cannot take (NaN, infinity): the message names which."""
+
+
+class VecCheckFinite(VecEnvWrapper):
+    """
+    Stop at the first non-finite observation or reward with an error naming the environment, the
+    agent step and the value (SB3's ``VecCheckNan`` says less; torch would fail later, at a
+    distribution's check, without naming the environment).
+
+    :param venv: the environments
+    :param env_id: their id, for the message
+    """
+
+    def __init__(self, venv: VecEnv, env_id: str) -> None:
+        super().__init__(venv)
+        self.env_id, self.agent_steps = env_id, 0
+
+    def reset(self) -> Any:
+        observations = self.venv.reset()
+        self._check(observations, None, "reset")
+        return observations
+
+    def step_wait(self) -> Any:
+        observations, rewards, dones, infos = self.venv.step_wait()
+        self.agent_steps += self.num_envs
+        self._check(observations, rewards, f"agent step {self.agent_steps:,}")
+        return observations, rewards, dones, infos
+
+    def _check(self, observations: Any, rewards: np.ndarray | None, when: str) -> None:
+        parts = observations.items() if isinstance(observations, dict) else [("", observations)]
+        values = [(f"observation{f'[{key!r}]' if key else ''}", np.asarray(part)) for key, part in parts]
+        values += [("reward", np.asarray(rewards))] if rewards is not None else []
+        for name, value in values:
+            if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
+                index = np.argwhere(~np.isfinite(value))[0]
+                raise EnvironmentValueError(
+                    f"{self.env_id} returned a non-finite {name} at {when} (environment {int(index[0])} of "
+                    f"{self.num_envs}, entry {tuple(int(i) for i in index[1:])}: {value[tuple(index)]}); "
+                    "the run stops, its last checkpoint stays"
+                )
 
 
 def action_repeat_of(env: gym.Env | VecEnv) -> int:
@@ -79,6 +123,7 @@ def make_run_envs(config: RunConfig, settings: EnvironmentSettings) -> tuple[Vec
             config.env, n_envs=n_envs, seed=seed, wrapper_class=settings.env_wrapper,
             env_kwargs=settings.env_kwargs, monitor_kwargs=settings.monitor_kwargs,
         )  # fmt: skip
+        env = VecCheckFinite(env, config.env + (" (evaluation)" if evaluation else ""))
         if settings.vec_env_wrapper is not None:
             env = settings.vec_env_wrapper(env)
         if settings.normalize:
@@ -91,4 +136,4 @@ def make_run_envs(config: RunConfig, settings: EnvironmentSettings) -> tuple[Vec
             env = VecTransposeImage(env)  # as the zoo does: SB3 would transpose the training env only
         return env
 
-    return build(settings.n_envs, config.seed, False), build(1, config.seed + 10_000, True)
+    return build(settings.n_envs, config.seed, False), build(1, config.seed + EVAL_SEED_OFFSET, True)

@@ -39,13 +39,23 @@ import yaml
 from tqdm.auto import tqdm
 
 from sb3_sparse.algorithms import algorithm_entry
-from sb3_sparse.checks import check_int, check_seed, is_fraction, plain_numbers
-from sb3_sparse.cli import plain_help
+from sb3_sparse.checks import ConfigurationError, check_int, is_fraction, plain_numbers
+from sb3_sparse.cli import OneLineErrorParser, plain_help
 from sb3_sparse.hyperparams import ALGORITHMS, ZOO_ALGORITHMS, hyperparams_entry, unknown_algorithm_message
 from sb3_sparse.interrupts import Interrupted, StopRequest, stop_on_signals
 from sb3_sparse.presets import SIZE_PRESETS
-from sb3_sparse.run_directory import DamagedFileError, RunDirectory, RunLockedError, read_json, set_aside, write_json_atomic
-from sb3_sparse.sweep_report import RUN_FILE, STATUS_FILE, report, run_status
+from sb3_sparse.run_directory import (
+    RUN_FILE,
+    STATUS_FILE,
+    TRAIN_LOG,
+    DamagedFileError,
+    RunDirectory,
+    RunLockedError,
+    read_json,
+    set_aside,
+    write_json_atomic,
+)
+from sb3_sparse.sweep_report import report, run_status
 from sb3_sparse.topology import TOPOLOGIES, TopologySchedule
 
 if TYPE_CHECKING:
@@ -167,10 +177,9 @@ class Sweep:
             bad = [s for s in levels if not is_fraction(s)]
             if bad:
                 raise ValueError(f"{name} must be in [0, 1), got {bad}")
-        try:
-            self.seeds = [check_seed("seed", seed) for seed in self.seeds]  # type: ignore[misc]
-        except ValueError as error:
-            raise ValueError(f"seeds must be integers in [0, 2**63 - 2], got {self.seeds!r}") from error
+        from sb3_sparse.run_config import MAX_RUN_SEED
+
+        self.seeds = [check_int("seeds", seed, minimum=0, maximum=MAX_RUN_SEED) for seed in self.seeds]
         if self.timesteps is not None:
             self.timesteps = check_int("timesteps", self.timesteps)
         self.checkpoint_freq = check_int("checkpoint_freq", self.checkpoint_freq, minimum=0)
@@ -279,6 +288,10 @@ class Sweep:
         return settings
 
 
+#: The sweep's settings at its root, written at each ``sweep run`` (read by ``report`` and people).
+SWEEP_FILE = "sweep.json"
+
+
 def execute_run(sweep: Sweep, run: RunSpec, threads: int = 1) -> dict[str, Any]:
     """
     Train one run unless it is finished or another live process trains it; record its status.
@@ -323,7 +336,7 @@ def _execute_locked(sweep: Sweep, run: RunSpec, directory: RunDirectory, threads
     write_json_atomic(status_path, {"status": "running", "attempts": attempts + 1, "pid": os.getpid()})
     try:
         # The runner's output goes to the run's train.log; the sweep's console shows the progress bar.
-        with (directory / "train.log").open("a") as log, redirect_stdout(log), redirect_stderr(log):
+        with (directory / TRAIN_LOG).open("a") as log, redirect_stdout(log), redirect_stderr(log):
             for package in sweep.gym_packages:
                 importlib.import_module(package)
             from sb3_sparse import train
@@ -387,8 +400,12 @@ class RunProcesses:
         self.stopping = False
 
     def execute(self, sweep: Sweep, run: RunSpec, threads: int) -> dict[str, Any]:
-        """Run :func:`execute_run` in a new Python process and read back its status (none started once stopping)."""
-        command = [sys.executable, "-m", "sb3_sparse.sweep", "execute", str(sweep.root / "sweep.json"), run.name]
+        """
+        Run :func:`execute_run` in a new Python process and read back its status (none started once
+        stopping). The process gets the sweep's settings on its command line, never from a file that
+        a later command could rewrite while it starts.
+        """
+        command = [sys.executable, "-m", "sb3_sparse.sweep", "execute", json.dumps(asdict(sweep)), run.name]
         command += ["--threads", str(threads), "--parent-pid", str(os.getpid())]
         with self._lock:
             if self.stopping:
@@ -500,8 +517,13 @@ def run_sweep(
         conf=str(Path(sweep.conf).resolve()) if sweep.conf is not None else None,
     )
     runs = sweep.runs()
+    _check_run_settings(sweep, runs)
+    _refuse_other_sweep(sweep)
     sweep.root.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(sweep.root / "sweep.json", asdict(sweep))
+    write_json_atomic(sweep.root / SWEEP_FILE, asdict(sweep))
+    for run in runs:  # every run is a row of the report, even one whose process dies before it starts
+        (sweep.root / run.name).mkdir(exist_ok=True)
+        write_json_atomic(sweep.root / run.name / RUN_FILE, asdict(run))
     progress = SweepProgress(sweep, runs, progress_bar)
     if backend == "local":
         workers = workers or max(1, (os.cpu_count() or 1) // threads_per_run)
@@ -529,6 +551,48 @@ def run_sweep(
         print(message, file=sys.stderr, flush=True)
         raise Interrupted(stop, message)
     return progress.results
+
+
+def _check_run_settings(sweep: Sweep, runs: list[RunSpec]) -> None:
+    """
+    Every run's configuration, and the ``hyperparams`` of ``run_settings``, checked before anything
+    is written: a bad value is one refusal here, not a failure in every run.
+
+    :raises ConfigurationError: naming the field and the value
+    """
+    from sb3_sparse.hyperparams.values import check_entry_values
+
+    try:
+        for run in runs:
+            sweep.run_config(run, sweep.root / run.name)
+        check_entry_values(sweep.settings().get("hyperparams") or {}, f"sweep {sweep.name}: run_settings.hyperparams")
+    except ValueError as error:
+        raise ConfigurationError(f"sweep {sweep.name}: {error}") from error
+
+
+def _refuse_other_sweep(sweep: Sweep) -> None:
+    """
+    A folder holds one sweep: refuse one whose settings differ from the ``sweep.json`` there (a
+    damaged one is set aside: this sweep writes it again).
+
+    :raises ConfigurationError: naming each differing field
+    """
+    path = sweep.root / SWEEP_FILE
+    if not path.is_file():
+        return
+    try:
+        stored = dict(read_json(path))
+    except (DamagedFileError, TypeError, ValueError) as error:
+        warnings.warn(f"{error}: set aside as {set_aside(path).name}", stacklevel=3)
+        return
+    from sb3_sparse.resume import configuration_differences
+
+    differences = configuration_differences(stored, asdict(sweep))
+    if differences:
+        raise ConfigurationError(
+            f"{sweep.root} holds another sweep ({path}): {'; '.join(differences)}. "
+            "Use another output_dir, or the same settings to go on with it"
+        )
 
 
 def _run_on_ray(
@@ -571,7 +635,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path] | list[dict[str, Any]
     :param argv: arguments (``None``: ``sys.argv``)
     :return: the report's files
     """
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="sb3-sparse sweep", description=plain_help(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -587,7 +651,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path] | list[dict[str, Any]
     run.add_argument("--no-progress-bar", action="store_true")
     run.add_argument("--no-report", action="store_true")
     execute = commands.add_parser("execute", help="(internal) train one run of a sweep in this process")
-    execute.add_argument("sweep_json", type=Path)
+    execute.add_argument("sweep_settings", help="the sweep's settings as JSON")
     execute.add_argument("run_name")
     execute.add_argument("--threads", type=int, default=1)
     execute.add_argument("--parent-pid", type=int, default=None, help="end this run when that process ends")
@@ -600,7 +664,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path] | list[dict[str, Any]
     if args.command == "execute":
         if args.parent_pid is not None:
             _die_with_parent(args.parent_pid)
-        sweep = Sweep(**json.loads(args.sweep_json.read_text()))
+        sweep = Sweep(**json.loads(args.sweep_settings))
         (spec,) = [spec for spec in sweep.runs() if spec.name == args.run_name]
         result = execute_run(sweep, spec, args.threads)
         print(json.dumps(result))  # the last line of stdout: read by the sweep's process
@@ -611,17 +675,26 @@ def main(argv: list[str] | None = None) -> dict[str, Path] | list[dict[str, Any]
         parser.error(str(error))
     if args.output_dir is not None:
         sweep.output_dir = args.output_dir
-    results = run_sweep(
-        sweep,
-        backend=args.backend,
-        workers=args.workers,
-        threads_per_run=args.threads_per_run,
-        address=args.address,
-        cpus_per_run=args.cpus_per_run,
-        gpus_per_run=args.gpus_per_run,
-        progress_bar=not args.no_progress_bar,
-    )
-    return results if args.no_report else report(sweep.root)
+    try:
+        results = run_sweep(
+            sweep,
+            backend=args.backend,
+            workers=args.workers,
+            threads_per_run=args.threads_per_run,
+            address=args.address,
+            cpus_per_run=args.cpus_per_run,
+            gpus_per_run=args.gpus_per_run,
+            progress_bar=not args.no_progress_bar,
+        )
+    except ConfigurationError as error:
+        print(f"sb3-sparse sweep: error: {error}", file=sys.stderr, flush=True)
+        raise
+    written = None if args.no_report else report(sweep.root)
+    failed = [result for result in results if result["status"] == "failed"]
+    if failed:  # the report lists them with their errors
+        print(f"{len(failed)} of {len(results)} runs failed, e.g. {failed[0]['name']}: {failed[0]['error']}", file=sys.stderr)
+        raise SystemExit(1)
+    return results if written is None else written
 
 
 if __name__ == "__main__":

@@ -15,11 +15,19 @@ import numpy as np
 
 from sb3_sparse.atari import atari_game, human_normalized_score
 from sb3_sparse.presets import SIZE_PRESETS
-from sb3_sparse.run_directory import DamagedFileError, RunDirectory, read_csv_rows, read_json, write_csv_atomic
+from sb3_sparse.run_directory import (
+    RUN_FILE,
+    STATUS_FILE,
+    DamagedFileError,
+    RunDirectory,
+    read_csv_rows,
+    read_json,
+    write_csv_atomic,
+)
 from sb3_sparse.topology import TOPOLOGIES
 
 #: A sweep run's files beside the runner's: its result, its status (sweep bookkeeping) and its spec.
-RESULT_FILE, STATUS_FILE, RUN_FILE = "result.json", "status.json", "run.json"
+RESULT_FILE = "result.json"
 DMC_PREFIX = "sb3_sparse/dmc-"
 
 

@@ -29,7 +29,8 @@ import argparse
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NoReturn, cast
@@ -50,8 +51,8 @@ from torch import nn
 
 import sb3_sparse  # noqa: F401  (registers the policies and the DMC ids)
 from sb3_sparse.callbacks import AdaptiveThreadsCallback, PlasticityCallback, SeededEvalCallback
-from sb3_sparse.checks import check_sparsity
-from sb3_sparse.cli import plain_help
+from sb3_sparse.checks import ConfigurationError, check_sparsity
+from sb3_sparse.cli import OneLineErrorParser, plain_help
 from sb3_sparse.evaluations import (
     EvaluationRow,
     evaluation_rows,
@@ -76,6 +77,7 @@ from sb3_sparse.presets import SIZE_PRESETS, size_preset
 from sb3_sparse.resume import (
     RunCheckpointCallback,
     RunState,
+    check_checkpoint_fits,
     check_effective_configuration,
     effective_configuration,
     prepare_run_directory,
@@ -95,10 +97,11 @@ from sb3_sparse.run_directory import (
     VEC_NORMALIZE,
     RunDirectory,
     RunLockedError,
+    os_error_message,
     set_aside,
     write_text_atomic,
 )
-from sb3_sparse.run_envs import action_repeat_of, make_run_envs, unknown_env_message
+from sb3_sparse.run_envs import EnvironmentValueError, action_repeat_of, make_run_envs, unknown_env_message
 from sb3_sparse.sparsity import parameter_count
 from sb3_sparse.threads import settle_threads
 from sb3_sparse.topology import TOPOLOGIES
@@ -142,7 +145,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     :param argv: arguments (``None``: ``sys.argv[1:]``)
     :return: the configuration
     """
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="sb3-sparse train", description=plain_help(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--algo", default="reference_sac", type=parse_algo, metavar="{" + ",".join(ALGORITHMS) + "}")
@@ -246,7 +249,7 @@ def resolve_entry(config: RunConfig, env: gym.Env | VecEnv) -> tuple[str, int, d
             config.algo, config.env, get_action_dim(env.action_space), config.conf, config.hyperparams
         )
     except ValueError as error:
-        raise SystemExit(str(error)) from error
+        raise ConfigurationError(str(error)) from error
     policy_kwargs = kwargs["policy_kwargs"]
     accepted = getattr(ALGORITHMS[config.algo].policy_aliases[policy], "valid_kwargs", lambda: None)()
     if config.preset is not None:  # a Q-network (DQN, QR-DQN) takes the preset's critic sizes only
@@ -255,10 +258,15 @@ def resolve_entry(config: RunConfig, env: gym.Env | VecEnv) -> tuple[str, int, d
     for name in ("actor_sparsity", "critic_sparsity", "topology", "topology_kwargs"):
         if getattr(config, name) is not None:
             if accepted is not None and name not in accepted:
-                raise SystemExit(
+                raise ConfigurationError(
                     f"--{name.replace('_', '-')}: {policy} of {config.algo} has no {name} (it takes {', '.join(accepted)})"
                 )
             policy_kwargs[name] = getattr(config, name)
+    if config.topology_kwargs is not None and policy_kwargs.get("topology", "static") == "static":
+        raise ConfigurationError(
+            f"--topology-kwargs {config.topology_kwargs}: the topology is static (the entry's, with no --topology): "
+            "pass --topology set, rigl, gmp or densify"
+        )
     return policy, config.timesteps or n_timesteps, kwargs, entry
 
 
@@ -307,7 +315,7 @@ def run(config: RunConfig) -> Path:
     :return: the run directory
     """
     if config.env not in gym.registry:
-        raise SystemExit(unknown_env_message(config.env, config.algo))
+        raise ConfigurationError(unknown_env_message(config.env, config.algo))
     previous_threads = th.get_num_threads()
     if config.num_threads is not None:
         th.set_num_threads(config.num_threads)
@@ -323,16 +331,21 @@ def _run(config: RunConfig) -> Path:
     try:
         settings = environment_settings(config.algo, config.env, config.conf, config.hyperparams)
     except ValueError as error:
-        raise SystemExit(str(error)) from error
+        raise ConfigurationError(str(error)) from error
     env, eval_env = make_run_envs(config, settings)
     policy, timesteps, kwargs, entry = resolve_entry(config, env)
     policy_kwargs = kwargs["policy_kwargs"]
     directory = RunDirectory(config.output_dir or default_output_dir(config, policy_kwargs))
+    new_directory = not directory.path.exists()
     try:
         with directory.locked():
             return _run_locked(config, directory, env, eval_env, settings, policy, timesteps, kwargs, entry)
     except RunLockedError as error:
         raise SystemExit(str(error)) from error
+    except ConfigurationError:
+        if new_directory and directory.path.is_dir() and not any(directory.path.iterdir()):
+            directory.path.rmdir()  # refused before anything was written: leave no trace
+        raise
 
 
 @dataclass(frozen=True)
@@ -372,6 +385,8 @@ def _run_locked(
     if state is RunState.RECOVER_RESULT:
         _recover_result(config, directory, env, eval_env)
         return directory.path
+    if config.resume:
+        check_checkpoint_fits(directory, identity, timesteps)
     _warn_if_never_trained(timesteps, kwargs)
     model = ALGORITHMS[config.algo](policy, env, seed=config.seed, device=config.device, **kwargs)
     effective = effective_configuration(model)
@@ -381,20 +396,44 @@ def _run_locked(
     _announce(config, directory, model, schedule)
     eval_callback, callbacks = _callbacks(config, directory, eval_env, settings, schedule)
     with stop_on_signals() as stop:
-        model, checkpoint = restore_checkpoint(model, directory, env, eval_callback, callbacks, config.device)
+        model, checkpoint = restore_checkpoint(model, directory, env, eval_callback, callbacks, config.device, identity)
         history = directory.history(checkpoint)
         checkpointing = RunCheckpointCallback(directory, config.checkpoint_freq, eval_callback, history, stop, config.verbose)
         callbacks.append(checkpointing)
         directory.remove_stale_checkpoints()  # half-written ones of a killed attempt
         _learn(config, directory, model, schedule, callbacks, resumed=checkpoint is not None)
-        final = None if stop.signal else _final_evaluation(config, model, env, eval_env, schedule.action_repeat, stop)
-        if final is None:
-            checkpointing.save_on_stop()
-            _stop(directory, stop)
-    rows = evaluation_rows(eval_callback.evaluations_timesteps, eval_callback.evaluations_results, schedule.action_repeat)
-    rows.append(final)
-    _save_outputs(config, directory, model, schedule, rows, history, kwargs["policy_kwargs"])
+        with _keeping_the_trained_model(checkpointing):
+            final = None if stop.signal else _final_evaluation(config, model, env, eval_env, schedule.action_repeat, stop)
+            if final is None:
+                checkpointing.save_on_stop()
+                _stop(directory, stop)
+            rows = evaluation_rows(
+                eval_callback.evaluations_timesteps, eval_callback.evaluations_results, schedule.action_repeat
+            )
+            rows.append(final)
+            _save_outputs(config, directory, model, schedule, rows, history, kwargs["policy_kwargs"])
     return directory.path
+
+
+@contextmanager
+def _keeping_the_trained_model(checkpointing: RunCheckpointCallback) -> Iterator[None]:
+    """
+    An exception after training (the final evaluation, saving, the plots) first keeps the trained
+    model as a checkpoint, so that ``--resume`` redoes only what failed, not the training.
+    """
+    try:
+        yield
+    except (Interrupted, KeyboardInterrupt):
+        raise
+    except BaseException:
+        try:
+            checkpointing.save()
+        except Exception as saving:  # the original error matters more; say what happened to the model
+            print(f"the trained model could not be kept as a checkpoint: {type(saving).__name__}: {saving}", file=sys.stderr)
+        else:
+            print(f"the trained model is kept as a checkpoint in {checkpointing.directory.path}: --resume goes on from it",
+                  file=sys.stderr)  # fmt: skip
+        raise
 
 
 def _stop(directory: RunDirectory, stop: StopRequest) -> NoReturn:
@@ -428,7 +467,7 @@ def _schedule(
     )
     if not isinstance(model, (OffPolicyAlgorithm, OnPolicyAlgorithm)):  # PlasticityCallback reads their buffers
         if config.diagnostics_freq:
-            raise SystemExit(
+            raise ConfigurationError(
                 f"--diagnostics-freq needs a replay or rollout buffer; {config.algo} has neither (use --diagnostics-freq 0)"
             )
         diagnostics_freq = 0
@@ -670,8 +709,19 @@ def main(argv: list[str] | None = None) -> Path:
 
     :param argv: command-line arguments (``None``: ``sys.argv``)
     :return: the output directory
+    :raises ConfigurationError: a refused flag, key or value, printed as one line (exit code 2)
     """
-    return run(parse_args(argv))
+    try:
+        return run(parse_args(argv))
+    except ConfigurationError as error:
+        print(f"sb3-sparse train: error: {error}", file=sys.stderr, flush=True)
+        raise
+    except EnvironmentValueError as error:
+        print(f"sb3-sparse train: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from error
+    except OSError as error:
+        print(f"sb3-sparse train: {os_error_message(error)}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from error
 
 
 if __name__ == "__main__":

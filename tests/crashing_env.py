@@ -33,3 +33,24 @@ def make_crash_once_pendulum(crash_at: int = 150) -> gym.Env:
 
 if "CrashOncePendulum-v0" not in gym.registry:
     gym.register("CrashOncePendulum-v0", entry_point=make_crash_once_pendulum, max_episode_steps=200)
+
+
+class NaNRewardWrapper(gym.Wrapper):
+    """Returns a NaN reward at its ``at``-th step, as a broken simulator would."""
+
+    def __init__(self, env: gym.Env, at: int) -> None:
+        super().__init__(env)
+        self.at, self.steps = at, 0
+
+    def step(self, action):
+        self.steps += 1
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        return observation, float("nan") if self.steps == self.at else reward, terminated, truncated, info
+
+
+def make_nan_reward_pendulum(at: int = 60) -> gym.Env:
+    return NaNRewardWrapper(gym.make("Pendulum-v1"), at)
+
+
+if "NaNRewardPendulum-v0" not in gym.registry:
+    gym.register("NaNRewardPendulum-v0", entry_point=make_nan_reward_pendulum, max_episode_steps=200)

@@ -35,6 +35,7 @@ from torch import nn
 from sb3_sparse.algorithms import ALGORITHM_TABLE, algorithm_entry
 from sb3_sparse.checks import unknown_names_message
 from sb3_sparse.envs import is_atari
+from sb3_sparse.hyperparams.values import check_entry_values
 
 #: Every algorithm with a hyperparameter file (the package's runner trains them all), from the algorithm table.
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
@@ -143,7 +144,14 @@ def hyperparams_entry(
         key = "atari"
     if key not in entries:
         raise ValueError(f"{file_name(algo, path)} has no entry for {env_id!r}; entries: {', '.join(entries)}")
-    return {**entries[key], **(overrides or {})}
+    entry = entries[key]
+    if not isinstance(entry, dict):
+        raise ValueError(
+            f"{entry_name(algo, key, path)} must map keys to values (policy: ..., n_timesteps: ...), got {entry!r}"
+        )
+    check_entry_values(entry, entry_name(algo, key, path))
+    check_entry_values(overrides or {}, "-params")
+    return {**entry, **(overrides or {})}
 
 
 def _zoo_module(module: str, key: str, source: str) -> Any:
@@ -250,6 +258,7 @@ def check_entry(algo: str, env_id: str, entry: dict[str, Any], path: str | Path 
     :param path: the file it comes from (for the message; ``None``: the package's)
     """
     algorithm, source = ALGORITHMS[algo], entry_name(algo, env_id, path)
+    check_entry_values(entry, source, algorithm)
     valid_arguments = set(inspect.signature(algorithm.__init__).parameters) - {"self", "policy", "env"}
     unknown = sorted(set(entry) - valid_arguments - set(ZOO_KEYS))
     if unknown:
