@@ -26,6 +26,15 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 ROBOTICS_EXTRA = "pip install 'sb3-sparse[robotics]'"
 
 
+#: Name prefixes of gymnasium-robotics' task ids (Fetch, Shadow hand, mazes, Adroit, the kitchen).
+ROBOTICS_PREFIXES = ("Fetch", "HandManipulate", "HandReach", "AntMaze", "PointMaze", "Adroit", "FrankaKitchen")
+
+
+def looks_like_robotics(env_id: str) -> bool:
+    """Whether an id that gymnasium does not know has a gymnasium-robotics task's form (``FetchReach-v4``)."""
+    return env_id.startswith(ROBOTICS_PREFIXES)
+
+
 def success_rate(model: BaseAlgorithm, env_id: str, episodes: int = 20, seed: int = 100) -> float:
     """
     The deterministic policy's success rate on a goal-conditioned task: the fraction of episodes

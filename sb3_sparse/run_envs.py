@@ -26,6 +26,7 @@ from stable_baselines3.common.vec_env import (
 from sb3_sparse.checks import closest_matches
 from sb3_sparse.envs import ATARI_EXTRA, DMC_HARD_TASKS, dmc_env_id, looks_like_atari, register_atari_envs
 from sb3_sparse.hyperparams import EnvironmentSettings, load_hyperparams
+from sb3_sparse.robotics import ROBOTICS_EXTRA, looks_like_robotics, register_robotics_envs
 from sb3_sparse.run_config import EVAL_SEED_OFFSET, RunConfig
 
 
@@ -95,6 +96,8 @@ def unknown_env_message(env_id: str, algo: str) -> str:
     """What to say about an id that gymnasium does not know: the closest known ids, in one line."""
     if looks_like_atari(env_id) and not register_atari_envs():
         return f"unknown environment id {env_id!r}: Atari games need the Arcade Learning Environment: {ATARI_EXTRA}"
+    if looks_like_robotics(env_id) and not register_robotics_envs():
+        return f"unknown environment id {env_id!r}: goal-conditioned robotics tasks need gymnasium-robotics: {ROBOTICS_EXTRA}"
     entries = list(load_hyperparams(algo))
     known = dict.fromkeys([*entries, *(dmc_env_id(task) for task in DMC_HARD_TASKS), *gym.registry])
     matches = closest_matches(env_id, known)

@@ -74,3 +74,35 @@ def test_an_atari_id_without_ale_py_names_the_extra(monkeypatch):
 
     monkeypatch.setattr(run_envs, "register_atari_envs", lambda: False)
     assert envs.ATARI_EXTRA in run_envs.unknown_env_message("ALE/NotAGame-v5", "dqn")
+
+
+def test_v5_ids_get_no_frameskip_semantics_under_the_atari_wrapper_entry():
+    """ALE/Pong-v5 under the zoo's atari entry: 4 emulator frames per agent step (the wrapper's), no sticky actions."""
+    pytest.importorskip("ale_py")
+    from sb3_sparse.hyperparams import environment_settings, no_frameskip_kwargs
+    from sb3_sparse.run_config import RunConfig
+    from sb3_sparse.run_envs import make_run_envs
+
+    settings = environment_settings("dqn", "ALE/Pong-v5")
+    assert settings.env_kwargs == {"frameskip": 1, "repeat_action_probability": 0.0}
+    assert no_frameskip_kwargs("PongNoFrameskip-v4") == {}
+    env, _ = make_run_envs(RunConfig(algo="dqn", env="ALE/Pong-v5"), settings)
+    inner = env
+    while hasattr(inner, "venv"):
+        inner = inner.venv
+    ale_env = inner.envs[0].unwrapped
+    assert ale_env._frameskip == 1 and ale_env.ale.getFloat("repeat_action_probability") == 0.0
+    # A user's own choice stays.
+    mine = environment_settings("dqn", "ALE/Pong-v5", overrides={"env_kwargs": {"repeat_action_probability": 0.25}})
+    assert mine.env_kwargs == {"frameskip": 1, "repeat_action_probability": 0.25}
+
+
+def test_robotics_ids_without_the_robotics_extra_name_it(monkeypatch):
+    from sb3_sparse import run_envs
+
+    monkeypatch.setattr(run_envs, "register_robotics_envs", lambda: False)
+    message = run_envs.unknown_env_message("FetchReach-v9", "sac")
+    assert message == (
+        "unknown environment id 'FetchReach-v9': goal-conditioned robotics tasks need gymnasium-robotics: "
+        "pip install 'sb3-sparse[robotics]'"
+    )

@@ -227,7 +227,25 @@ def environment_settings(
             setattr(settings, key, utils.get_wrapper_class(entry, key))
     if entry.get("callback") is not None:
         settings.callbacks = _zoo_module("rl_zoo3.utils", "callback", source).get_callback_list(entry)
+    if "AtariWrapper" in str(entry.get("env_wrapper")):
+        settings.env_kwargs = {**no_frameskip_kwargs(env_id), **settings.env_kwargs}
     return settings
+
+
+def no_frameskip_kwargs(env_id: str) -> dict[str, Any]:
+    """
+    ``gym.make`` arguments that give an ALE id the ``NoFrameskip-v4`` semantics SB3's
+    ``AtariWrapper`` is written for (its docstring: use it with NoFrameskip-v4 ids only): it skips
+    4 frames itself, so a v5 id's own frame skip of 4 would make 16 emulator frames per agent step,
+    and its sticky actions (0.25) would come on top of the wrapper's no-op starts. Empty for ids
+    that already have them (and for ids gymnasium does not know).
+
+    :param env_id: an ALE id, e.g. ``ALE/Pong-v5``
+    :return: ``frameskip=1`` and ``repeat_action_probability=0.0`` where the id's own differ
+    """
+    spec_kwargs = gym.spec(env_id).kwargs if env_id in gym.registry else {}
+    wanted = {"frameskip": 1, "repeat_action_probability": 0.0}
+    return {key: value for key, value in wanted.items() if key in spec_kwargs and spec_kwargs[key] != value}
 
 
 def evaluate_policy_kwargs(policy_kwargs: str | dict[str, Any] | None) -> dict[str, Any]:
