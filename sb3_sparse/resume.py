@@ -104,8 +104,8 @@ def prepare_run_directory(config: RunConfig, directory: RunDirectory, identity: 
         if foreign:
             print(f"--restart removed the run's files from {directory.path} and left the others: {', '.join(foreign)}")
         return RunState.TRAIN
-    foreign = directory.foreign_entries(runner_files_too=not directory.started)
-    if foreign and not directory.started:  # never write over files that are not this run's
+    foreign = [] if directory.started else directory.foreign_entries(runner_files_too=True)
+    if foreign:  # a folder that holds no run: its files are not this run's, never write over them
         raise ConfigurationError(
             f"--output-dir {directory.path} holds no run but files ({', '.join(foreign[:5])}"
             f"{', ...' if len(foreign) > 5 else ''}): choose a new or empty folder, or move them"
