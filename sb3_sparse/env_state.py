@@ -103,10 +103,17 @@ def _layers(env: VecEnv) -> list[Any]:
 
 
 class _LayerPickler(cloudpickle.Pickler):
-    """Pickles layers' attributes: other layers by their place, native objects by their saved state."""
+    """
+    Pickles layers' attributes: other layers by their place, native objects by their saved state.
 
-    def __init__(self, file: io.BytesIO, layers: list[Any]) -> None:
+    :param file: where the pickle goes
+    :param layers: the layers (:func:`_layers`)
+    :param save_natives: save the native objects' state (``False``: only list them, in the order met)
+    """
+
+    def __init__(self, file: io.BytesIO, layers: list[Any], save_natives: bool = True) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.save_natives = save_natives
         self.layer_places = {id(layer): place for place, layer in enumerate(layers)}
         self.types = {kind: native_type for kind, native in _NATIVES.items() if (native_type := native.type()) is not None}
         self.natives: list[Any] = []
@@ -122,10 +129,12 @@ class _LayerPickler(cloudpickle.Pickler):
         seen = self.native_places.get(id(obj))
         if seen is not None:  # a second reference (a renderer's): the same fresh object
             return ("native", kind, seen, None)
-        self.native_places[id(obj)] = len(self.natives)
+        self.native_places[id(obj)] = place = len(self.natives)
         self.natives.append(obj)
+        if not self.save_natives:
+            return ("native", kind, place, None)
         # As bytes: the pickler would otherwise meet the saved MjData again and reference it.
-        return ("native", kind, len(self.natives) - 1, pickle.dumps(_NATIVES[kind].save(obj), pickle.HIGHEST_PROTOCOL))
+        return ("native", kind, place, pickle.dumps(_NATIVES[kind].save(obj), pickle.HIGHEST_PROTOCOL))
 
 
 #: Attributes a layer derives from its class (``VecEnvWrapper``'s members), kept as built.
@@ -179,7 +188,7 @@ def restore_env_state(env: VecEnv, state: bytes) -> None:
     :raises EnvStateError: ``env`` is not built as the captured one was
     """
     layers = _layers(env)
-    fresh = _LayerPickler(io.BytesIO(), layers)
+    fresh = _LayerPickler(io.BytesIO(), layers, save_natives=False)
     fresh.dump([_attributes(layer) for layer in layers])  # the fresh native objects, in the order the saved ones were met
 
     class LayerUnpickler(pickle.Unpickler):

@@ -40,10 +40,9 @@ from sb3_sparse.run_directory import (
 )
 from sb3_sparse.training_state import (
     TrainingState,
-    apply_training_state,
     capture_training_state,
     load_replay_buffer,
-    read_training_state,
+    load_training_state,
     save_training_state,
 )
 
@@ -429,14 +428,15 @@ def restore_normalizer_statistics(env: VecEnv, path: Path) -> None:
 def _load_checkpoint(
     model: BaseAlgorithm, checkpoint: Path, env: VecEnv, eval_callback: EvalCallback, device: str
 ) -> BaseAlgorithm:
-    state = read_training_state(checkpoint / TRAINING_STATE) if (checkpoint / TRAINING_STATE).is_file() else None
-    loaded = type(model).load(checkpoint / MODEL, env=env, device=device)
-    if isinstance(loaded, OffPolicyAlgorithm):
-        load_replay_buffer(loaded, checkpoint / REPLAY_BUFFER)
     saved = read_json(checkpoint / CHECKPOINT_EVALUATIONS)
-    restore_normalizer_statistics(env, checkpoint / VEC_NORMALIZE)  # the statistics the checkpointed model trained with
-    if state is not None:  # checkpoints of 0.2 and before hold none: SB3's resume (new episodes)
-        apply_training_state(loaded, state)
+    # The statistics the checkpointed model trained with; the training state's environments take over where it has them.
+    restore_normalizer_statistics(env, checkpoint / VEC_NORMALIZE)
+    if (checkpoint / TRAINING_STATE).is_file():
+        loaded = load_training_state(checkpoint, env, device=device)
+    else:  # checkpoints of 0.2 and before hold no training state: SB3's resume (new episodes)
+        loaded = type(model).load(checkpoint / MODEL, env=env, device=device)
+        if isinstance(loaded, OffPolicyAlgorithm):
+            load_replay_buffer(loaded, checkpoint / REPLAY_BUFFER)
     eval_callback.evaluations_timesteps = saved["timesteps"]
     eval_callback.evaluations_results = saved["results"]
     eval_callback.evaluations_length = saved["ep_lengths"]

@@ -197,7 +197,7 @@ def apply_training_state(model: BaseAlgorithm, state: TrainingState) -> None:
     for space, generator in zip(_subspaces(model.action_space), state.action_space_generators, strict=True):
         space._np_random = copy.deepcopy(generator)
     holders = _noise_holders(model)
-    for name, noise in getattr(state, "exploration_noise", {}).items():
+    for name, noise in state.exploration_noise.items():
         for key, value in noise.items():
             setattr(holders[name].action_dist, key, value.clone())
         if state.at_rollout_start:
@@ -373,7 +373,7 @@ def load_training_state(path: str | Path, env: Any, device: th.device | str = "a
     folder = Path(path)
     state = read_training_state(folder / TRAINING_STATE)
     model = algorithm_class(state).load(folder / MODEL, env=env, device=device, **kwargs)
-    if isinstance(model, OffPolicyAlgorithm) and (folder / REPLAY_BUFFER).is_file():
+    if isinstance(model, OffPolicyAlgorithm):  # save_training_state wrote it: a missing one is an error, not an empty buffer
         load_replay_buffer(model, folder / REPLAY_BUFFER)
     apply_training_state(model, state)
     return model
