@@ -7,12 +7,18 @@ blocks. It is well supported: on DMC dog with one critic, widths 1, 2 and 5 give
 109,046,477 parameters (:func:`parameter_count`), the paper's quoted "17M" and "109M".
 :func:`scaled_architecture` gives the policy_kwargs of any ``(k, m)``; :data:`SIZE_PRESETS` names
 the common ones.
+
+A preset given to the runner or a sweep scales the entry's own sizes (:func:`scale_sizes`): widths
+times ``k``, blocks times ``m``. On an entry that sets no size (the DMC entries) that is the paper's
+scaled network above; on one that does (DQN's Atari head of 512 x 1 block) the entry's network,
+scaled: ``width2`` there is 1024 x 1 block, not the paper's critic.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import gymnasium as gym
 from gymnasium import spaces
@@ -75,6 +81,37 @@ def size_preset(name: str) -> dict[str, int]:
     if name not in SIZE_PRESETS:
         raise ValueError(f"unknown size preset {name!r}; valid presets: {', '.join(SIZE_PRESETS)}")
     return scaled_architecture(*SIZE_PRESETS[name])
+
+
+#: The size arguments of a SimBa policy: widths scale with ``k``, block counts with ``m``.
+WIDTH_ARGUMENTS = ("actor_hidden_dim", "critic_hidden_dim")
+DEPTH_ARGUMENTS = ("actor_num_blocks", "critic_num_blocks")
+
+
+def scale_sizes(sizes: Mapping[str, Any], preset: str) -> dict[str, int]:
+    """
+    The sizes of an entry scaled by a preset: each width times ``k``, each block count times ``m``.
+
+    :param sizes: the entry's size arguments (:data:`WIDTH_ARGUMENTS`, :data:`DEPTH_ARGUMENTS`), its
+        own values or the policy's defaults; the policy's other arguments may be present and are left out
+    :param preset: one of :data:`SIZE_PRESETS`
+    :return: the scaled size arguments
+    :raises ValueError: an unknown preset, or a width that the preset would make fractional
+    """
+    if preset not in SIZE_PRESETS:
+        raise ValueError(f"unknown size preset {preset!r}; valid presets: {', '.join(SIZE_PRESETS)}")
+    width_scale, depth_scale = SIZE_PRESETS[preset]
+    scaled: dict[str, int] = {}
+    for name in WIDTH_ARGUMENTS:
+        if name in sizes:
+            width = check_int(name, sizes[name]) * width_scale
+            if width % 1:
+                raise ValueError(f"preset {preset} scales {name}={sizes[name]} by {width_scale} to {width}: not a whole width")
+            scaled[name] = int(width)
+    for name in DEPTH_ARGUMENTS:
+        if name in sizes:
+            scaled[name] = check_int(name, sizes[name], minimum=0) * depth_scale
+    return scaled
 
 
 @dataclass(frozen=True)

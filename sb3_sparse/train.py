@@ -32,6 +32,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
@@ -72,8 +73,8 @@ from sb3_sparse.hyperparams import (
 )
 from sb3_sparse.interrupts import Interrupted, StopRequest, stop_on_signals
 from sb3_sparse.plots import plot_diagnostics
-from sb3_sparse.policies.architecture import DEFAULT_SPARSITY
-from sb3_sparse.presets import SIZE_PRESETS, size_preset
+from sb3_sparse.policies.architecture import DEFAULT_SPARSITY, sizes_from_net_arch
+from sb3_sparse.presets import SIZE_PRESETS, scale_sizes
 from sb3_sparse.resume import (
     RunCheckpointCallback,
     RunState,
@@ -166,7 +167,9 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         type=parse_key_value,
         help="overrides of the entry's keys, e.g. learning_starts:100 n_envs:4 learning_rate:lin_1e-3",
     )
-    parser.add_argument("--preset", default=None, help=f"network size preset: {', '.join(SIZE_PRESETS)}")
+    parser.add_argument(
+        "--preset", default=None, help=f"scale the entry's sizes (widths x k, blocks x m): {', '.join(SIZE_PRESETS)}"
+    )
     parser.add_argument("--actor-sparsity", type=parse_sparsity, default=None, help="overrides the entry's actor_sparsity")
     parser.add_argument("--critic-sparsity", type=parse_sparsity, default=None, help="overrides the entry's critic_sparsity")
     parser.add_argument(
@@ -252,9 +255,8 @@ def resolve_entry(config: RunConfig, env: gym.Env | VecEnv) -> tuple[str, int, d
         raise ConfigurationError(str(error)) from error
     policy_kwargs = kwargs["policy_kwargs"]
     accepted = getattr(ALGORITHMS[config.algo].policy_aliases[policy], "valid_kwargs", lambda: None)()
-    if config.preset is not None:  # a Q-network (DQN, QR-DQN) takes the preset's critic sizes only
-        preset = size_preset(config.preset)
-        policy_kwargs.update({key: value for key, value in preset.items() if accepted is None or key in accepted})
+    if config.preset is not None:
+        policy_kwargs.update(_scaled_entry_sizes(config, policy, policy_kwargs))
     for name in ("actor_sparsity", "critic_sparsity", "topology", "topology_kwargs"):
         if getattr(config, name) is not None:
             if accepted is not None and name not in accepted:
@@ -268,6 +270,26 @@ def resolve_entry(config: RunConfig, env: gym.Env | VecEnv) -> tuple[str, int, d
             "pass --topology set, rigl, gmp or densify"
         )
     return policy, config.timesteps or n_timesteps, kwargs, entry
+
+
+def _scaled_entry_sizes(config: RunConfig, policy: str, policy_kwargs: dict[str, Any]) -> dict[str, int]:
+    """
+    The entry's sizes scaled by ``config.preset``: the entry's own (a ``net_arch`` read as SimBa
+    sizes, removed from ``policy_kwargs``), else the policy's defaults; a Q-network (DQN, QR-DQN)
+    has critic sizes only.
+    """
+    policy_class = ALGORITHMS[config.algo].policy_aliases[policy]
+    architecture = getattr(policy_class, "architecture_class", None)
+    if architecture is None:
+        raise ConfigurationError(f"--preset {config.preset}: scales SimBa policies; {policy} of {config.algo} has no sizes")
+    accepted = policy_class.valid_kwargs()  # type: ignore[attr-defined]  # a SimBa policy (it has architecture_class)
+    defaults = {field.name: field.default for field in dataclass_fields(architecture) if field.name in accepted}
+    roles = [role for role in ("actor", "critic") if f"{role}_hidden_dim" in defaults]
+    try:
+        sizes = {**defaults, **sizes_from_net_arch(policy_kwargs.pop("net_arch", None), roles), **policy_kwargs}
+        return scale_sizes(sizes, cast(str, config.preset))
+    except ValueError as error:
+        raise ConfigurationError(f"--preset {config.preset}: {error}") from error
 
 
 def build_model(config: RunConfig, env: gym.Env | VecEnv) -> tuple[BaseAlgorithm, int, dict[str, Any]]:

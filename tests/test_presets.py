@@ -1,5 +1,9 @@
 """Size presets and parameter counts before any network is built."""
 
+from dataclasses import replace
+from pathlib import Path
+
+import gymnasium as gym
 import pytest
 from sb3_contrib import QRDQN, TQC
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
@@ -11,9 +15,13 @@ from sb3_sparse.presets import (
     env_dimensions,
     parameter_count,
     parameter_count_for_env,
+    scale_sizes,
     scaled_architecture,
     size_preset,
 )
+from sb3_sparse.sweep import Sweep
+
+EXAMPLE_SWEEPS = Path(__file__).parent.parent / "examples" / "sweeps"
 
 
 def trained_parameters(model):
@@ -103,3 +111,47 @@ def test_bad_input_names_the_valid_choices():
         parameter_count(3, 1, algorithm="stream_ac")
     with pytest.raises(ValueError, match="dqn has one value network: n_critics must be 1, got 2"):
         parameter_count(4, 2, algorithm="dqn", n_critics=2)
+
+
+SIZE_ARGUMENTS = ("actor_hidden_dim", "actor_num_blocks", "critic_hidden_dim", "critic_num_blocks")
+
+
+def test_scale_sizes_multiplies_the_given_sizes():
+    entry = dict(critic_hidden_dim=512, critic_num_blocks=1, critic_sparsity=0.8)
+    assert scale_sizes(entry, "width2") == dict(critic_hidden_dim=1024, critic_num_blocks=1)
+    assert scale_sizes(entry, "depth3") == dict(critic_hidden_dim=512, critic_num_blocks=3)
+    assert scale_sizes(size_preset("base"), "width5") == size_preset("width5")  # the paper's networks from its base
+    with pytest.raises(ValueError, match=r"preset width0\.25 scales critic_hidden_dim=6 by 0\.25 to 1\.5: not a whole width"):
+        scale_sizes(dict(critic_hidden_dim=6), "width0.25")
+
+
+def _run_sizes(sweep, run, preset, tmp_path):
+    from sb3_sparse.train import resolve_entry
+
+    config = sweep.run_config(replace(run, preset=preset), tmp_path / "run")
+    env = gym.make(run.env)
+    try:
+        policy_kwargs = resolve_entry(config, env)[2]["policy_kwargs"]
+    finally:
+        env.close()
+    return {key: policy_kwargs[key] for key in SIZE_ARGUMENTS if key in policy_kwargs}
+
+
+@pytest.mark.parametrize("sweep_file", sorted(EXAMPLE_SWEEPS.glob("*.yml")), ids=lambda path: path.stem)
+def test_every_example_sweep_builds_the_sizes_its_file_describes(sweep_file, tmp_path):
+    """A preset multiplies the entry's sizes (or the -params base): widths by k, blocks by m, nothing replaced."""
+    sweep = Sweep.from_yaml(sweep_file)
+    run = sweep.runs()[0]
+    base = _run_sizes(sweep, run, "base", tmp_path)
+    for preset in sweep.presets:
+        width_scale, depth_scale = SIZE_PRESETS[preset]
+        expected = {key: value * (depth_scale if "blocks" in key else width_scale) for key, value in base.items()}
+        assert _run_sizes(sweep, run, preset, tmp_path) == expected, preset
+    documented = {  # the headers' own words
+        "atari100k": dict(critic_hidden_dim=512, critic_num_blocks=1),  # "base: a head of 512"
+        "dqn_gmp": dict(critic_hidden_dim=512, critic_num_blocks=1),
+        "pendulum_cpu": dict(actor_hidden_dim=128, actor_num_blocks=1, critic_hidden_dim=512, critic_num_blocks=2),
+        "topology_pendulum": dict(actor_hidden_dim=128, actor_num_blocks=1, critic_hidden_dim=512, critic_num_blocks=2),
+    }
+    if sweep_file.stem in documented:
+        assert base == documented[sweep_file.stem]

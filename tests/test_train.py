@@ -88,8 +88,9 @@ def test_preset_and_sparsity_overrides(tmp_path):
     model, timesteps, _ = train.build_model(args, env)
     assert timesteps == 6000  # the reference_sac.yml entry's budget
     architecture = model.policy.architecture
-    assert (architecture.actor_hidden_dim, architecture.critic_hidden_dim) == (256, 1024)
-    assert (architecture.actor_num_blocks, architecture.critic_num_blocks) == (1, 2)
+    # The preset scales the entry's own sizes: actor 64 x 1 block, critic 128 x 1 block.
+    assert (architecture.actor_hidden_dim, architecture.critic_hidden_dim) == (128, 256)
+    assert (architecture.actor_num_blocks, architecture.critic_num_blocks) == (1, 1)
     assert (architecture.actor_sparsity, architecture.critic_sparsity) == (0.5, 0.9)
 
 
