@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"{env_id}, {args.preset}, GMP to sparsity 0.95 between 20% and 80% of {timesteps:,} agent steps")
     print(f"{'agent steps':>12} {'Q-network density':>18} {'topology updates':>17}")
     for row in read_csv_rows(run_dir / "progress.csv"):
-        if row.get("topology/critic/density"):
-            steps, density = int(float(row["time/total_timesteps"])), float(row["topology/critic/density"])
+        if row.get("topology/critic/mask_density"):
+            steps, density = int(float(row["time/total_timesteps"])), float(row["topology/critic/mask_density"])
             print(f"{steps:>12,} {density:>18.3f} {int(float(row['topology/critic/updates'])):>17}")
     result = json.loads((run_dir / "result.json").read_text())
     print(f"final return {result['final_mean_return']:.1f} +/- {result['final_std_return']:.1f}; run in {run_dir}")

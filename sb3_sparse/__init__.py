@@ -16,6 +16,7 @@ from sb3_sparse.callbacks import (
     PlasticityCallback,
     ResetCallback,
     SeededEvalCallback,
+    SparsityLogCallback,
     TopologyScheduleCallback,
 )
 from sb3_sparse.distributions import ExactSquashedDiagGaussianDistribution
@@ -86,6 +87,7 @@ __all__ = [
     "ReferenceSAC",
     "ResetCallback",
     "SeededEvalCallback",
+    "SparsityLogCallback",
     "SimBaArchitecture",
     "SparseSimBaActorCriticPolicy",
     "SparseSimBaCnnPolicy",

@@ -84,6 +84,60 @@ class ObservationNormalizerCallback(BaseCallback):
         return True
 
 
+def sparsity_values(policy: Any) -> dict[str, float]:
+    """
+    The density and topology keys of a policy, one meaning each for every family (docs/diagnostics.rst):
+
+    * ``sparsity/<role>/density``: kept parameters over all parameters (weights, biases, norms) of
+      what ``<role>_sparsity`` prunes (:meth:`~sb3_sparse.policies.common.SparsePolicyBase.pruned_networks`):
+      ``actor``, ``critic`` (all critics, or the Q-network, or the value network) and ``encoder`` (the
+      image encoder of a pixel policy); SB3's own policies: the networks of the diagnostics' probes;
+    * ``topology/<role>/mask_density`` and the other ``topology/<role>/*`` statistics, for each network
+      with a dynamic topology: over the weight tensors its rule updates (biases and norms aside).
+
+    :param policy: a policy
+    :return: key -> value
+    """
+    pruned = getattr(policy, "pruned_networks", None)
+    networks = pruned() if callable(pruned) else {name: probe.module for name, probe in network_probes(policy).items()}
+    values = {f"sparsity/{role}/density": overall_density(network) for role, network in networks.items()}
+    topology: dict[str, dict[str, float]] = getattr(policy, "topology_statistics", dict)()
+    for role, statistics in topology.items():
+        values.update({f"topology/{role}/{key}": value for key, value in statistics.items()})
+    return values
+
+
+class SparsityLogCallback(BaseCallback):
+    """
+    Records :func:`sparsity_values` (``sparsity/<role>/density``, and ``topology/<role>/*`` for a
+    dynamic topology) at the start of training and at each rollout's end, so that every log SB3
+    writes (stdout, CSV, TensorBoard) has them. They are measured again only when the masks have
+    changed (a topology update), so recording costs nothing at the other steps.
+
+    ``import sb3_sparse`` adds this callback to every ``learn()`` of a sparse SimBa policy, so plain
+    Python and RL Zoo users get the same keys as the runner.
+    """
+
+    def _on_training_start(self) -> None:
+        self._measured_at: int | None = None
+        self._values: dict[str, float] = {}
+        self._record()
+
+    def _record(self) -> None:
+        policy = self.model.policy
+        updates = getattr(policy, "topology_update_count", lambda: 0)()
+        if updates != self._measured_at:
+            self._values, self._measured_at = sparsity_values(policy), updates
+        for key, value in self._values.items():
+            self.logger.record(key, value)
+
+    def _on_rollout_end(self) -> None:
+        self._record()
+
+    def _on_step(self) -> bool:
+        return True
+
+
 class AdaptiveThreadsCallback(BaseCallback):
     """
     Keeps torch's intra-op threads at the cores other processes leave free (:mod:`sb3_sparse.threads`):
@@ -178,9 +232,10 @@ class PlasticityCallback(BaseCallback):
       squared TD error against ``r + gamma (1 - done) max_a' Q_target(s', a')``; NaN when the
       network has layers other than linear and LayerNorm (e.g. BatchRenorm), and for the
       on-policy algorithms (PPO, A2C, TRPO, MaskablePPO: no per-sample losses here);
-    * ``sparsity/<net>/density``: kept parameters over all parameters;
-    * per network with a dynamic topology (``set``, ``rigl``, ``gmp``, ``densify``): ``topology/<net>/density``
-      (active positions of its sparse tensors, now), ``topology/<net>/mask_turnover``
+    * ``sparsity/<role>/density``: kept parameters over all parameters of what ``<role>_sparsity``
+      prunes (``encoder`` too for pixel policies; :func:`sparsity_values`);
+    * per network with a dynamic topology (``set``, ``rigl``, ``gmp``, ``densify``): ``topology/<net>/mask_density``
+      (active positions of the weight tensors its rule updates, now), ``topology/<net>/mask_turnover``
       (fraction of the active weights the last update deactivated), ``topology/<net>/ever_active_fraction``
       (positions of the sparse tensors ever active: in-time over-parameterization) and ``topology/<net>/updates``;
     * pixel policies (``SparseSimBaCnnPolicy``) also log ``plasticity/encoder/dormant_ratio_<tau>``
@@ -355,9 +410,7 @@ class PlasticityCallback(BaseCallback):
                                 np.save(path, cosines.cpu().numpy())
         finally:
             policy.set_training_mode(was_training)
-        topology: dict[str, dict[str, float]] = getattr(policy, "topology_statistics", dict)()
-        for name, statistics in topology.items():
-            values.update({f"topology/{name}/{key}": value for key, value in statistics.items()})
+        values.update(sparsity_values(policy))
         for name in self.probes:
             count = self._grad_norm_counts[name]
             values[f"plasticity/{name}/grad_norm"] = float(self._grad_norm_sums[name]) / count if count else float("nan")
@@ -402,7 +455,6 @@ class PlasticityCallback(BaseCallback):
             values["plasticity/encoder/srank"] = float(stable_rank(encoded, self.srank_delta))
             values["plasticity/encoder/feature_norm"] = feature_norm(encoded)
         values[f"{prefix}/param_norm"] = parameter_norm(probe.module)
-        values[f"sparsity/{name}/density"] = overall_density(probe.module)
         return values
 
 

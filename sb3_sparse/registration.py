@@ -22,7 +22,7 @@ from sb3_sparse.algorithms import (
     UNSUPPORTED_ALGORITHMS,
     supported_names,
 )
-from sb3_sparse.callbacks import ObservationNormalizerCallback, TopologyScheduleCallback
+from sb3_sparse.callbacks import ObservationNormalizerCallback, SparsityLogCallback, TopologyScheduleCallback
 from sb3_sparse.checks import did_you_mean
 from sb3_sparse.reference.common import SAVED_BY
 
@@ -75,9 +75,10 @@ def install_policy_callbacks_hook() -> None:
     """
     Wrap ``BaseAlgorithm._init_callback`` (the point where ``learn()`` assembles its callbacks) so
     that an algorithm whose policy keeps observation statistics gets an
-    :class:`~sb3_sparse.callbacks.ObservationNormalizerCallback`, and one whose policy has a dynamic
-    topology a :class:`~sb3_sparse.callbacks.TopologyScheduleCallback`, first in its callback list
-    (unless the list has one). Other policies are untouched. Idempotent.
+    :class:`~sb3_sparse.callbacks.ObservationNormalizerCallback`, one whose policy has a dynamic
+    topology a :class:`~sb3_sparse.callbacks.TopologyScheduleCallback`, and every sparse SimBa policy a
+    :class:`~sb3_sparse.callbacks.SparsityLogCallback`, first in its callback list (unless the list
+    has one). Other policies are untouched. Idempotent.
     """
     original = BaseAlgorithm._init_callback
     if getattr(original, "_sb3_sparse_hook", False):
@@ -99,6 +100,8 @@ def install_policy_callbacks_hook() -> None:
             needed.append(ObservationNormalizerCallback())
         if getattr(self.policy, "dynamic_topology", False):
             needed.append(TopologyScheduleCallback())
+        if callable(getattr(self.policy, "pruned_networks", None)):
+            needed.append(SparsityLogCallback())
         needed = [child for child in needed if not _contains_callback(callback, type(child))]
         if needed:
             callback = [*needed, *_as_callback_list(callback)]

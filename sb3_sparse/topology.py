@@ -407,7 +407,8 @@ class DynamicMaskEnforcer(MaskEnforcer):
 
     def statistics(self) -> dict[str, float]:
         """
-        ``density`` (active positions over all positions of the sparse tensors, now),
+        ``mask_density`` (active positions over all positions of the sparse tensors, now: biases and
+        norms, which ``sparsity/<role>/density`` counts, aside),
         ``mask_turnover`` (of the last update), ``ever_active_fraction`` (positions ever active over
         all positions of the sparse tensors: in-time over-parameterization) and ``updates`` (so far).
         """
@@ -417,7 +418,7 @@ class DynamicMaskEnforcer(MaskEnforcer):
         active = sum(int(cast(torch.Tensor, owner._buffers[leaf + MASK_SUFFIX]).sum()) for owner, leaf, _ in self._masked)
         active += sum(layer.values.numel() for layer, _ in self._sparse)
         return {
-            "density": active / total if total else math.nan,
+            "mask_density": active / total if total else math.nan,
             "mask_turnover": self.last_turnover,
             "ever_active_fraction": sum(int(buffer.sum()) for buffer in ever_active) / total if total else math.nan,
             "updates": float(self.optimizer.param_groups[0].get(self.updates_key, 0)),

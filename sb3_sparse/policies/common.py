@@ -68,7 +68,7 @@ class SparsePolicyBase:
     * ``sb3_policy_kwargs``: further arguments of the SB3 parent with their defaults (TQC: ``n_quantiles``);
     * ``unused_architecture_fields``: architecture fields that mean nothing to the family (a Q-network
       has no actor), refused as unknown policy kwargs;
-    * :meth:`_density_networks`.
+    * :meth:`pruned_networks` and :meth:`_density_networks`.
     """
 
     sb3_arguments: ClassVar[tuple[str, ...]] = ("optimizer_class", "optimizer_kwargs")
@@ -372,6 +372,14 @@ class SparsePolicyBase:
             if isinstance(enforcer, DynamicMaskEnforcer):
                 enforcer.progress = progress
 
+    def topology_update_count(self) -> int:
+        """Topology updates so far, all networks together (cheap: a change of the masks changes it)."""
+        return sum(
+            int(enforcer.optimizer.param_groups[0].get(enforcer.updates_key, 0))
+            for enforcer in self._mask_enforcers.values()
+            if isinstance(enforcer, DynamicMaskEnforcer)
+        )
+
     def topology_statistics(self) -> dict[str, dict[str, float]]:
         """
         Per network (``"actor"``, ``"critic"``) with a dynamic topology, its
@@ -502,6 +510,16 @@ class SparsePolicyBase:
 
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
         """The networks of the density report, with their titles."""
+        raise NotImplementedError
+
+    def pruned_networks(self) -> dict[str, nn.Module]:
+        """
+        Role -> the tensors that role's sparsity prunes (``actor_sparsity``, ``critic_sparsity``,
+        ``encoder_sparsity``): what ``sparsity/<role>/density`` counts. All critics are one role; an
+        image encoder is its own; dense parts that no sparsity prunes (LSTMs) are in none.
+
+        :return: views of the networks (not registered)
+        """
         raise NotImplementedError
 
     def _family_arguments(self) -> dict[str, Any]:
@@ -727,6 +745,9 @@ class SparseSimBaMixin(SparsePolicyBase):
 
     def _family_arguments(self) -> dict[str, Any]:
         return {"n_critics": self.critic_kwargs["n_critics"], **self._sde_arguments()}  # type: ignore[attr-defined]
+
+    def pruned_networks(self) -> dict[str, nn.Module]:
+        return {"actor": self.actor.network, "critic": nn.ModuleList(self.critic.q_networks)}
 
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
         """The networks of the density report, with their titles."""

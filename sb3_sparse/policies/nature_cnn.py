@@ -69,8 +69,8 @@ class SparseSimBaCnnOnPolicyMixin(SparseSimBaOnPolicyMixin):
         extractors = self._input_extractors()
         return extractors[0] if len(extractors) == 1 else nn.ModuleDict(dict(policy=extractors[0], value=extractors[1]))
 
-    def _pruned_networks(self) -> dict[str, nn.Module]:
-        return {"encoder": self._encoder(), **super()._pruned_networks()}
+    def pruned_networks(self) -> dict[str, nn.Module]:
+        return {"encoder": self._encoder(), **super().pruned_networks()}
 
     def diagnostic_probes(self) -> dict[str, NetworkProbe]:
         probes = super().diagnostic_probes()
@@ -125,6 +125,9 @@ class SparseSimBaCnnValueMixin(SparseSimBaValueMixin):
         extractor = self.value_network.features_extractor
         probes["critic"].encoder = getattr(extractor, "cnn", extractor)
         return probes
+
+    def pruned_networks(self) -> dict[str, nn.Module]:
+        return {"encoder": cast(nn.Module, self.value_network.features_extractor), **super().pruned_networks()}
 
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
         network = self.value_network

@@ -126,7 +126,7 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
         if self.heads_ortho_init:
             self._initialize_weights()
         self.densities: dict[str, dict[str, float]] = {}
-        for role, network in self._pruned_networks().items():
+        for role, network in self.pruned_networks().items():
             self.densities[role] = self._pruner(role)(network)
             self._adopt(role, network)  # csr layers replace the ones they prune
         self.register_load_state_dict_pre_hook(convert_state_dict)  # type: ignore[attr-defined]
@@ -151,7 +151,7 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
                 mask_gradients_in_backward=True,
                 mask_weights_after_step=True,
             )
-            for role, network in self._pruned_networks().items()
+            for role, network in self.pruned_networks().items()
         }
         self._check_dynamic_topology()
 
@@ -170,7 +170,7 @@ class SparseSimBaOnPolicyMixin(SparsePolicyBase):
         extractors = [self.pi_features_extractor, self.vf_features_extractor]  # type: ignore[attr-defined]
         return extractors[:1] if extractors[0] is extractors[1] else extractors
 
-    def _pruned_networks(self) -> dict[str, nn.Module]:
+    def pruned_networks(self) -> dict[str, nn.Module]:
         """Role -> network pruned with that role's sparsity and seed."""
         return dict(self._networks())
 

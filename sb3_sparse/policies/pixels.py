@@ -195,6 +195,14 @@ class SparseSimBaPixelMixin(SparseSimBaMixin):
         probes["critic"].encoder = self.conv_encoder  # runs inside the critic's pass
         return probes
 
+    def pruned_networks(self) -> dict[str, nn.Module]:
+        actor, critic = self.actor, self.critic
+        return {
+            "encoder": self.conv_encoder,
+            "actor": nn.ModuleDict(dict(trunk=actor.features_extractor.trunk, head=actor.network)),
+            "critic": nn.ModuleDict(dict(trunk=critic.features_extractor.trunk, heads=nn.ModuleList(critic.q_networks))),
+        }
+
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
         actor, critic = self.actor, self.critic
         return [

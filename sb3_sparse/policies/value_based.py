@@ -202,6 +202,9 @@ class SparseSimBaValueMixin(SparsePolicyBase):
             )
         }
 
+    def pruned_networks(self) -> dict[str, nn.Module]:
+        return {"critic": self.value_network.network}
+
     def _density_networks(self) -> list[tuple[str, nn.Module]]:
         return [("Q-network", self.value_network.network)]
 
