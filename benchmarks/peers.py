@@ -6,10 +6,12 @@ wide with 2 blocks; SBX: ``net_arch=dict(pi=[128 k], qf=[512 k, 512 k])``, ``n_c
 batch 256, learning rate 1e-4 and a replay buffer of random transitions of a real environment
 (``sb3_sparse/dmc-humanoid-run-v0``: 67 observations, 21 actions). Ours is the paper's update
 (:class:`~sb3_sparse.reference.ReferenceSAC`, AdamW with weight decay 1e-2) at each sparsity and
-``sparse_backend``; SBX has no sparsity (dense). Each configuration lives in its own process
-with one thread (torch: ``set_num_threads(1)``; XLA: one intra-op thread), so JAX's and torch's
-thread pools never meet, and the processes take turns: the rounds are interleaved and only one
-configuration runs at a time.
+``sparse_backend``; SBX has no sparsity (dense). Each configuration lives in its own process,
+pinned to the same one core (``os.sched_setaffinity``, ``--core``) with one thread (torch:
+``set_num_threads(1)``; XLA: one intra-op thread), and the processes take turns: the rounds are
+interleaved and only one configuration runs at a time. The pinning is what holds JAX to one core:
+XLA's one-thread flags do not (unpinned, its matrix product ran at 111-117 GFLOP/s on a 2-core AMD
+EPYC with them, 59-80 pinned).
 
 Two figures per configuration:
 
@@ -118,7 +120,8 @@ def serve(connection: Connection, config: Config, args: argparse.Namespace) -> N
     second; ``("matmul", repeats)`` -> GFLOP/s of the library's matrix product at the critic's widest
     shape; ``("close", 0)``.
     """
-    # One thread on each side, set before the libraries start their thread pools.
+    # One core and one thread on each side, set before the libraries start their thread pools.
+    os.sched_setaffinity(0, {args.core})
     os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
     import torch as th
 
@@ -204,13 +207,20 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1000, help="random transitions collected before timing")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--compile", action="store_true", help="also time our masked models with compile_gradient_step=True")
+    allowed = sorted(os.sched_getaffinity(0))
+    parser.add_argument("--core", type=int, default=allowed[-1], help=f"the core of every model's process ({allowed})")
     args = parser.parse_args()
+    if args.core not in allowed:
+        parser.error(f"--core must be one of the cores this process may use, {allowed}; got {args.core}")
 
     import platform
 
     import torch as th
 
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {th.__version__}, 1 thread per model")
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {th.__version__}, "
+        f"1 thread per model, every model's process pinned to core {args.core}"
+    )
     context = multiprocessing.get_context("spawn")  # fresh interpreters: JAX and torch set up apart
     for width in args.widths:
         configs = [config for config in configurations(args) if config.width == width]

@@ -110,9 +110,12 @@ def sparsity_values(policy: Any) -> dict[str, float]:
 class SparsityLogCallback(BaseCallback):
     """
     Records :func:`sparsity_values` (``sparsity/<role>/density``, and ``topology/<role>/*`` for a
-    dynamic topology) at the start of training and at each rollout's end, so that every log SB3
-    writes (stdout, CSV, TensorBoard) has them. They are measured again only when the masks have
-    changed (a topology update), so recording costs nothing at the other steps.
+    dynamic topology) at the start of training (from step 0) and at each rollout's end, so that
+    every log SB3 writes (stdout, CSV, TensorBoard) has them. They are measured again only when the
+    masks have changed (a topology update), so recording costs nothing at the other steps. A
+    resumed ``learn()`` records nothing at its start: the values it would log are those of the last
+    rollout's end, which a checkpoint's logger state brings back (a resumed run logs what the
+    uninterrupted one logs).
 
     ``import sb3_sparse`` adds this callback to every ``learn()`` of a sparse SimBa policy, so plain
     Python and RL Zoo users get the same keys as the runner.
@@ -121,7 +124,8 @@ class SparsityLogCallback(BaseCallback):
     def _on_training_start(self) -> None:
         self._measured_at: int | None = None
         self._values: dict[str, float] = {}
-        self._record()
+        if self.model.num_timesteps == 0:
+            self._record()
 
     def _record(self) -> None:
         policy = self.model.policy

@@ -21,6 +21,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecNormalize
 
 #: How to install what this module needs.
 ROBOTICS_EXTRA = "pip install 'sb3-sparse[robotics]'"
@@ -35,7 +36,9 @@ def looks_like_robotics(env_id: str) -> bool:
     return env_id.startswith(ROBOTICS_PREFIXES)
 
 
-def success_rate(model: BaseAlgorithm, env_id: str, episodes: int = 20, seed: int = 100) -> float:
+def success_rate(
+    model: BaseAlgorithm, env_id: str, episodes: int = 20, seed: int = 100, vec_normalize: VecNormalize | None = None
+) -> float:
     """
     The deterministic policy's success rate on a goal-conditioned task: the fraction of episodes
     whose last step reports ``info["is_success"]``.
@@ -44,6 +47,7 @@ def success_rate(model: BaseAlgorithm, env_id: str, episodes: int = 20, seed: in
     :param env_id: e.g. ``"FetchReach-v4"``
     :param episodes: episodes, reset with seeds ``seed``, ``seed + 1``, ...
     :param seed: seed of the first episode
+    :param vec_normalize: the training's ``VecNormalize``, whose statistics the policy reads observations through
     :return: the success rate, in [0, 1]
     """
     env, successes = gym.make(env_id), []
@@ -51,7 +55,8 @@ def success_rate(model: BaseAlgorithm, env_id: str, episodes: int = 20, seed: in
         observation, _ = env.reset(seed=seed + episode)
         done = False
         while not done:
-            action, _ = model.predict(observation, deterministic=True)
+            seen = vec_normalize.normalize_obs(observation) if vec_normalize is not None else observation
+            action, _ = model.predict(seen, deterministic=True)
             observation, _, terminated, truncated, info = env.step(action)
             done = terminated or truncated
         successes.append(float(info["is_success"]))

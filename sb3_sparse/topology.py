@@ -58,6 +58,8 @@ EVER_ACTIVE_SUFFIX = "_ever_active"
 STEPS_KEY = "topology_steps"
 #: Key beside :data:`STEPS_KEY` that counts the updates that ran.
 UPDATES_KEY = "topology_updates"
+#: Key beside :data:`STEPS_KEY` with the mask turnover of the last update (absent before the first).
+TURNOVER_KEY = "topology_last_turnover"
 #: Attribute of a module pruned by :func:`prune_gradually_`: parameter leaf -> (initial, final) density.
 GRADUAL_DENSITIES = "gradual_densities"
 #: The arguments each dynamic rule takes, with its defaults (RigL stops at 75% of training as in its
@@ -271,6 +273,7 @@ class DynamicMaskEnforcer(MaskEnforcer):
     ) -> None:
         self.optimizer, self.schedule, self.seed = optimizer, schedule, seed
         self.steps_key, self.updates_key = STEPS_KEY + counter, UPDATES_KEY + counter
+        self.turnover_key = TURNOVER_KEY + counter
         #: RigL with gradients masked in backward: (owner id, leaf) -> the dense gradient before the update.
         self._dense_gradients: dict[tuple[int, str], torch.Tensor] = {}
         super().__init__(optimizer, module, mask_gradients_in_backward, mask_weights_after_step)
@@ -313,8 +316,16 @@ class DynamicMaskEnforcer(MaskEnforcer):
             optimizer.param_groups[0].setdefault(key, 0)
         #: Fraction of training done, in [0, 1]: set by the trainer (``TopologyScheduleCallback`` in SB3).
         self.progress = 0.0
-        #: Fraction of the weights active before the last update that it deactivated (NaN before the first).
-        self.last_turnover = math.nan
+
+    @property
+    def last_turnover(self) -> float:
+        """Fraction of the weights active before the last update that it deactivated (NaN before the first);
+        kept in the optimizer's state, so a resumed run logs what the uninterrupted one does."""
+        return float(self.optimizer.param_groups[0].get(self.turnover_key, math.nan))
+
+    @last_turnover.setter
+    def last_turnover(self, value: float) -> None:
+        self.optimizer.param_groups[0][self.turnover_key] = value
 
     @property
     def steps(self) -> int:
