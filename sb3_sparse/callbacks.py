@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -140,6 +141,56 @@ class SparsityLogCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         return True
+
+
+class ProgressLinesCallback(BaseCallback):
+    """
+    The progress bar of a log that is not a terminal (a file, a job scheduler's log, a pipe), where
+    SB3's bar shows nothing until the end: a line every ``interval`` seconds with the agent steps
+    done, their rate and the time left, and one at the end. The runner uses it in place of the bar
+    when its standard output is not a terminal.
+
+    :param interval: seconds between lines, > 0
+    :param file: where the lines go (``None``: standard output at the time of the line)
+    """
+
+    def __init__(self, interval: float = 60.0, file: Any = None) -> None:
+        super().__init__()
+        if not (isinstance(interval, (int, float)) and interval > 0):
+            raise ValueError(f"interval must be a number of seconds > 0, got {interval!r}")
+        self.interval, self.file = float(interval), file
+
+    def _on_training_start(self) -> None:
+        self._start, self._start_steps = time.monotonic(), self.num_timesteps
+        self._next = self._start + self.interval
+
+    def _line(self) -> None:
+        total, done = self.model._total_timesteps, self.num_timesteps
+        elapsed = time.monotonic() - self._start
+        rate = (done - self._start_steps) / elapsed if elapsed > 0 else 0.0
+        left = f", {_duration((total - done) / rate)} left" if rate > 0 and done < total else ""
+        print(
+            f"agent steps {done:,}/{total:,} ({100 * done / max(total, 1):.0f}%), {rate:.1f} per second{left}",
+            file=self.file or sys.stdout,
+            flush=True,
+        )
+
+    def _on_step(self) -> bool:
+        if time.monotonic() >= self._next:
+            self._next = time.monotonic() + self.interval
+            self._line()
+        return True
+
+    def _on_training_end(self) -> None:
+        self._line()
+
+
+def _duration(seconds: float) -> str:
+    """``1h 02m``, ``3m 05s`` or ``12s``."""
+    whole = round(seconds)
+    if whole >= 3600:
+        return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+    return f"{whole // 60}m {whole % 60:02d}s" if whole >= 60 else f"{whole}s"
 
 
 class AdaptiveThreadsCallback(BaseCallback):

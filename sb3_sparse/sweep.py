@@ -86,10 +86,20 @@ class RunSpec:
 
     @property
     def name(self) -> str:
-        """Directory name: the configuration, readable (the topology when it is not static)."""
+        """Directory name: the configuration, readable (the actor's sparsity where there is an actor,
+        not DQN's or QR-DQN's; the topology when it is not static)."""
+        actor = "" if algorithm_entry(self.algo).family == "value_based" else f"_a{self.actor_sparsity:g}"
+        return self._name(actor)
+
+    @property
+    def earlier_name(self) -> str:
+        """The name before sb3-sparse 0.3, where every run carried ``_a<S>`` (a sweep keeps a run's folder of it)."""
+        return self._name(f"_a{self.actor_sparsity:g}")
+
+    def _name(self, actor: str) -> str:
         env = self.env.replace("/", "-")
         topology = "" if self.topology == "static" else f"_{self.topology}"
-        return f"{self.algo}_{env}_{self.preset}_a{self.actor_sparsity:g}_c{self.critic_sparsity:g}{topology}_seed{self.seed}"
+        return f"{self.algo}_{env}_{self.preset}{actor}_c{self.critic_sparsity:g}{topology}_seed{self.seed}"
 
 
 @dataclass
@@ -226,6 +236,18 @@ class Sweep:
         """The sweep's output directory."""
         return Path(self.output_dir) if self.output_dir else Path("runs") / "sweeps" / self.name
 
+    def run_dir(self, run: RunSpec) -> Path:
+        """
+        A run's folder: ``<root>/<run.name>``, or the folder of its earlier name where a sweep
+        from before sb3-sparse 0.3 left it (DQN's runs carried ``_a<S>``), so that it is resumed, not
+        started again beside it.
+
+        :param run: the run
+        :return: the folder
+        """
+        directory, earlier = self.root / run.name, self.root / run.earlier_name
+        return earlier if earlier.is_dir() and not directory.exists() else directory
+
     def runs(self) -> list[RunSpec]:
         """Every run of the grid, in a stable order."""
         if self.actor_sparsities is None and self.critic_sparsities is None:
@@ -288,6 +310,56 @@ class Sweep:
         return settings
 
 
+def dry_run(sweep: Sweep, workers: int, threads_per_run: int = 1, probe_steps: int = 200) -> list[str]:
+    """
+    What ``sweep run`` would do, without doing it: the runs left, their agent steps, and the time
+    they would take, estimated from a probe: for each size preset, its first run left, built as the
+    runner builds it, learns ``probe_steps`` agent steps from the first (``learning_starts`` 0) in
+    this process with ``threads_per_run`` threads (:func:`sb3_sparse.train.probe_step_seconds`).
+    The estimate leaves out evaluations, and assumes the other runs of a preset cost what its probe
+    did (sparsity levels, environments and topologies can differ).
+
+    :param sweep: the sweep
+    :param workers: runs at a time
+    :param threads_per_run: torch threads of each run
+    :param probe_steps: agent steps timed per preset
+    :return: the lines to print
+    """
+    import torch as th
+
+    from sb3_sparse.train import probe_step_seconds
+
+    runs = sweep.runs()
+    left = [run for run in runs if run_status(sweep.run_dir(run))["status"] != "finished"]
+    lines = [f"{sweep.name}: {len(runs)} runs, {len(runs) - len(left)} finished, {len(left)} to run"]
+    if not left:
+        return lines
+    previous = th.get_num_threads()
+    th.set_num_threads(threads_per_run)
+    seconds, steps = 0.0, 0
+    try:
+        for preset in dict.fromkeys(run.preset for run in left):
+            probe = next(run for run in left if run.preset == preset)
+            config = replace(sweep.run_config(probe, sweep.run_dir(probe)), output_dir=None, resume=False)
+            per_step, budget = probe_step_seconds(config, probe_steps)
+            of_preset = [run for run in left if run.preset == preset]
+            steps += budget * len(of_preset)
+            seconds += per_step * budget * len(of_preset)
+            lines.append(
+                f"  {preset}: {1e3 * per_step:.1f} ms per agent step (probe: {probe.name}, {probe_steps} steps), "
+                f"{len(of_preset)} runs of {budget:,} agent steps"
+            )
+    finally:
+        th.set_num_threads(previous)
+    parallel = min(workers, len(left))
+    lines.append(
+        f"{steps:,} agent steps; estimate {seconds / parallel / 3600:.1f} hours with {parallel} runs at a time of "
+        f"{threads_per_run} thread(s), evaluations not included"
+    )
+    lines.append("nothing was trained or written; run it without --dry-run")
+    return lines
+
+
 #: The sweep's settings at its root, written at each ``sweep run`` (read by ``report`` and people).
 SWEEP_FILE = "sweep.json"
 
@@ -305,7 +377,7 @@ def execute_run(sweep: Sweep, run: RunSpec, threads: int = 1) -> dict[str, Any]:
     """
     import torch
 
-    directory = RunDirectory(sweep.root / run.name)
+    directory = RunDirectory(sweep.run_dir(run))
     try:
         with directory.locked():
             if run_status(directory.path)["status"] == "finished":  # a damaged result goes to the runner, which rebuilds it
@@ -358,7 +430,7 @@ def _execute_locked(sweep: Sweep, run: RunSpec, directory: RunDirectory, threads
 
 def _record_death(sweep: Sweep, run: RunSpec, message: str) -> dict[str, Any]:
     """Record a run whose process died without writing its own status (unless another live process trains it)."""
-    directory = RunDirectory(sweep.root / run.name)
+    directory = RunDirectory(sweep.run_dir(run))
     if directory.finished:
         return {"name": run.name, "status": "finished", "error": None}
     try:
@@ -445,7 +517,7 @@ class SweepProgress:
     POLL_SECONDS = 2.0
 
     def __init__(self, sweep: Sweep, runs: list[RunSpec], enabled: bool) -> None:
-        self.directories = [RunDirectory(sweep.root / run.name) for run in runs]
+        self.directories = [RunDirectory(sweep.run_dir(run)) for run in runs]
         tasks = {(run.algo, run.env) for run in runs}  # one read of the hyperparameter file per task, not per run
         budget_of = {task: self._budget(sweep, *task) for task in tasks}
         self.budgets = budgets = [budget_of[run.algo, run.env] for run in runs]
@@ -522,8 +594,8 @@ def run_sweep(
     sweep.root.mkdir(parents=True, exist_ok=True)
     write_json_atomic(sweep.root / SWEEP_FILE, asdict(sweep))
     for run in runs:  # every run is a row of the report, even one whose process dies before it starts
-        (sweep.root / run.name).mkdir(exist_ok=True)
-        write_json_atomic(sweep.root / run.name / RUN_FILE, asdict(run))
+        sweep.run_dir(run).mkdir(exist_ok=True)
+        write_json_atomic(sweep.run_dir(run) / RUN_FILE, asdict(run))
     progress = SweepProgress(sweep, runs, progress_bar)
     if backend == "local":
         workers = workers or max(1, (os.cpu_count() or 1) // threads_per_run)
@@ -564,7 +636,7 @@ def _check_run_settings(sweep: Sweep, runs: list[RunSpec]) -> None:
 
     try:
         for run in runs:
-            sweep.run_config(run, sweep.root / run.name)
+            sweep.run_config(run, sweep.run_dir(run))
         check_entry_values(sweep.settings().get("hyperparams") or {}, f"sweep {sweep.name}: run_settings.hyperparams")
     except ValueError as error:
         raise ConfigurationError(f"sweep {sweep.name}: {error}") from error
@@ -650,6 +722,9 @@ def main(argv: list[str] | None = None) -> dict[str, Path] | list[dict[str, Any]
     run.add_argument("--gpus-per-run", type=float, default=0.0)
     run.add_argument("--no-progress-bar", action="store_true")
     run.add_argument("--no-report", action="store_true")
+    run.add_argument(
+        "--dry-run", action="store_true", help="print the runs, their agent steps and a time estimate from a short probe"
+    )
     execute = commands.add_parser("execute", help="(internal) train one run of a sweep in this process")
     execute.add_argument("sweep_settings", help="the sweep's settings as JSON")
     execute.add_argument("run_name")
@@ -675,6 +750,11 @@ def main(argv: list[str] | None = None) -> dict[str, Path] | list[dict[str, Any]
         parser.error(str(error))
     if args.output_dir is not None:
         sweep.output_dir = args.output_dir
+    if args.dry_run:
+        workers = args.workers or max(1, (os.cpu_count() or 1) // args.threads_per_run)
+        lines = dry_run(sweep, workers, args.threads_per_run)  # a Ray cluster: pass its parallel runs as --workers
+        print("\n".join(lines), flush=True)
+        return []
     try:
         results = run_sweep(
             sweep,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,7 +52,8 @@ from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 from torch import nn
 
 import sb3_sparse  # noqa: F401  (registers the policies and the DMC ids)
-from sb3_sparse.callbacks import AdaptiveThreadsCallback, PlasticityCallback, SeededEvalCallback
+from sb3_sparse.algorithms import algorithm_entry
+from sb3_sparse.callbacks import AdaptiveThreadsCallback, PlasticityCallback, ProgressLinesCallback, SeededEvalCallback
 from sb3_sparse.checks import ConfigurationError, check_sparsity
 from sb3_sparse.cli import OneLineErrorParser, plain_help
 from sb3_sparse.evaluations import (
@@ -299,6 +301,32 @@ def build_model(config: RunConfig, env: gym.Env | VecEnv) -> tuple[BaseAlgorithm
     return model, timesteps, kwargs
 
 
+def probe_step_seconds(config: RunConfig, steps: int = 200) -> tuple[float, int]:
+    """
+    Seconds per agent step of a run's training, measured: its environments and model built as the
+    runner builds them, learning from the first step (``learning_starts`` 0), ``steps // 4`` agent
+    steps untimed (allocations, first updates), then at least ``steps`` timed (an on-policy
+    algorithm collects whole rollouts). Evaluations are not in it.
+
+    :param config: the run
+    :param steps: agent steps timed
+    :return: ``(seconds per agent step, the run's budget in agent steps)``
+    """
+    settings = environment_settings(config.algo, config.env, config.conf, config.hyperparams)
+    env, eval_env = make_run_envs(config, settings)
+    try:
+        model, timesteps, _ = build_model(config, env)
+        if hasattr(model, "learning_starts"):
+            model.learning_starts = 0
+        model.learn(max(1, steps // 4))
+        before, start = model.num_timesteps, time.perf_counter()
+        model.learn(steps, reset_num_timesteps=False)
+        return (time.perf_counter() - start) / max(1, model.num_timesteps - before), timesteps
+    finally:
+        env.close()
+        eval_env.close()
+
+
 def configured_sparsity(config: RunConfig, policy_kwargs: dict[str, Any], network: str) -> float:
     """
     The sparsity a run's policy gets for ``network``: the policy kwargs', else the policy's default
@@ -314,14 +342,22 @@ def configured_sparsity(config: RunConfig, policy_kwargs: dict[str, Any], networ
 
 
 def default_output_dir(config: RunConfig, policy_kwargs: dict[str, Any]) -> Path:
-    """``<log_folder>/<algo>_<env>_<size>_a<S>_c<S>[_<topology>]_seed<seed>`` (the topology when not static)."""
+    """
+    ``<log_folder>/<algo>_<env>_<size>[_a<S>]_c<S>[_<topology>]_seed<seed>``: the actor's sparsity
+    where there is an actor (not DQN's, QR-DQN's), the topology when not static. A folder of the
+    earlier name of the same run (before sb3-sparse 0.3, DQN's too carried ``_a<S>``) is used
+    when it exists and the new one does not, so that ``--resume`` finds it.
+    """
     size = config.preset or "entry"
     topology = policy_kwargs.get("topology", "static")
-    return Path(config.log_folder) / (
-        f"{config.algo}_{config.env.replace('/', '-')}_{size}"
-        f"_a{configured_sparsity(config, policy_kwargs, 'actor')}_c{configured_sparsity(config, policy_kwargs, 'critic')}"
-        f"{'' if topology == 'static' else '_' + topology}_seed{config.seed}"
-    )
+    actor = f"_a{configured_sparsity(config, policy_kwargs, 'actor')}"
+    critic = f"_c{configured_sparsity(config, policy_kwargs, 'critic')}"
+    head = f"{config.algo}_{config.env.replace('/', '-')}_{size}"
+    tail = f"{'' if topology == 'static' else '_' + topology}_seed{config.seed}"
+    has_actor = algorithm_entry(config.algo).family != "value_based"
+    directory = Path(config.log_folder) / f"{head}{actor if has_actor else ''}{critic}{tail}"
+    earlier = Path(config.log_folder) / f"{head}{actor}{critic}{tail}"
+    return earlier if earlier.is_dir() and not directory.exists() else directory
 
 
 def run(config: RunConfig) -> Path:
@@ -576,10 +612,13 @@ def _learn(
     if config.tensorboard_log is not None:
         formats.append(make_output_format("tensorboard", str(Path(config.tensorboard_log) / directory.path.name)))
     model.set_logger(Logger(str(directory.live_log_dir), formats))
+    # SB3's bar draws nothing in a log that is not a terminal: plain lines there.
+    bar = config.progress_bar and sys.stdout.isatty()
+    lines = [ProgressLinesCallback()] if config.progress_bar and not bar else []
     model.learn(
         max(0, schedule.timesteps - model.num_timesteps),
-        callback=callbacks,
-        progress_bar=config.progress_bar,
+        callback=[*callbacks, *lines],
+        progress_bar=bar,
         reset_num_timesteps=not resumed,
     )
     model.logger.close()

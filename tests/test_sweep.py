@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -290,3 +291,35 @@ def test_the_atari_100k_sweep_lists_the_26_games_at_100k_steps():
     sweep = Sweep.from_yaml(ROOT / "examples" / "sweeps" / "atari100k.yml")
     assert len(sweep.envs) == 26 and sweep.timesteps == 100_000 and sweep.presets == ["base", "width2"]
     assert sweep.settings()["hyperparams"]["n_steps"] == 20
+
+
+def test_value_based_runs_are_named_without_an_actor_and_earlier_folders_are_kept(tmp_path):
+    from sb3_sparse import train
+
+    sweep = Sweep(name="dqn", algo="dqn", envs=["CartPole-v1"], sparsities=[0.9], output_dir=str(tmp_path / "sweep"))
+    (run,) = sweep.runs()
+    assert run.name == "dqn_CartPole-v1_base_c0.9_seed0" and sweep.run_dir(run) == tmp_path / "sweep" / run.name
+    earlier = tmp_path / "sweep" / "dqn_CartPole-v1_base_a0.9_c0.9_seed0"  # a sweep before 0.3 wrote this
+    earlier.mkdir(parents=True)
+    assert sweep.run_dir(run) == earlier
+    config = train.parse_args(["--algo", "dqn", "--env", "CartPole-v1", "-f", str(tmp_path / "runs")])
+    kwargs = {"critic_sparsity": 0.8}
+    assert train.default_output_dir(config, kwargs).name == "dqn_CartPole-v1_entry_c0.8_seed0"
+    (tmp_path / "runs" / "dqn_CartPole-v1_entry_a0.8_c0.8_seed0").mkdir(parents=True)
+    assert train.default_output_dir(config, kwargs).name == "dqn_CartPole-v1_entry_a0.8_c0.8_seed0"
+    sac = train.parse_args(["--algo", "sac", "--env", "Pendulum-v1", "-f", str(tmp_path / "runs")])
+    assert train.default_output_dir(sac, {}).name == "sac_Pendulum-v1_entry_a0.8_c0.8_seed0"
+
+
+def test_dry_run_prints_the_runs_the_steps_and_an_estimate_and_writes_nothing(tmp_path, capsys):
+    sweep_file = tmp_path / "tiny.yml"
+    sweep = make_sweep(tmp_path, presets=["width0.25", "width0.5"], seeds=[0, 1])
+    sweep_file.write_text(json.dumps({**sweep.__dict__, "output_dir": str(tmp_path / "sweep")}))
+    assert main(["run", str(sweep_file), "--dry-run", "--workers", "2"]) == []
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "tiny: 8 runs, 0 finished, 8 to run"
+    probe = r"  width0\.25: [\d.]+ ms per agent step \(probe: sac_Pendulum-v1_width0\.25_a0_c0_seed0, 200 steps\), "
+    assert re.fullmatch(probe + "4 runs of 200 agent steps", lines[1])
+    estimate = r"1,600 agent steps; estimate [\d.]+ hours with 2 runs at a time of 1 thread\(s\), evaluations not included"
+    assert re.fullmatch(estimate, lines[3])
+    assert not (tmp_path / "sweep").exists()

@@ -212,3 +212,15 @@ def test_resumed_run_gets_its_normalization_statistics_back(tmp_path):
     final = VecNormalize.load(str(tmp_path / "run" / "vecnormalize.pkl"), make_vec_env("Pendulum-v1"))
     # Going on from the checkpoint's statistics: a fresh normalizer would have counted only the resumed steps.
     assert final.obs_rms.count > saved.obs_rms.count + 50
+
+
+def test_a_log_that_is_not_a_terminal_gets_progress_lines(tmp_path, capsys):
+    from sb3_sparse.callbacks import ProgressLinesCallback
+
+    args = ["--env", "Pendulum-v1", "-n", "300", "--output-dir", str(tmp_path / "run"), "--verbose", "0",
+            "-params", "learning_starts:100", "--eval-episodes", "1", "--final-eval-episodes", "1"]  # fmt: skip
+    train.main(args)  # pytest's captured stdout is not a terminal
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("agent steps")]
+    assert lines and lines[-1].startswith("agent steps 300/300 (100%), ")
+    with pytest.raises(ValueError, match="interval must be a number of seconds > 0, got 0"):
+        ProgressLinesCallback(interval=0)
