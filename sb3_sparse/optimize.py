@@ -26,6 +26,7 @@ Needs the ``zoo`` extra (rl_zoo3, which brings Optuna).
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import MISSING, fields
@@ -50,6 +51,8 @@ DEPTH_SCALES = (1, 2)
 # The hyperparameters of the study being optimized, as the zoo read them: the running trial's sampler
 # builds on its policy and policy_kwargs. A context variable: Optuna's --n-jobs runs trials in threads.
 _study_hyperparams: ContextVar[dict[str, Any]] = ContextVar("_study_hyperparams")
+# The agent steps of the trial being sampled (the zoo's --n-timesteps).
+_trial_budget: ContextVar[int] = ContextVar("_trial_budget")
 
 
 def sample_network(trial: optuna.Trial, policy_class: type[SparsePolicyBase], policy_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -101,9 +104,23 @@ def sparse_sampler(name: str, zoo_sampler: Sampler) -> Sampler:
         drawn_policy_kwargs = {key: value for key, value in sampled.get("policy_kwargs", {}).items() if key in valid_kwargs}
         policy_kwargs = {**study.get("policy_kwargs", {}), **drawn_policy_kwargs}
         hyperparams["policy_kwargs"] = sample_network(trial, policy_class, policy_kwargs)
+        _warn_untrained(trial, {**study, **hyperparams}, entry.algorithm)
         return hyperparams
 
     return sample
+
+
+def _warn_untrained(trial: optuna.Trial, hyperparams: dict[str, Any], algorithm: type) -> None:
+    """Warn when a trial's budget ends before its first update: its score is an untrained policy's."""
+    budget = _trial_budget.get(None)
+    default = inspect.signature(algorithm.__init__).parameters.get("learning_starts")
+    starts = hyperparams.get("learning_starts", default.default if default is not None else None)
+    if budget is not None and isinstance(starts, (int, float)) and budget <= starts:
+        warnings.warn(
+            f"trial {trial.number}: its budget of {budget:,} agent steps ends before learning_starts={starts:,}: "
+            "it scores an untrained policy (raise --n-timesteps, or lower learning_starts with -params)",
+            stacklevel=2,
+        )
 
 
 class SparseExperimentManager(ExperimentManager):
@@ -111,11 +128,12 @@ class SparseExperimentManager(ExperimentManager):
 
     def objective(self, trial: optuna.Trial) -> float:
         """One trial of the zoo's objective, with :func:`sample_network` building on the entry's policy kwargs."""
-        token = _study_hyperparams.set(self._hyperparams)
+        token, budget = _study_hyperparams.set(self._hyperparams), _trial_budget.set(int(self.n_timesteps))
         try:
             return super().objective(trial)
         finally:
             _study_hyperparams.reset(token)
+            _trial_budget.reset(budget)
 
 
 def register_samplers() -> list[str]:

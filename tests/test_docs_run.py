@@ -33,7 +33,7 @@ def python_blocks(page: Path) -> list[str]:
 
 def test_the_pages_have_the_blocks_this_test_reads():
     counts = {page.name: len(python_blocks(page)) for page in PAGES}
-    assert sum(counts.values()) >= 15 and counts["README.rst"] == 1, counts
+    assert sum(counts.values()) >= 13 and counts["README.rst"] == 1, counts
 
 
 @pytest.mark.parametrize("page", [page for page in PAGES if python_blocks(page)], ids=lambda page: page.name)

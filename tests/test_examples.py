@@ -94,7 +94,8 @@ def test_dqn_gmp(tmp_path, capsys):
     run_dir = load_example("dqn_gmp").main(["--smoke", "--output-dir", str(tmp_path)])
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()[:1].isdigit()]
     densities = [float(row[1]) for row in rows]
-    assert len(rows) == 10 and densities[0] == 1.0 and densities == sorted(densities, reverse=True)
+    # a row per diagnostics measurement and per SB3 log (the densities are in every log row)
+    assert len(rows) >= 10 and densities[0] == 1.0 and densities == sorted(densities, reverse=True)
     assert 0.03 < densities[-1] < 0.07  # Erdős–Rényi densities at sparsity 0.95, reached at 80% of the run
     identity = json.loads((run_dir / "config.json").read_text())["identity"]
     assert identity["topology"] == "gmp" and identity["critic_sparsity"] == 0.95 and (run_dir / "result.json").is_file()

@@ -173,3 +173,16 @@ def test_zoo_user_commands_train_with_tensorboard_continue_and_enjoy(env_id, tmp
     played = subprocess.run(enjoy, capture_output=True, text=True, timeout=600)
     assert played.returncode == 0, played.stderr[-3000:]
     assert f"Loading {continued}" in played.stdout
+
+
+def test_zoo_optimize_warns_when_a_trial_ends_before_its_first_update(tmp_path):
+    command = [
+        sys.executable, "-m", "sb3_sparse.zoo", "train", "--algo", "sac", "--env", "Pendulum-v1",
+        "-conf", str(hyperparams_path("sac")), "-optimize", "--n-trials", "1", "-n", "100", "--n-evaluations", "1",
+        "--eval-episodes", "1", "--sampler", "random", "--pruner", "none", "--seed", "0", "--log-folder", str(tmp_path),
+        "-params", "learning_starts:1000", "buffer_size:1000",
+        "policy_kwargs:dict(actor_hidden_dim=16, critic_hidden_dim=32, critic_num_blocks=1)",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "trial 0: its budget of 100 agent steps ends before learning_starts=1,000" in result.stderr
