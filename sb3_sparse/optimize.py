@@ -110,10 +110,10 @@ def sparse_sampler(name: str, zoo_sampler: Sampler) -> Sampler:
     return sample
 
 
-def _warn_untrained(trial: optuna.Trial, hyperparams: dict[str, Any], algorithm: type) -> None:
+def _warn_untrained(trial: optuna.Trial, hyperparams: dict[str, Any], algorithm: type[Any]) -> None:
     """Warn when a trial's budget ends before its first update: its score is an untrained policy's."""
     budget = _trial_budget.get(None)
-    default = inspect.signature(algorithm.__init__).parameters.get("learning_starts")
+    default = inspect.signature(algorithm).parameters.get("learning_starts")  # the constructor's
     starts = hyperparams.get("learning_starts", default.default if default is not None else None)
     if budget is not None and isinstance(starts, (int, float)) and budget <= starts:
         warnings.warn(
