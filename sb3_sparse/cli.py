@@ -6,6 +6,7 @@ The ``sb3-sparse`` command: one entry point for the package's tools.
     sb3-sparse train --env sb3_sparse/dmc-humanoid-run-v0      # python -m sb3_sparse.train
     sb3-sparse sweep run examples/sweeps/pendulum_cpu.yml       # python -m sb3_sparse.sweep
     sb3-sparse plot diagnostics runs/sac_Pendulum-v1_seed0      # python -m sb3_sparse.plots
+    sb3-sparse enjoy runs/sac_Pendulum-v1_entry_a0.8_c0.8_seed0 # python -m sb3_sparse.enjoy
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ COMMANDS = {
     "train": ("sb3_sparse.train", "train one agent on the reference protocol"),
     "sweep": ("sb3_sparse.sweep", "size x sparsity x seed sweeps, locally or on Ray, and their report"),
     "plot": ("sb3_sparse.plots", "plot the evaluations and diagnostics of runs"),
+    "enjoy": ("sb3_sparse.enjoy", "play a trained run's policy and print its returns"),
 }
 
 

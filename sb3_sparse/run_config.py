@@ -56,6 +56,9 @@ RESUMABLE_FIELDS = (
     "log_folder",
     "tensorboard_log",
     "verbose",
+    "log_interval",
+    "n_eval_envs",
+    "save_replay_buffer",
 )
 
 
@@ -92,6 +95,14 @@ class RunConfig:
     :param log_folder: where the default run directory goes (the zoo's ``-f``)
     :param tensorboard_log: TensorBoard folder (the run logs to ``<folder>/<run directory name>``; ``None``: none)
     :param verbose: 1: SB3's logger and each evaluation printed as they come; 0: quiet
+    :param log_interval: SB3's ``log_interval`` of ``learn()`` (episodes for off-policy algorithms,
+        rollouts for on-policy ones; ``None``: the algorithm's default)
+    :param n_eval_envs: environments of each evaluation, stepped together (``None``: 1)
+    :param save_replay_buffer: also save the replay buffer beside the model at the end (``replay_buffer.pkl``)
+    :param vec_env: ``"dummy"`` or ``"subproc"``: how the training environments are stepped
+        (``None``: dummy; a SubprocVecEnv's episodes cannot be checkpointed, so a resume starts new ones)
+    :param trained_agent: a saved model (``.zip``) whose parameters a new run starts from, with the
+        ``replay_buffer.pkl`` beside it when there is one (the zoo's ``-i``)
     """
 
     algo: str = "reference_sac"
@@ -119,6 +130,11 @@ class RunConfig:
     log_folder: str = "runs"
     tensorboard_log: str | None = None
     verbose: int = 1
+    log_interval: int | None = None
+    n_eval_envs: int | None = None
+    save_replay_buffer: bool = False
+    vec_env: str | None = None
+    trained_agent: str | None = None
 
     def __post_init__(self) -> None:
         for each in fields(self):  # numpy scalars (Optuna, numpy grids) become the numbers they print as
@@ -144,12 +160,19 @@ class RunConfig:
             raise ValueError(f"tensorboard_log={self.tensorboard_log!r} needs TensorBoard: pip install tensorboard")
         if self.num_threads is not None:
             checked["num_threads"] = check_int("num_threads", self.num_threads)
+        for name in ("log_interval", "n_eval_envs"):
+            if getattr(self, name) is not None:
+                checked[name] = check_int(name, getattr(self, name))
+        if self.vec_env is not None:
+            check_choice("vec_env", self.vec_env, ["dummy", "subproc"])
+        if self.trained_agent is not None and not Path(self.trained_agent).is_file():
+            raise ValueError(f"trained_agent {str(self.trained_agent)!r} is not a file (a saved model's .zip)")
         if self.diagnostics_freq is not None:
             checked["diagnostics_freq"] = check_int("diagnostics_freq", self.diagnostics_freq, minimum=0)
         for name in ("actor_sparsity", "critic_sparsity"):
             if getattr(self, name) is not None:
                 checked[name] = check_sparsity(name, getattr(self, name))
-        for name in ("resume", "restart", "progress_bar"):
+        for name in ("resume", "restart", "progress_bar", "save_replay_buffer"):
             checked[name] = check_bool(name, getattr(self, name))
         if self.topology is not None or self.topology_kwargs is not None:
             if self.algo == "stream_ac":

@@ -70,7 +70,7 @@ RUN_FILE, STATUS_FILE, TRAIN_LOG = "run.json", "status.json", "train.log"
 #: and the checkpoints): all ``--restart`` removes.
 RUNNER_FILES = (
     MODEL, CONFIG, RESULT, DENSITY, EVALUATIONS_CSV, EVALUATIONS_PNG, DIAGNOSTICS_PNG, PROGRESS_CSV,
-    VEC_NORMALIZE, CHECKPOINT_POINTER, LIVE_LOG_DIR, LOCK,
+    VEC_NORMALIZE, REPLAY_BUFFER, CHECKPOINT_POINTER, LIVE_LOG_DIR, LOCK,
 )  # fmt: skip
 STEP_KEY = "time/total_timesteps"
 #: The suffix a damaged file is renamed with before the runner rebuilds it: nothing is deleted.

@@ -16,6 +16,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
 from stable_baselines3.common.vec_env import (
     DummyVecEnv,
+    SubprocVecEnv,
     VecEnv,
     VecEnvWrapper,
     VecFrameStack,
@@ -114,7 +115,9 @@ def make_run_envs(config: RunConfig, settings: EnvironmentSettings) -> tuple[Vec
     """
     The training and evaluation environments of a run, built as the zoo builds them: ``n_envs``
     monitored copies with the entry's wrappers, ``VecNormalize`` (evaluation: frozen statistics,
-    raw rewards), frame stacking and channel-first images; one evaluation environment, seeded apart.
+    raw rewards), frame stacking and channel-first images; the evaluation environments
+    (``config.n_eval_envs``, default 1), seeded apart. ``config.vec_env="subproc"`` steps the
+    training environments in processes (SB3's ``SubprocVecEnv``), as the zoo's ``--vec-env``.
 
     :param config: the run
     :param settings: the entry's environment keys
@@ -122,9 +125,11 @@ def make_run_envs(config: RunConfig, settings: EnvironmentSettings) -> tuple[Vec
     """
 
     def build(n_envs: int, seed: int, evaluation: bool) -> VecEnv:
+        processes = config.vec_env == "subproc" and not evaluation
         env = make_vec_env(
             config.env, n_envs=n_envs, seed=seed, wrapper_class=settings.env_wrapper,
             env_kwargs=settings.env_kwargs, monitor_kwargs=settings.monitor_kwargs,
+            vec_env_cls=SubprocVecEnv if processes else DummyVecEnv,
         )  # fmt: skip
         env = VecCheckFinite(env, config.env + (" (evaluation)" if evaluation else ""))
         if settings.vec_env_wrapper is not None:
@@ -139,4 +144,4 @@ def make_run_envs(config: RunConfig, settings: EnvironmentSettings) -> tuple[Vec
             env = VecTransposeImage(env)  # as the zoo does: SB3 would transpose the training env only
         return env
 
-    return build(settings.n_envs, config.seed, False), build(1, config.seed + EVAL_SEED_OFFSET, True)
+    return build(settings.n_envs, config.seed, False), build(config.n_eval_envs or 1, config.seed + EVAL_SEED_OFFSET, True)

@@ -18,7 +18,9 @@ still draws a curve; the diagnostics follow the same rule with the paper's 5,000
 
 The flags and units are the RL Baselines3 Zoo's where the zoo has them: ``-n`` (agent steps),
 ``-f`` (log folder), ``-conf``, ``-params key:value`` (overrides of the entry), ``-tb``,
-``--eval-freq`` and ``--save-freq`` in agent steps, ``--num-threads``, ``--verbose``; every key
+``--eval-freq`` and ``--save-freq`` in agent steps, ``--num-threads``, ``--verbose``, ``-P``,
+``--log-interval``, ``--n-eval-envs``, ``--save-replay-buffer``, ``--vec-env``, ``-i``
+(``sb3-sparse enjoy`` plays a finished run); every key
 of the zoo's file format is read (``n_envs``, ``normalize``, ``env_wrapper``, ``callback``,
 ``frame_stack``, ``lin_`` schedules, ...), with rl_zoo3's own functions.
 """
@@ -96,6 +98,7 @@ from sb3_sparse.run_directory import (
     EVALUATIONS_PNG,
     MODEL,
     PROGRESS_CSV,
+    REPLAY_BUFFER,
     RESULT,
     VEC_NORMALIZE,
     RunDirectory,
@@ -108,6 +111,7 @@ from sb3_sparse.run_envs import EnvironmentValueError, action_repeat_of, make_ru
 from sb3_sparse.sparsity import parameter_count
 from sb3_sparse.threads import settle_threads
 from sb3_sparse.topology import TOPOLOGIES
+from sb3_sparse.training_state import load_replay_buffer
 
 EVAL_FREQ_ENV_STEPS = 10_000
 DIAGNOSTICS_FREQ = 5_000
@@ -212,11 +216,21 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     parser.add_argument("-tb", "--tensorboard-log", default=None, help="TensorBoard folder (default: none)")
     parser.add_argument("--verbose", type=int, default=1, help="1: print SB3's log and each evaluation; 0: quiet")
     parser.add_argument("--no-progress-bar", action="store_true")
+    parser.add_argument("-P", "--progress", action="store_true", help="the zoo's flag: a progress bar (the default here)")
+    parser.add_argument(
+        "--log-interval", type=int, default=None, help="SB3's log_interval (default: the algorithm's, as in the zoo)"
+    )
+    parser.add_argument("--n-eval-envs", type=int, default=None, help="environments of each evaluation (default 1)")
+    parser.add_argument("--save-replay-buffer", action="store_true", help="save the replay buffer beside the model at the end")
+    parser.add_argument("--vec-env", choices=["dummy", "subproc"], default=None, help="how the environments are stepped")
+    parser.add_argument(
+        "-i", "--trained-agent", default=None, help="a saved model (.zip) a new run starts from (its replay buffer too)"
+    )
     parser.add_argument(
         "--num-threads", type=int, default=None, help="torch threads (default: the free cores, followed while training)"
     )
     args = parser.parse_args(argv)
-    fields = {key: value for key, value in vars(args).items() if key != "no_progress_bar"}
+    fields = {key: value for key, value in vars(args).items() if key not in ("no_progress_bar", "progress")}
     for name in ("topology_kwargs", "hyperparams"):
         if fields[name] is not None:
             fields[name] = dict(fields[name])
@@ -234,7 +248,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     if args.conf is not None and not Path(args.conf).is_file():
         parser.error(f"--conf {str(args.conf)!r} is not a file")
     try:
-        return RunConfig(**fields, progress_bar=not args.no_progress_bar)
+        return RunConfig(**fields, progress_bar=args.progress or not args.no_progress_bar)
     except ValueError as error:
         parser.error(str(error))
         raise  # unreachable: parser.error exits
@@ -455,6 +469,8 @@ def _run_locked(
     eval_callback, callbacks = _callbacks(config, directory, eval_env, settings, schedule)
     with stop_on_signals() as stop:
         model, checkpoint = restore_checkpoint(model, directory, env, eval_callback, callbacks, config.device, identity)
+        if checkpoint is None and config.trained_agent is not None:
+            _start_from_trained_agent(model, Path(config.trained_agent))
         history = directory.history(checkpoint)
         checkpointing = RunCheckpointCallback(directory, config.checkpoint_freq, eval_callback, history, stop, config.verbose)
         callbacks.append(checkpointing)
@@ -471,6 +487,18 @@ def _run_locked(
             rows.append(final)
             _save_outputs(config, directory, model, schedule, rows, history, kwargs["policy_kwargs"])
     return directory.path
+
+
+def _start_from_trained_agent(model: BaseAlgorithm, path: Path) -> None:
+    """The zoo's ``-i``: a new run starts from a saved model's parameters (and the replay buffer beside it)."""
+    try:
+        model.set_parameters(str(path), exact_match=True, device=model.device)
+    except (ValueError, KeyError, RuntimeError) as error:
+        raise ConfigurationError(f"-i {path}: its parameters do not fit this run's model: {error}") from error
+    buffer = path.parent / REPLAY_BUFFER
+    if isinstance(model, OffPolicyAlgorithm) and buffer.is_file():
+        load_replay_buffer(model, buffer)  # SB3's pickle (the zoo's --save-replay-buffer) or a checkpoint's
+    print(f"starting from the parameters of {path}" + (f" and {buffer}" if buffer.is_file() else ""))
 
 
 @contextmanager
@@ -620,6 +648,7 @@ def _learn(
         callback=[*callbacks, *lines],
         progress_bar=bar,
         reset_num_timesteps=not resumed,
+        **cast(dict[str, Any], {"log_interval": config.log_interval} if config.log_interval is not None else {}),
     )
     model.logger.close()
 
@@ -666,6 +695,8 @@ def _save_outputs(
     normalizer = model.get_vec_normalize_env()
     if normalizer is not None:  # enjoy needs the statistics beside the model, as in the zoo's folders
         _replace_atomic(directory, VEC_NORMALIZE, lambda partial: normalizer.save(str(partial)))
+    if config.save_replay_buffer and isinstance(model, OffPolicyAlgorithm):
+        _replace_atomic(directory, REPLAY_BUFFER, lambda partial: model.save_replay_buffer(partial))
     # The model after its statistics: a model.zip in the run means the run trained to its end (RECOVER_RESULT).
     _replace_atomic(directory, MODEL, lambda partial: model.save(partial))
     write_evaluations_csv(rows, directory / EVALUATIONS_CSV)
@@ -677,6 +708,7 @@ def _save_outputs(
     title = f"{type(model).__name__} + {type(model.policy).__name__} on {config.env}\n{sparsity}, seed {config.seed}"
     plot_evaluations(rows, directory / EVALUATIONS_PNG, title, schedule.action_repeat)
     written = [MODEL, *([VEC_NORMALIZE] if normalizer is not None else []), EVALUATIONS_CSV, EVALUATIONS_PNG]
+    written += [REPLAY_BUFFER] if config.save_replay_buffer and isinstance(model, OffPolicyAlgorithm) else []
     written += [PROGRESS_CSV, DENSITY, CONFIG, RESULT]
     if schedule.diagnostics_freq and schedule.diagnostics_freq <= schedule.timesteps:
         plot_diagnostics(

@@ -224,3 +224,34 @@ def test_a_log_that_is_not_a_terminal_gets_progress_lines(tmp_path, capsys):
     assert lines and lines[-1].startswith("agent steps 300/300 (100%), ")
     with pytest.raises(ValueError, match="interval must be a number of seconds > 0, got 0"):
         ProgressLinesCallback(interval=0)
+
+
+def test_runner_takes_the_zoos_everyday_flags_and_enjoy_plays_its_runs(tmp_path, capsys):
+    from sb3_sparse import enjoy
+    from sb3_sparse.cli import main as cli
+
+    tiny = "policy_kwargs:dict(actor_hidden_dim=16, critic_hidden_dim=32, critic_num_blocks=1)"
+    common = ["--algo", "sac", "--env", "Pendulum-v1", "--eval-episodes", "1", "--final-eval-episodes", "1",
+              "--verbose", "0"]  # fmt: skip
+    first = tmp_path / "first"
+    train.main([*common, "-n", "450", "-params", "learning_starts:100", tiny, "--output-dir", str(first), "-P",
+                "--vec-env", "subproc", "--n-eval-envs", "2", "--log-interval", "1", "--save-replay-buffer"])  # fmt: skip
+    stored = json.loads((first / "config.json").read_text())["identity"]
+    assert stored["vec_env"] == "subproc" and (first / "replay_buffer.pkl").is_file()
+    assert len([row for row in csv.DictReader((first / "progress.csv").open()) if row["rollout/ep_rew_mean"]]) >= 2
+    second = tmp_path / "second"
+    train.main([*common, "-n", "150", "-params", "learning_starts:100", tiny, "--output-dir", str(second),
+                "-i", str(first / "model.zip")])  # fmt: skip
+    assert (
+        f"starting from the parameters of {first / 'model.zip'} and {first / 'replay_buffer.pkl'}" in capsys.readouterr().out
+    )
+    played = enjoy.main([str(second), "-n", "2"])
+    assert [length for _, length in played] == [200, 200]
+    cli(["enjoy", str(first), "--episodes", "1", "--stochastic"])
+    assert "mean return over 1 episodes" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        enjoy.main([str(tmp_path), "-n", "1"])
+    assert "is not a run directory: it has no config.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train.main([*common, "-i", str(tmp_path / "missing.zip"), "--output-dir", str(tmp_path / "third")])
+    assert "trained_agent" in capsys.readouterr().err and not (tmp_path / "third").exists()
