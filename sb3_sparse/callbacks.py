@@ -122,9 +122,14 @@ class SparsityLogCallback(BaseCallback):
     Python and RL Zoo users get the same keys as the runner.
     """
 
-    def _on_training_start(self) -> None:
+    def __init__(self) -> None:
+        super().__init__()
+        # Set here, not at the training start: SB3's tests call collect_rollouts without learn().
         self._measured_at: int | None = None
         self._values: dict[str, float] = {}
+
+    def _on_training_start(self) -> None:
+        self._measured_at = None
         if self.model.num_timesteps == 0:
             self._record()
 
