@@ -168,9 +168,13 @@ class ProgressLinesCallback(BaseCallback):
     def _on_training_start(self) -> None:
         self._start, self._start_steps = time.monotonic(), self.num_timesteps
         self._next = self._start + self.interval
+        self._printed_at: int | None = None
 
     def _line(self) -> None:
         total, done = self.model._total_timesteps, self.num_timesteps
+        if done == self._printed_at:  # the end right after a timed line: once is enough
+            return
+        self._printed_at = done
         elapsed = time.monotonic() - self._start
         rate = (done - self._start_steps) / elapsed if elapsed > 0 else 0.0
         left = f", {_duration((total - done) / rate)} left" if rate > 0 and done < total else ""
