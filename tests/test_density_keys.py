@@ -24,7 +24,7 @@ def _pendulum():
     return gym.make("Pendulum-v1", max_episode_steps=20)  # episodes end, so SB3 writes off-policy logs
 
 
-OFF_POLICY = dict(learning_starts=16, buffer_size=100, batch_size=8)
+OFF_POLICY = dict(learning_starts=16, buffer_size=100, batch_size=8, seed=0)  # seeded: an episode ends within the budget
 FAMILIES = {
     "sac": lambda: SAC("SparseSimBaPolicy", _pendulum(), policy_kwargs=dict(TINY_SIMBA, **SPARSE), **OFF_POLICY),
     "td3": lambda: TD3("SparseSimBaPolicy", _pendulum(), policy_kwargs=dict(TINY_SIMBA, **SPARSE), **OFF_POLICY),
@@ -33,7 +33,7 @@ FAMILIES = {
         "SparseSimBaPolicy", "CartPole-v1", policy_kwargs=dict(critic_hidden_dim=32, n_quantiles=5, **SPARSE), **OFF_POLICY
     ),
     "ppo": lambda: PPO(
-        "SparseSimBaPolicy", "CartPole-v1", n_steps=32, batch_size=16, policy_kwargs=dict(TINY_SIMBA, **SPARSE)
+        "SparseSimBaPolicy", "CartPole-v1", n_steps=32, batch_size=16, seed=0, policy_kwargs=dict(TINY_SIMBA, **SPARSE)
     ),
     "recurrent_ppo": lambda: RecurrentPPO(
         "SparseSimBaPolicy",
