@@ -13,7 +13,6 @@ The environment is the run's evaluation environment (its entry's wrappers, frame
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, cast
@@ -25,10 +24,10 @@ from stable_baselines3.common.vec_env import VecNormalize
 import sb3_sparse  # noqa: F401  (registers the policies and the DMC ids)
 from sb3_sparse.checks import ConfigurationError
 from sb3_sparse.cli import OneLineErrorParser, plain_help
-from sb3_sparse.hyperparams import ALGORITHMS, environment_settings
+from sb3_sparse.hyperparams import ALGORITHMS
 from sb3_sparse.run_config import EVAL_SEED_OFFSET, RunConfig
-from sb3_sparse.run_directory import CONFIG, MODEL, VEC_NORMALIZE, RunDirectory
-from sb3_sparse.run_envs import make_run_envs
+from sb3_sparse.run_directory import CONFIG, MODEL, VEC_NORMALIZE, DamagedFileError, RunDirectory
+from sb3_sparse.run_envs import make_configured_envs
 
 
 def run_config_of(directory: Path) -> RunConfig:
@@ -38,10 +37,13 @@ def run_config_of(directory: Path) -> RunConfig:
     :param directory: the run directory
     :return: the configuration (not resumable fields at their defaults)
     """
-    path = directory / CONFIG
-    if not path.is_file():
+    try:
+        stored = RunDirectory(directory).read_config()  # a damaged file comes back from a checkpoint's copy
+    except DamagedFileError as error:
+        raise ConfigurationError(str(error)) from error
+    if stored is None:
         raise ConfigurationError(f"{directory} is not a run directory: it has no {CONFIG}")
-    identity: dict[str, Any] = json.loads(path.read_text())["identity"]
+    identity: dict[str, Any] = stored["identity"]
     names = {field.name for field in fields(RunConfig)}
     return RunConfig(**{key: value for key, value in identity.items() if key in names})
 
@@ -64,8 +66,7 @@ def enjoy(directory: str | Path, episodes: int = 5, deterministic: bool = True, 
     if folder is None or not (folder / MODEL).is_file():
         what = "no checkpoint" if checkpoint else f"no {MODEL} (not finished: --checkpoint plays its latest checkpoint)"
         raise ConfigurationError(f"{run.path} has {what}")
-    settings = environment_settings(config.algo, config.env, config.conf, config.hyperparams)
-    train_env, env = make_run_envs(config, settings)
+    _, train_env, env = make_configured_envs(config)
     train_env.close()
     if isinstance(env, VecNormalize) and (folder / VEC_NORMALIZE).is_file():
         statistics = VecNormalize.load(str(folder / VEC_NORMALIZE), env.venv)

@@ -24,9 +24,9 @@ from stable_baselines3.common.vec_env import (
     VecTransposeImage,
 )
 
-from sb3_sparse.checks import closest_matches
+from sb3_sparse.checks import ConfigurationError, closest_matches
 from sb3_sparse.envs import ATARI_EXTRA, DMC_HARD_TASKS, dmc_env_id, looks_like_atari, register_atari_envs
-from sb3_sparse.hyperparams import EnvironmentSettings, load_hyperparams
+from sb3_sparse.hyperparams import EnvironmentSettings, environment_settings, load_hyperparams
 from sb3_sparse.robotics import ROBOTICS_EXTRA, looks_like_robotics, register_robotics_envs
 from sb3_sparse.run_config import EVAL_SEED_OFFSET, RunConfig
 
@@ -109,6 +109,21 @@ def unknown_env_message(env_id: str, algo: str) -> str:
         f"{', '.join(entries[:3])} (python -m sb3_sparse.hyperparams {algo} prints its path); every dm_control "
         "suite task is sb3_sparse/dmc-<domain>-<task>-v0"
     )
+
+
+def make_configured_envs(config: RunConfig) -> tuple[EnvironmentSettings, VecEnv, VecEnv]:
+    """
+    A run's environment keys (a bad entry: one-line :class:`~sb3_sparse.checks.ConfigurationError`)
+    and its training and evaluation environments (:func:`make_run_envs`).
+
+    :param config: the run
+    :return: ``(settings, training environment, evaluation environment)``
+    """
+    try:
+        settings = environment_settings(config.algo, config.env, config.conf, config.hyperparams)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from error
+    return settings, *make_run_envs(config, settings)
 
 
 def make_run_envs(config: RunConfig, settings: EnvironmentSettings) -> tuple[VecEnv, VecEnv]:

@@ -70,7 +70,6 @@ from sb3_sparse.hyperparams import (
     ALGORITHMS,
     EnvironmentSettings,
     algorithm_kwargs,
-    environment_settings,
     hyperparams_entry,
     hyperparams_path,
     unknown_algorithm_message,
@@ -107,7 +106,7 @@ from sb3_sparse.run_directory import (
     set_aside,
     write_text_atomic,
 )
-from sb3_sparse.run_envs import EnvironmentValueError, action_repeat_of, make_run_envs, unknown_env_message
+from sb3_sparse.run_envs import EnvironmentValueError, action_repeat_of, make_configured_envs, unknown_env_message
 from sb3_sparse.sparsity import parameter_count
 from sb3_sparse.threads import settle_threads
 from sb3_sparse.topology import TOPOLOGIES
@@ -326,8 +325,7 @@ def probe_step_seconds(config: RunConfig, steps: int = 200) -> tuple[float, int]
     :param steps: agent steps timed
     :return: ``(seconds per agent step, the run's budget in agent steps)``
     """
-    settings = environment_settings(config.algo, config.env, config.conf, config.hyperparams)
-    env, eval_env = make_run_envs(config, settings)
+    _, env, eval_env = make_configured_envs(config)
     try:
         model, timesteps, _ = build_model(config, env)
         if hasattr(model, "learning_starts"):
@@ -400,11 +398,7 @@ def run(config: RunConfig) -> Path:
 
 
 def _run(config: RunConfig) -> Path:
-    try:
-        settings = environment_settings(config.algo, config.env, config.conf, config.hyperparams)
-    except ValueError as error:
-        raise ConfigurationError(str(error)) from error
-    env, eval_env = make_run_envs(config, settings)
+    settings, env, eval_env = make_configured_envs(config)
     policy, timesteps, kwargs, entry = resolve_entry(config, env)
     policy_kwargs = kwargs["policy_kwargs"]
     directory = RunDirectory(config.output_dir or default_output_dir(config, policy_kwargs))
@@ -496,9 +490,10 @@ def _start_from_trained_agent(model: BaseAlgorithm, path: Path) -> None:
     except (ValueError, KeyError, RuntimeError) as error:
         raise ConfigurationError(f"-i {path}: its parameters do not fit this run's model: {error}") from error
     buffer = path.parent / REPLAY_BUFFER
-    if isinstance(model, OffPolicyAlgorithm) and buffer.is_file():
-        load_replay_buffer(model, buffer)  # SB3's pickle (the zoo's --save-replay-buffer) or a checkpoint's
-    print(f"starting from the parameters of {path}" + (f" and {buffer}" if buffer.is_file() else ""))
+    with_buffer = isinstance(model, OffPolicyAlgorithm) and buffer.is_file()
+    if with_buffer:
+        load_replay_buffer(cast(OffPolicyAlgorithm, model), buffer)  # SB3's pickle (zoo's --save-replay-buffer) or ours
+    print(f"starting from the parameters of {path}" + (f" and {buffer}" if with_buffer else ""))
 
 
 @contextmanager

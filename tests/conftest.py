@@ -1,4 +1,7 @@
+import importlib.util
 import os
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -7,6 +10,15 @@ from sb3_sparse.threads import CONCURRENT_RUNS_VARIABLE
 
 # Tiny networks: the tests exercise real SB3 training loops, so they must stay cheap on 2 CPU cores.
 TINY_SIMBA = dict(actor_hidden_dim=16, actor_num_blocks=1, critic_hidden_dim=32, critic_num_blocks=1)
+
+
+def load_script(path: Path) -> ModuleType:
+    """A script of the repository (an example, a benchmark) as a module, without running its ``main``."""
+    spec = importlib.util.spec_from_file_location(f"script_{path.parent.name}_{path.stem}", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,20 +1,18 @@
 """A comparison gives each side its own best-known settings: what the benchmarks build, checked
 without timing anything (speed figures live in benchmarks/README.md, never in tests)."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 from stable_baselines3.common.vec_env import VecNormalize
 
+from tests.conftest import load_script
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def load_benchmark(name):
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCHMARKS / f"{name}.py")
 
 
 def test_her_fetch_reach_gives_plain_sb3_the_zoos_own_entry():

@@ -1,7 +1,6 @@
 """Every example runs in its smoke mode and writes what its docstring promises."""
 
 import csv
-import importlib.util
 import json
 import math
 import textwrap
@@ -9,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import load_script
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def load_example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLES / f"{name}.py")
 
 
 def is_png(path):
